@@ -1,0 +1,323 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Options configures Open.
+type Options struct {
+	// Dir is the Badger directory; it is created if missing. Ignored when
+	// InMemory is set.
+	Dir string
+	// Prefix is prepended to every key ("soulbridge:" in production).
+	Prefix string
+	// LockTimeout bounds how long Open waits for another process (an old
+	// deploy still shutting down) to release the directory lock.
+	LockTimeout time.Duration
+	// GCInterval is how often value-log GC runs; 0 means 10 minutes.
+	GCInterval time.Duration
+	// InMemory opens a store that lives in memory only (tests).
+	InMemory bool
+	// Logger receives Badger's warnings and the store's own events.
+	Logger *slog.Logger
+}
+
+// lockRetryEvery is how often Open retries while the directory is locked.
+const lockRetryEvery = 250 * time.Millisecond
+
+// Badger is the durable store. Every write is synced to disk before it
+// returns (SyncWrites), so a write acknowledged to a client survives kill -9
+// and power loss. It is safe for concurrent use.
+type Badger struct {
+	db     *badger.DB
+	prefix string
+	log    *slog.Logger
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the Badger store in opts.Dir. While another
+// process holds the directory lock it retries every 250 ms until
+// opts.LockTimeout has passed, logging the reason once, then returns an error
+// wrapping ErrLocked. Cancelling ctx (SIGTERM during the wait) returns at once
+// with ctx's error.
+func Open(ctx context.Context, opts Options) (*Badger, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bopts := memoryBounded(opts, log)
+	if !opts.InMemory {
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("kv: create data dir: %w", err)
+		}
+	}
+
+	deadline := time.Now().Add(opts.LockTimeout)
+	logged := false
+	for {
+		db, err := badger.Open(bopts)
+		if err == nil {
+			b := &Badger{db: db, prefix: opts.Prefix, log: log, stop: make(chan struct{})}
+			b.startGC(opts.GCInterval)
+			return b, nil
+		}
+		if !isLockError(err) {
+			return nil, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("kv: %s: waited %s: %w", opts.Dir, opts.LockTimeout, ErrLocked)
+		}
+		if !logged {
+			log.Warn("data dir is locked by another process (an old deploy still shutting down?); waiting",
+				"dir", opts.Dir, "timeout", opts.LockTimeout.String())
+			logged = true
+		}
+		wait := min(lockRetryEvery, time.Until(deadline))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("kv: waiting for data dir lock: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isLockError reports whether err is Badger's "directory locked" failure.
+// Badger reports it as text, not as a wrapped errno.
+func isLockError(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
+
+// memoryBounded returns Badger options sized for a 512 MB container: small
+// memtables and value-log files, bounded block and index caches.
+func memoryBounded(opts Options, log *slog.Logger) badger.Options {
+	var bo badger.Options
+	if opts.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	} else {
+		bo = badger.DefaultOptions(opts.Dir)
+	}
+	return bo.
+		WithSyncWrites(true).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		WithBaseTableSize(2 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithNumCompactors(2).
+		WithNumGoroutines(4).
+		WithMetricsEnabled(false).
+		WithLogger(badgerLogger{log})
+}
+
+func (b *Badger) key(k string) []byte { return []byte(b.prefix + k) }
+
+// Get returns the value stored under key, or ErrNotFound.
+func (b *Badger) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var val []byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(b.key(key))
+		if err != nil {
+			return err
+		}
+		val, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kv: get: %w", err)
+	}
+	return val, nil
+}
+
+// Set stores val under key, replacing any value. A positive ttl makes the key
+// expire after that long; ttl <= 0 keeps it until deleted. The write is on
+// disk when Set returns nil.
+func (b *Badger) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := b.update(func(txn *badger.Txn) error {
+		return txn.SetEntry(b.entry(key, val, ttl))
+	})
+	if err != nil {
+		return fmt.Errorf("kv: set: %w", err)
+	}
+	return nil
+}
+
+// Create stores val under key only if the key does not exist yet; otherwise
+// it returns ErrExists and changes nothing. Concurrent Creates of one key
+// succeed exactly once.
+func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := b.update(func(txn *badger.Txn) error {
+		_, err := txn.Get(b.key(key))
+		if err == nil {
+			return ErrExists
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return txn.SetEntry(b.entry(key, val, ttl))
+	})
+	if errors.Is(err, ErrExists) {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("kv: create: %w", err)
+	}
+	return nil
+}
+
+// Delete removes key. Deleting a missing key is not an error.
+func (b *Badger) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.update(func(txn *badger.Txn) error { return txn.Delete(b.key(key)) }); err != nil {
+		return fmt.Errorf("kv: delete: %w", err)
+	}
+	return nil
+}
+
+// Scan calls fn for every live key that starts with prefix, in key order,
+// with the key (without the store prefix) and a copy of its value. It stops
+// at the first error fn returns and returns it.
+func (b *Badger) Scan(ctx context.Context, prefix string, fn func(key string, val []byte) error) error {
+	full := b.key(prefix)
+	return b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, PrefetchValues: true, PrefetchSize: 16})
+		defer it.Close()
+		for it.Seek(full); it.ValidForPrefix(full); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			val, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("kv: scan: %w", err)
+			}
+			if err := fn(strings.TrimPrefix(string(item.Key()), b.prefix), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Ping checks that the store can serve a read.
+func (b *Badger) Ping(ctx context.Context) error {
+	if b.db.IsClosed() {
+		return errors.New("kv: store is closed")
+	}
+	_, err := b.Get(ctx, "__ping__")
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the background GC and closes Badger, flushing everything to
+// disk. It is safe to call more than once.
+func (b *Badger) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		b.closeErr = b.db.Close()
+	})
+	return b.closeErr
+}
+
+func (b *Badger) entry(key string, val []byte, ttl time.Duration) *badger.Entry {
+	e := badger.NewEntry(b.key(key), val)
+	if ttl > 0 {
+		e = e.WithTTL(ttl)
+	}
+	return e
+}
+
+// update runs fn in a read-write transaction, retrying on write conflicts.
+func (b *Badger) update(fn func(txn *badger.Txn) error) error {
+	var err error
+	for range 5 {
+		err = b.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// startGC runs value-log GC in the background until Close.
+func (b *Badger) startGC(every time.Duration) {
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	b.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.runGC()
+			}
+		}
+	})
+}
+
+// runGC rewrites value-log files until Badger finds nothing worth rewriting.
+func (b *Badger) runGC() {
+	for range 16 {
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		err := b.db.RunValueLogGC(0.5)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			b.log.Warn("value-log GC failed", "err", err)
+		}
+		return
+	}
+}
+
+// badgerLogger routes Badger's own log lines to slog; its chatty info and
+// debug lines are dropped.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.log.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
