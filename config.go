@@ -1,0 +1,304 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything soulbridge reads from the environment, validated.
+// Only this file reads the environment.
+type Config struct {
+	Port               string
+	DataDir            string
+	DataDirSource      string // which variable chose DataDir, or "default"
+	VolumePath         string // RAILWAY_VOLUME_MOUNT_PATH, "" when none
+	OnRailway          bool
+	Production         bool
+	Persistent         bool
+	RedisURL           string
+	KeyPrefix          string
+	SessionLifetime    time.Duration
+	SessionMaxLifetime time.Duration
+	LockTimeout        time.Duration
+	ShutdownTimeout    time.Duration
+	TrustProxyHeaders  bool
+	LogFormat          string // "json" or "text"
+	Version            string // RAILWAY_GIT_COMMIT_SHA, "" when unset
+
+	// secretKey and fallbackKeys come from the environment; the key file is
+	// read later (after the privilege drop) by resolveKeys.
+	secretKey       []byte
+	secretKeySource string
+	fallbackKeys    [][]byte
+}
+
+// minKeyLen is the least number of bytes a signing key may have.
+const minKeyLen = 32
+
+// keyFileName is the persisted key in the data dir.
+const keyFileName = "secret.key"
+
+// loadConfig reads and validates the environment.
+func loadConfig(getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Port:      env("PORT", "8080"),
+		RedisURL:  env("REDIS_URL", ""),
+		KeyPrefix: getenv("SESSION_KEY_PREFIX"),
+		Version:   env("RAILWAY_GIT_COMMIT_SHA", ""),
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "soulbridge:"
+	}
+	railwayEnv := env("RAILWAY_ENVIRONMENT_NAME", env("RAILWAY_ENVIRONMENT", ""))
+	c.OnRailway = railwayEnv != ""
+	c.Production = c.OnRailway || strings.EqualFold(env("APP_ENV", ""), "production")
+
+	var errs []error
+	if p, err := strconv.Atoi(c.Port); err != nil || p < 1 || p > 65535 {
+		errs = append(errs, fmt.Errorf("PORT=%q: must be a port number 1-65535", c.Port))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		errs = append(errs, errors.New("REDIS_URL: must start with redis:// or rediss://"))
+	}
+	if len(c.KeyPrefix) > 64 || strings.ContainsAny(c.KeyPrefix, " \t\r\n") {
+		errs = append(errs, errors.New("SESSION_KEY_PREFIX: at most 64 characters, no spaces"))
+	}
+	durations := []struct {
+		name, def string
+		dst       *time.Duration
+	}{
+		{"SESSION_LIFETIME", "720h", &c.SessionLifetime},
+		{"SESSION_MAX_LIFETIME", "2160h", &c.SessionMaxLifetime},
+		{"DATA_LOCK_TIMEOUT", "60s", &c.LockTimeout},
+		{"SHUTDOWN_TIMEOUT", "10s", &c.ShutdownTimeout},
+	}
+	for _, d := range durations {
+		v := env(d.name, d.def)
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 || (dur == 0 && !strings.HasSuffix(d.name, "_TIMEOUT")) {
+			errs = append(errs, fmt.Errorf("%s=%q: must be a positive duration such as 720h, 30m or 10s", d.name, v))
+			continue
+		}
+		*d.dst = dur
+	}
+	if c.SessionLifetime > 0 && c.SessionMaxLifetime > 0 && c.SessionLifetime > c.SessionMaxLifetime {
+		errs = append(errs, errors.New("SESSION_LIFETIME must not exceed SESSION_MAX_LIFETIME"))
+	}
+
+	var err error
+	if c.TrustProxyHeaders, err = parseBool(env("TRUST_PROXY_HEADERS", strconv.FormatBool(c.OnRailway))); err != nil {
+		errs = append(errs, fmt.Errorf("TRUST_PROXY_HEADERS: %w", err))
+	}
+	c.LogFormat = "text"
+	if c.Production {
+		c.LogFormat = "json"
+	}
+	c.LogFormat = env("LOG_FORMAT", c.LogFormat)
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: must be json or text", c.LogFormat))
+	}
+
+	if err := c.resolveDataDir(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.readKeysFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", v)
+}
+
+// resolveDataDir picks the data dir and decides whether it is persistent.
+func (c *Config) resolveDataDir(getenv func(string) string) error {
+	c.VolumePath = strings.TrimSpace(getenv("RAILWAY_VOLUME_MOUNT_PATH"))
+	switch {
+	case strings.TrimSpace(getenv("DATA_DIR")) != "":
+		c.DataDir, c.DataDirSource = strings.TrimSpace(getenv("DATA_DIR")), "DATA_DIR"
+	case c.VolumePath != "":
+		c.DataDir, c.DataDirSource = c.VolumePath, "RAILWAY_VOLUME_MOUNT_PATH"
+	default:
+		c.DataDir, c.DataDirSource = "data", "default"
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("DATA_DIR=%q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	if !c.OnRailway {
+		c.Persistent = true
+		return nil
+	}
+	if c.VolumePath == "" {
+		c.Persistent = false
+		return nil
+	}
+	vol, err := filepath.Abs(c.VolumePath)
+	if err != nil {
+		return fmt.Errorf("RAILWAY_VOLUME_MOUNT_PATH=%q: %w", c.VolumePath, err)
+	}
+	if rel, err := filepath.Rel(vol, abs); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("data dir %s is outside the Railway volume mounted at %s: everything written there would vanish on the next deploy; set DATA_DIR=%s (or unset DATA_DIR), or mount the volume at %s",
+			abs, vol, vol, abs)
+	}
+	c.Persistent = true
+	return nil
+}
+
+// readKeysFromEnv parses SECRET_KEY / FLASK_SECRET_KEY and SECRET_KEY_FALLBACKS.
+func (c *Config) readKeysFromEnv(getenv func(string) string) error {
+	secret, flask := strings.TrimSpace(getenv("SECRET_KEY")), strings.TrimSpace(getenv("FLASK_SECRET_KEY"))
+	var errs []error
+	switch {
+	case secret != "" && flask != "" && secret != flask:
+		errs = append(errs, errors.New("SECRET_KEY and FLASK_SECRET_KEY are both set and differ: set only one (FLASK_SECRET_KEY is an alias)"))
+	case secret != "":
+		c.secretKeySource = "SECRET_KEY"
+	case flask != "":
+		c.secretKeySource, secret = "FLASK_SECRET_KEY", flask
+	}
+	if c.secretKeySource != "" {
+		k, err := parseKey(secret)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.secretKeySource, err))
+		}
+		c.secretKey = k
+	}
+	if fb := getenv("SECRET_KEY_FALLBACKS"); strings.TrimSpace(fb) != "" {
+		for i, part := range strings.Split(fb, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			k, err := parseKey(part)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("SECRET_KEY_FALLBACKS entry %d: %w", i+1, err))
+				continue
+			}
+			c.fallbackKeys = append(c.fallbackKeys, k)
+		}
+	}
+	if c.secretKeySource == "" && c.Production && (!c.Persistent || c.RedisURL != "") {
+		why := "the data dir is not on a persistent volume, so a generated key would change on every deploy and log everyone out"
+		if c.Persistent {
+			why = "REDIS_URL is set, so several instances must share one key and a key generated by one of them would not be shared"
+		}
+		errs = append(errs, fmt.Errorf("no SECRET_KEY set in production: %s; run `soulbridge keygen` and set SECRET_KEY to its output", why))
+	}
+	return errors.Join(errs...)
+}
+
+// parseKey decodes a key: 64+ hex characters are hex-decoded, anything else
+// is used as raw bytes. Either way it must be at least 32 bytes. The error
+// never contains the key.
+func parseKey(s string) ([]byte, error) {
+	var k []byte
+	if len(s) >= 64 && len(s)%2 == 0 {
+		if b, err := hex.DecodeString(s); err == nil {
+			k = b
+		}
+	}
+	if k == nil {
+		k = []byte(s)
+	}
+	if len(k) < minKeyLen {
+		return nil, fmt.Errorf("key is too short (%d bytes, need at least %d): generate one with `soulbridge keygen`", len(k), minKeyLen)
+	}
+	return k, nil
+}
+
+// newKeyHex returns a fresh random 32-byte key as 64 hex characters.
+func newKeyHex() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// resolvedKeys is the signing key and where it came from.
+type resolvedKeys struct {
+	keys      [][]byte // current first, then fallbacks
+	source    string   // "SECRET_KEY", "FLASK_SECRET_KEY", "key file"
+	generated bool     // the key file was created on this boot
+	path      string   // the key file, when source is "key file"
+}
+
+// resolveKeys returns the signing keys: the environment's, else the key
+// file in the data dir, created (0600) on first boot.
+func (c *Config) resolveKeys() (resolvedKeys, error) {
+	if c.secretKey != nil {
+		return resolvedKeys{keys: append([][]byte{c.secretKey}, c.fallbackKeys...), source: c.secretKeySource}, nil
+	}
+	path := filepath.Join(c.DataDir, keyFileName)
+	r := resolvedKeys{source: "key file", path: path}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		hexKey, err := newKeyHex()
+		if err != nil {
+			return r, fmt.Errorf("generate key: %w", err)
+		}
+		switch err := writeKeyFile(path, hexKey); {
+		case err == nil:
+			b, r.generated = []byte(hexKey+"\n"), true
+		case errors.Is(err, fs.ErrExist):
+			// Another process created it first: use theirs.
+			if b, err = os.ReadFile(path); err != nil {
+				return r, fmt.Errorf("read key file %s: %w", path, err)
+			}
+		default:
+			return r, err
+		}
+	} else if err != nil {
+		return r, fmt.Errorf("read key file %s: %w", path, err)
+	}
+	k, err := parseKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return r, fmt.Errorf("key file %s: %w", path, err)
+	}
+	r.keys = append([][]byte{k}, c.fallbackKeys...)
+	return r, nil
+}
+
+// writeKeyFile creates path with mode 0600 holding key, failing if it
+// exists (another process won the race), and syncs it to disk.
+func writeKeyFile(path, key string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create key file %s: %w", path, err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write key file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync key file %s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,126 @@
+// Command soulbridge serves a small community site in which people sign up,
+// log in and pick an avatar, and in which nobody is logged out and no avatar
+// is lost when the service is redeployed, restarted, killed or scaled out.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soulbridge:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: soulbridge [command]
+
+commands:
+  serve        run the server (the default)
+  keygen       print a new random 32-byte key as 64 hex characters
+  healthcheck  exit 0 if the server on $PORT answers /healthz with 200, else 1
+  version      print the build's version
+`
+
+// run is the whole program; main only adds the process's environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("%s takes no arguments\n%s", cmd, usage)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "keygen":
+		k, err := newKeyHex()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, k)
+		return err
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
+	case "version":
+		_, err := fmt.Fprintln(stdout, version(getenv))
+		return err
+	case "help", "-h", "--help", "-help":
+		_, err := fmt.Fprint(stdout, usage)
+		return err
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// healthcheck asks the local server for /healthz (for images without a shell).
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	port := getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	return nil
+}
+
+// version is RAILWAY_GIT_COMMIT_SHA when the platform sets it, else the
+// module version or VCS revision recorded in the build.
+func version(getenv func(string) string) string {
+	if sha := getenv("RAILWAY_GIT_COMMIT_SHA"); sha != "" {
+		return shorten(sha)
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = shorten(s.Value)
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return rev + modified
+}
+
+func shorten(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// unprivileged is the uid and gid the server runs as after starting as root
+// (distroless's "nonroot").
+const unprivileged = 65532
+
+// takeDataDir prepares the data dir. Started as root (Railway mounts volumes
+// root-owned), it creates the dir, hands it recursively to 65532 and drops
+// to 65532 for good; as any other user it only creates the dir. Either way
+// it then checks the dir is writable, naming the fix if not.
+func takeDataDir(dir string, log *slog.Logger) error {
+	if os.Geteuid() == 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data dir %s: %w", dir, err)
+		}
+		err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(path, unprivileged, unprivileged)
+		})
+		if err != nil {
+			return fmt.Errorf("hand data dir %s to uid %d: %w", dir, unprivileged, err)
+		}
+		if err := dropPrivileges(); err != nil {
+			return err
+		}
+		log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return notWritable(dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return notWritable(dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func dropPrivileges() error {
+	if err := syscall.Setgroups([]int{unprivileged}); err != nil {
+		return fmt.Errorf("drop privileges: setgroups: %w", err)
+	}
+	if err := syscall.Setgid(unprivileged); err != nil {
+		return fmt.Errorf("drop privileges: setgid: %w", err)
+	}
+	if err := syscall.Setuid(unprivileged); err != nil {
+		return fmt.Errorf("drop privileges: setuid: %w", err)
+	}
+	return nil
+}
+
+func notWritable(dir string, err error) error {
+	return fmt.Errorf("data dir %s is not writable by uid %d (%v): give that user the directory (chown -R %d %s), "+
+		"point DATA_DIR at a writable directory, or on Railway start the service as root (RAILWAY_RUN_UID=0) so it can take the volume",
+		dir, os.Geteuid(), err, os.Geteuid(), dir)
+}

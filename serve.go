@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"soulbridge/assets"
+	"soulbridge/auth"
+	"soulbridge/avatar"
+	"soulbridge/kv"
+	"soulbridge/session"
+	"soulbridge/web"
+)
+
+// serve runs the server until ctx ends (SIGTERM/SIGINT), in the start-up
+// order DESIGN.md gives: config → privilege drop → key → store (waiting for
+// its lock) → bind → serve; then drain, close the store, return nil.
+func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+	cfg, cfgErr := loadConfig(getenv)
+	log := newLogger(cfg.LogFormat, logOut)
+	if cfgErr != nil {
+		return fmt.Errorf("configuration: %w", cfgErr)
+	}
+	ver := version(getenv)
+	log.Info("starting soulbridge", "version", ver, "port", cfg.Port)
+
+	if err := takeDataDir(cfg.DataDir, log); err != nil {
+		return err
+	}
+	logDataDir(cfg, log)
+
+	keys, err := cfg.resolveKeys()
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	logKeySource(cfg, keys, log)
+	if cfg.RedisURL != "" {
+		log.Warn("REDIS_URL is set, but this build has no Redis mirror yet: sessions live in Badger only")
+	}
+
+	store, err := kv.Open(ctx, kv.Options{
+		Dir: cfg.DataDir, Prefix: cfg.KeyPrefix, LockTimeout: cfg.LockTimeout, Logger: log,
+	})
+	if errors.Is(err, context.Canceled) {
+		log.Info("stopped while waiting for the data dir lock")
+		return nil
+	}
+	if errors.Is(err, kv.ErrLocked) {
+		return fmt.Errorf("data dir %s is locked by another process (still running after %s; DATA_LOCK_TIMEOUT): %w", cfg.DataDir, cfg.LockTimeout, err)
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the store failed", "err", err)
+		} else {
+			log.Info("store closed")
+		}
+	}()
+
+	handler, err := newHandler(cfg, keys.keys, store, log, ver)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	if err != nil {
+		return fmt.Errorf("listen on :%s: %w", cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown timed out; closing remaining connections", "err", err)
+		srv.Close()
+	}
+	return nil
+}
+
+// newHandler wires kv → session/auth/avatar → web.
+func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger, ver string) (http.Handler, error) {
+	isNotFound := func(err error) bool { return errors.Is(err, kv.ErrNotFound) }
+	sessions, err := session.New(store, session.Config{
+		Keys:        keys,
+		IdleTimeout: cfg.SessionLifetime,
+		MaxLifetime: cfg.SessionMaxLifetime,
+		IsNotFound:  isNotFound,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	accounts := auth.NewService(store, auth.Config{
+		Hasher:     hasher,
+		IsNotFound: isNotFound,
+		IsExists:   func(err error) bool { return errors.Is(err, kv.ErrExists) },
+	})
+	static, err := assets.New()
+	if err != nil {
+		return nil, err
+	}
+	return web.New(web.Deps{
+		Sessions:          sessions,
+		Auth:              accounts,
+		Avatars:           avatar.NewService(store, isNotFound, nil),
+		Assets:            static,
+		Store:             store,
+		Logger:            log,
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		Persistent:        cfg.Persistent,
+		Version:           ver,
+	}), nil
+}
+
+func newLogger(format string, out io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(out, nil))
+	}
+	return slog.New(slog.NewTextHandler(out, nil))
+}
+
+func logDataDir(cfg Config, log *slog.Logger) {
+	log.Info("data dir", "dir", cfg.DataDir, "source", cfg.DataDirSource, "persistent", cfg.Persistent)
+	if cfg.OnRailway && !cfg.Persistent {
+		log.Warn("NO VOLUME MOUNTED: sessions and avatars written here will be LOST on the next deploy; " +
+			"attach a Railway volume at /data (or configure REDIS_URL)")
+	}
+}
+
+func logKeySource(cfg Config, k resolvedKeys, log *slog.Logger) {
+	attrs := []any{"source", k.source, "fallbacks", len(k.keys) - 1}
+	if k.path != "" {
+		attrs = append(attrs, "path", k.path)
+	}
+	log.Info("secret key loaded", attrs...)
+	if !k.generated {
+		return
+	}
+	if cfg.Production {
+		log.Warn("NO SECRET_KEY SET: generated one and saved it in the data dir; sessions survive only as long as this volume does. "+
+			"Set SECRET_KEY (from `soulbridge keygen`) to make it explicit.", "path", k.path)
+	} else {
+		log.Warn("no SECRET_KEY set: generated one and saved it for later runs; set SECRET_KEY in production", "path", k.path)
+	}
+}

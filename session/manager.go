@@ -1,0 +1,193 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Keys signs cookies: Keys[0] is current, the rest are previous keys
+	// whose cookies are still accepted and re-issued under Keys[0].
+	Keys [][]byte
+	// IdleTimeout ends a session unused this long (sliding).
+	IdleTimeout time.Duration
+	// MaxLifetime ends a session this long after log-in, whatever happens.
+	MaxLifetime time.Duration
+	// TouchInterval is the least time between two renewals of one session's
+	// last-seen time (and so between two writes); 0 means 5 minutes.
+	TouchInterval time.Duration
+	// IsNotFound reports whether a Store.Get error means "no such key".
+	IsNotFound func(error) bool
+	// Now returns the current time; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Manager creates, loads, renews and ends sessions.
+type Manager struct {
+	store Store
+	codec *codec
+	cfg   Config
+}
+
+// New returns a Manager over store.
+func New(store Store, cfg Config) (*Manager, error) {
+	if cfg.IdleTimeout <= 0 || cfg.MaxLifetime <= 0 {
+		return nil, errors.New("session: lifetimes must be positive")
+	}
+	if cfg.TouchInterval <= 0 {
+		cfg.TouchInterval = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IsNotFound == nil {
+		return nil, errors.New("session: IsNotFound is required")
+	}
+	c, err := newCodec(cfg.Keys, cfg.MaxLifetime)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{store: store, codec: c, cfg: cfg}, nil
+}
+
+// Start begins a new session for username, as after a log-in or sign-up: a
+// fresh token (a token the client presented is never reused, and its session
+// is ended), a record on disk, and the cookie on w.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, username, clientIP string) (*Session, error) {
+	if err := m.endPresented(ctx, r); err != nil {
+		return nil, err
+	}
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	now := m.cfg.Now().UTC()
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	s := &Session{
+		Record: Record{
+			Username:  username,
+			CreatedAt: now,
+			LastSeen:  now,
+			ExpiresAt: now.Add(m.cfg.MaxLifetime),
+			UserAgent: ua,
+			IP:        clientIP,
+			UpdatedAt: now,
+		},
+		ID:    idOf(token),
+		token: token,
+	}
+	if err := m.save(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := m.writeCookie(w, r, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Load returns the live session named by r's cookie, and whether the cookie
+// was signed with a previous key. Any cookie problem (missing, tampered,
+// signed with an unknown key, naming no live record) returns ErrNoSession;
+// other errors are store failures.
+func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey bool, err error) {
+	value, ok := cookieValue(r)
+	if !ok {
+		return nil, false, ErrNoSession
+	}
+	token, oldKey, err := m.codec.decode(value)
+	if err != nil {
+		return nil, false, ErrNoSession
+	}
+	id := idOf(token)
+	b, err := m.store.Get(ctx, keyPrefix+id)
+	if m.cfg.IsNotFound(err) {
+		return nil, false, ErrNoSession
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("session: load: %w", err)
+	}
+	rec, err := decodeRecord(b)
+	if err != nil {
+		m.cfg.Logger.Warn("unreadable session record treated as no session", "session", id[:12], "err", err)
+		return nil, false, ErrNoSession
+	}
+	if !m.cfg.Now().Before(rec.expiry(m.cfg.IdleTimeout)) {
+		return nil, false, ErrNoSession
+	}
+	return &Session{Record: rec, ID: id, token: token}, oldKey, nil
+}
+
+// End deletes r's session server-side (if any) and expires the cookie.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if err := m.endPresented(ctx, r); err != nil {
+		return err
+	}
+	clearCookies(w, r)
+	return nil
+}
+
+// endPresented deletes the record named by r's cookie, if it decodes.
+func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
+	value, ok := cookieValue(r)
+	if !ok {
+		return nil
+	}
+	token, _, err := m.codec.decode(value)
+	if err != nil {
+		return nil
+	}
+	if err := m.store.Delete(ctx, keyPrefix+idOf(token)); err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	return nil
+}
+
+// touch slides the idle lifetime, writing at most once per TouchInterval.
+// It reports whether it wrote.
+func (m *Manager) touch(ctx context.Context, s *Session) (bool, error) {
+	now := m.cfg.Now().UTC()
+	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
+		return false, nil
+	}
+	s.LastSeen = now
+	s.UpdatedAt = now
+	return true, m.save(ctx, s)
+}
+
+func (m *Manager) save(ctx context.Context, s *Session) error {
+	b, err := encodeRecord(s.Record)
+	if err != nil {
+		return err
+	}
+	ttl := s.expiry(m.cfg.IdleTimeout).Sub(m.cfg.Now())
+	if ttl <= 0 {
+		return ErrNoSession
+	}
+	if err := m.store.Set(ctx, keyPrefix+s.ID, b, ttl); err != nil {
+		return fmt.Errorf("session: save: %w", err)
+	}
+	return nil
+}
+
+// writeCookie sets s's cookie, signed with the current key, living as long
+// as the session's remaining absolute lifetime.
+func (m *Manager) writeCookie(w http.ResponseWriter, r *http.Request, s *Session) error {
+	value, err := m.codec.encode(s.token)
+	if err != nil {
+		return err
+	}
+	setCookie(w, r, value, s.ExpiresAt.Sub(m.cfg.Now()))
+	return nil
+}

@@ -1,0 +1,97 @@
+// Package session keeps people logged in across deploys: an opaque random
+// token in a signed cookie, the record server-side under the token's SHA-256,
+// idle and absolute expiry, throttled sliding renewal and key rotation.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is what sessions need from the key-value store. Get returns an error
+// wrapping a not-found kind for a missing key; Manager treats any Get error
+// that IsNotFound reports as "no session".
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+}
+
+// ErrNoSession means the request carries no usable session: no cookie, a
+// cookie that fails to decode, or one that names no live record.
+var ErrNoSession = errors.New("session: no session")
+
+// Record is what the server keeps about one session.
+type Record struct {
+	Username  string    `json:"username"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	// ExpiresAt is the absolute end: CreatedAt + the maximum lifetime.
+	ExpiresAt time.Time `json:"expires_at"`
+	UserAgent string    `json:"user_agent"`
+	IP        string    `json:"ip"`
+	// UpdatedAt versions the record (for the Redis mirror).
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Session is a live session loaded for a request.
+type Session struct {
+	Record
+	// ID is the hex SHA-256 of the token: the record's key, safe to log.
+	ID    string
+	token []byte
+}
+
+// maxUserAgent bounds the stored user agent.
+const maxUserAgent = 256
+
+const (
+	tokenBytes = 32
+	keyPrefix  = "session:"
+)
+
+func newToken() ([]byte, error) {
+	t := make([]byte, tokenBytes)
+	if _, err := rand.Read(t); err != nil {
+		return nil, fmt.Errorf("session: token: %w", err)
+	}
+	return t, nil
+}
+
+// idOf returns the record ID of a token: hex SHA-256, so a copy of the store
+// holds no usable token.
+func idOf(token []byte) string {
+	sum := sha256.Sum256(token)
+	return hex.EncodeToString(sum[:])
+}
+
+// expiry returns when r ends: the earlier of its absolute end and its idle end.
+func (r Record) expiry(idle time.Duration) time.Time {
+	end := r.LastSeen.Add(idle)
+	if r.ExpiresAt.Before(end) {
+		return r.ExpiresAt
+	}
+	return end
+}
+
+func encodeRecord(r Record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode: %w", err)
+	}
+	return b, nil
+}
+
+func decodeRecord(b []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, fmt.Errorf("session: decode record: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,134 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"soulbridge/avatar"
+	"soulbridge/session"
+)
+
+// avatarJSON is the shape of GET and PUT /community/avatar.
+type avatarJSON struct {
+	Username  string  `json:"username"`
+	Avatar    string  `json:"avatar"`
+	URL       string  `json:"url"`
+	UpdatedAt *string `json:"updated_at"`
+}
+
+func (s *Server) avatarResponse(c avatar.Choice) avatarJSON {
+	out := avatarJSON{Username: c.Username, Avatar: c.Avatar, URL: s.avatarURL(c.Avatar)}
+	if !c.UpdatedAt.IsZero() {
+		t := c.UpdatedAt.UTC().Format(time.RFC3339)
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+// requireSession returns the request's session or the 401 error.
+func requireSession(r *http.Request) (*session.Session, error) {
+	if sess := session.FromContext(r.Context()); sess != nil {
+		return sess, nil
+	}
+	return nil, errUnauthorized
+}
+
+// getAvatar: 200 with your avatar ("default" until chosen); 401 without a session.
+func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request) error {
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.avatars.Get(r.Context(), sess.Username)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.avatarResponse(c))
+	return nil
+}
+
+// putAvatar sets your avatar from JSON {"avatar":"owl"}. Checks, in order:
+// no session 401, not JSON 415, body over 64 KiB 413, malformed or unknown
+// id 400.
+func (s *Server) putAvatar(w http.ResponseWriter, r *http.Request) error {
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json")
+	}
+	if r.ContentLength > maxBody {
+		return errTooLarge
+	}
+	body, err := io.ReadAll(r.Body)
+	if bodyTooLarge(err) {
+		return errTooLarge
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, "could not read the request body")
+	}
+	var req struct {
+		Avatar *string `json:"avatar"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return errorf(http.StatusBadRequest, `malformed JSON: send {"avatar":"<id>"}`)
+	}
+	if req.Avatar == nil {
+		return errorf(http.StatusBadRequest, `missing "avatar": send {"avatar":"<id>"}`)
+	}
+	c, err := s.setAvatar(r, sess.Username, *req.Avatar)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.avatarResponse(c))
+	return nil
+}
+
+// postAvatar is the no-JavaScript picker: form field avatar, 303 to /community.
+func (s *Server) postAvatar(w http.ResponseWriter, r *http.Request) error {
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	if _, err := s.setAvatar(r, sess.Username, r.PostForm.Get("avatar")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/community", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) setAvatar(r *http.Request, username, id string) (avatar.Choice, error) {
+	c, err := s.avatars.Set(r.Context(), username, id)
+	if errors.Is(err, avatar.ErrUnknown) {
+		return c, errorf(http.StatusBadRequest, "unknown avatar; GET /community/avatars lists the choices")
+	}
+	if err == nil {
+		s.log.Info("avatar changed", "user", username, "avatar", id)
+	}
+	return c, err
+}
+
+type presetJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// listAvatars returns the preset catalogue.
+func (s *Server) listAvatars(w http.ResponseWriter, r *http.Request) error {
+	cat := avatar.Catalogue()
+	out := make([]presetJSON, 0, len(cat))
+	for _, p := range cat {
+		out = append(out, presetJSON{ID: p.ID, Name: p.Name, URL: s.avatarURL(p.ID)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"net/http"
+)
+
+// routes is the whole URL space of the site, in one place.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	// Health (no session, no store writes).
+	mux.Handle("GET /healthz", s.handle(s.healthz))
+	mux.Handle("GET /readyz", s.handle(s.readyz))
+
+	// Static assets, content-hashed and cached forever.
+	mux.Handle("GET /assets/", s.assets.Handler(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
+
+	// Pages.
+	mux.Handle("GET /{$}", s.handle(s.landing))
+	mux.Handle("GET /signup", s.handle(s.signupPage))
+	mux.Handle("POST /signup", s.handle(s.signup))
+	mux.Handle("GET /login", s.handle(s.loginPage))
+	mux.Handle("POST /login", s.handle(s.login))
+	mux.Handle("POST /logout", s.handle(s.logout))
+	mux.Handle("GET /community", s.handle(s.community))
+
+	// Avatar API (JSON errors) and the no-JavaScript picker.
+	mux.Handle("GET /community/avatar", s.handle(s.getAvatar))
+	mux.Handle("PUT /community/avatar", s.handle(s.putAvatar))
+	mux.Handle("POST /community/avatar", s.handle(s.postAvatar))
+	mux.Handle("GET /community/avatars", s.handle(s.listAvatars))
+
+	var h http.Handler = s.routerErrors(mux)
+	h = s.sessions.Middleware(h, s.writeError)
+	h = s.limitBody(h)
+	h = s.crossOrigin(h)
+	h = s.recoverPanics(h)
+	h = securityHeaders(h)
+	h = s.logRequests(h)
+	return h
+}
+
+// routerErrors answers the mux's own 404 and 405 through the error
+// translator, so API paths get JSON and pages get the site's error page.
+func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route matched: find out whether the mux would say 404, 405 or
+		// redirect (a cleaned path), without letting it write the body.
+		probe := &probeWriter{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
+		case http.StatusNotFound:
+			s.writeError(w, r, errNotFound)
+		default:
+			// Redirects to a cleaned path and the like: let the mux answer.
+			mux.ServeHTTP(w, r)
+		}
+	})
+}
+
+// probeWriter captures a handler's status and headers and discards its body.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}

@@ -1,0 +1,79 @@
+// Package web is soulbridge's HTTP layer: every route (routes.go), handlers
+// that return errors to one translator (errors.go), and the middleware.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"soulbridge/assets"
+	"soulbridge/auth"
+	"soulbridge/avatar"
+	"soulbridge/session"
+)
+
+// Pinger checks that the store can serve.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is what the web layer is built from.
+type Deps struct {
+	Sessions *session.Manager
+	Auth     *auth.Service
+	Avatars  *avatar.Service
+	Assets   *assets.Assets
+	Store    Pinger
+	Logger   *slog.Logger
+	// TrustProxyHeaders takes the client IP from X-Real-IP.
+	TrustProxyHeaders bool
+	// Persistent and Version are reported by /readyz.
+	Persistent bool
+	Version    string
+	// RedisStatus reports "disabled", "ok" or "down"; nil means disabled.
+	RedisStatus func(ctx context.Context) string
+}
+
+// Server is the site's HTTP handler.
+type Server struct {
+	sessions    *session.Manager
+	auth        *auth.Service
+	avatars     *avatar.Service
+	assets      *assets.Assets
+	store       Pinger
+	log         *slog.Logger
+	trustProxy  bool
+	persistent  bool
+	version     string
+	redisStatus func(ctx context.Context) string
+
+	handler http.Handler
+}
+
+// New builds the Server and its routes.
+func New(d Deps) *Server {
+	s := &Server{
+		sessions:    d.Sessions,
+		auth:        d.Auth,
+		avatars:     d.Avatars,
+		assets:      d.Assets,
+		store:       d.Store,
+		log:         d.Logger,
+		trustProxy:  d.TrustProxyHeaders,
+		persistent:  d.Persistent,
+		version:     d.Version,
+		redisStatus: d.RedisStatus,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.redisStatus == nil {
+		s.redisStatus = func(context.Context) string { return "disabled" }
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP serves the site.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
