@@ -1,0 +1,86 @@
+// Package views holds the site's templ components. Components receive plain
+// data and never touch storage; all user data goes through templ's escaping.
+package views
+
+import "github.com/a-h/templ"
+
+// SiteName is appended to every page title and shown in the header.
+const SiteName = "soulbridge"
+
+// Layout is what every page needs.
+type Layout struct {
+	Title    string // page title (the site name "soulbridge" is appended by the layout)
+	CSS      string // hashed URL of app.css
+	JS       string // hashed URL of app.js
+	Favicon  string // hashed URL of favicon.svg
+	Username string // logged-in user, "" when logged out: the header then shows "Log in" / "Sign up" links, else the username and a logout form (POST /logout, a button "Log out")
+}
+
+// AuthForm is the sign-up or log-in form state.
+type AuthForm struct {
+	Username    string            // value to refill (never refill the password)
+	Next        string            // local path to continue to after log-in ("" = none); rendered as hidden input name="next" when non-empty
+	Error       string            // form-level message (e.g. "Wrong username or password.")
+	FieldErrors map[string]string // "username" / "password" → message shown next to that field, with aria-invalid and aria-describedby
+}
+
+// AvatarOption is one preset in the avatar picker.
+type AvatarOption struct {
+	ID, Name, URL string
+	Selected      bool
+}
+
+// Member is one user in the members list.
+type Member struct {
+	Username, AvatarID, AvatarName, AvatarURL string
+}
+
+// Community is the state of the community page for the logged-in user.
+type Community struct {
+	Username         string
+	AvatarID         string // "default" until chosen
+	AvatarName       string
+	AvatarURL        string
+	DefaultAvatarURL string
+	Options          []AvatarOption
+	Members          []Member
+	Notice           string // optional flash-like message, e.g. "Avatar saved." (shown in #avatar-status)
+}
+
+// ErrorPage is the content of an HTML error page.
+type ErrorPage struct {
+	Status         int
+	Title, Message string
+}
+
+// pageTitle returns the document title: "<title> · soulbridge", or the site
+// name alone when title is empty.
+func pageTitle(title string) string {
+	if title == "" {
+		return SiteName
+	}
+	return title + " · " + SiteName
+}
+
+// field describes one labelled text input with its hint and error.
+type field struct {
+	ID, Name, Label, Type string
+	Value                 string
+	Hint, Error           string
+	Attrs                 templ.Attributes // extra input attributes (autocomplete, minlength, …)
+}
+
+// describedBy returns the ids of the hint and error elements, space-separated.
+func (f field) describedBy() string {
+	ids := ""
+	if f.Hint != "" {
+		ids = f.ID + "-hint"
+	}
+	if f.Error != "" {
+		if ids != "" {
+			ids += " "
+		}
+		ids += f.ID + "-error"
+	}
+	return ids
+}
