@@ -41,13 +41,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	var verr *auth.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		form.FieldErrors = map[string]string{verr.Field: verr.Message}
-		s.render(w, r, http.StatusBadRequest, views.SignUp(s.layout(r, "Sign up"), form))
-		return nil
+		return s.signupError(w, r, form, http.StatusBadRequest, verr.Field, verr.Message)
 	case errors.Is(err, auth.ErrUsernameTaken):
-		form.FieldErrors = map[string]string{"username": "That username is taken. Pick another, or log in."}
-		s.render(w, r, http.StatusConflict, views.SignUp(s.layout(r, "Sign up"), form))
-		return nil
+		return s.signupError(w, r, form, http.StatusConflict, "username", "That username is taken. Pick another, or log in.")
 	case err != nil:
 		return err
 	}
@@ -56,6 +52,17 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("account created", "user", u.Username)
 	http.Redirect(w, r, "/community", http.StatusSeeOther)
+	return nil
+}
+
+// signupError answers a rejected sign-up: the form again with the message
+// next to its field, or JSON for API clients.
+func (s *Server) signupError(w http.ResponseWriter, r *http.Request, form views.AuthForm, status int, field, msg string) error {
+	if wantsJSON(r) {
+		return errorf(status, "%s", msg)
+	}
+	form.FieldErrors = map[string]string{field: msg}
+	s.render(w, r, status, views.SignUp(s.layout(r, "Sign up"), form))
 	return nil
 }
 
@@ -88,6 +95,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.log.Info("log-in failed", "ip", ip)
 		form.Error = "Wrong username or password."
+		if wantsJSON(r) {
+			return errorf(http.StatusUnauthorized, "%s", form.Error)
+		}
 		s.render(w, r, http.StatusUnauthorized, views.LogIn(s.layout(r, "Log in"), form))
 		return nil
 	case err != nil:

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 )
 
 // routes is the whole URL space of the site, in one place.
@@ -31,13 +32,26 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /community/avatars", s.handle(s.listAvatars))
 
 	var h http.Handler = s.routerErrors(mux)
-	h = s.sessions.Middleware(h, s.writeError)
+	h = s.withSession(h)
 	h = s.limitBody(h)
 	h = s.crossOrigin(h)
 	h = s.recoverPanics(h)
 	h = securityHeaders(h)
 	h = s.logRequests(h)
 	return h
+}
+
+// withSession loads the session for every request but static assets and
+// liveness probes, which never need one (and so cost no store read).
+func (s *Server) withSession(next http.Handler) http.Handler {
+	loaded := s.sessions.Middleware(next, s.writeError)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/assets/") || r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		loaded.ServeHTTP(w, r)
+	})
 }
 
 // routerErrors answers the mux's own 404 and 405 through the error
