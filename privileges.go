@@ -17,8 +17,18 @@ const unprivileged = 65532
 // root-owned), it creates the dir, hands it recursively to 65532 and drops
 // to 65532 for good; as any other user it only creates the dir. Either way
 // it then checks the dir is writable, naming the fix if not.
+//
+// One exception: when uid 65532 could not even reach the dir (an ancestor
+// such as /root is closed to others), dropping would make the dir unusable,
+// so it stays root and says so. On Railway and in the image the data dir is
+// /data, which is always reachable.
 func takeDataDir(dir string, log *slog.Logger) error {
 	if os.Geteuid() == 0 {
+		if blocker := unreachableAncestor(dir, unprivileged); blocker != "" {
+			log.Warn("running as root: uid 65532 could not reach the data dir through "+blocker+
+				"; move DATA_DIR somewhere reachable (such as /data) to run unprivileged", "dir", dir)
+			return os.MkdirAll(dir, 0o700)
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create data dir %s: %w", dir, err)
 		}
@@ -64,4 +74,21 @@ func notWritable(dir string, err error) error {
 	return fmt.Errorf("data dir %s is not writable by uid %d (%v): give that user the directory (chown -R %d %s), "+
 		"point DATA_DIR at a writable directory, or on Railway start the service as root (RAILWAY_RUN_UID=0) so it can take the volume",
 		dir, os.Geteuid(), err, os.Geteuid(), dir)
+}
+
+// unreachableAncestor returns the first existing ancestor of dir that uid
+// (with gid uid) may not traverse, or "" when every ancestor lets it through.
+func unreachableAncestor(dir string, uid int) string {
+	for p := filepath.Dir(filepath.Clean(dir)); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil {
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			mode := fi.Mode().Perm()
+			if ok && !(mode&0o001 != 0 || int(st.Uid) == uid && mode&0o100 != 0 || int(st.Gid) == uid && mode&0o010 != 0) {
+				return p
+			}
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+	}
 }
