@@ -32,7 +32,7 @@ type Options struct {
 }
 
 // lockRetryEvery is how often Open retries while the directory is locked.
-const lockRetryEvery = 250 * time.Millisecond
+const lockRetryEvery = 100 * time.Millisecond
 
 // Badger is the durable store. Every write is synced to disk before it
 // returns (SyncWrites), so a write acknowledged to a client survives kill -9
@@ -49,7 +49,7 @@ type Badger struct {
 }
 
 // Open opens (creating if needed) the Badger store in opts.Dir. While another
-// process holds the directory lock it retries every 250 ms until
+// process holds the directory lock it retries every 100 ms until
 // opts.LockTimeout has passed, logging the reason once, then returns an error
 // wrapping ErrLocked. Cancelling ctx (SIGTERM during the wait) returns at once
 // with ctx's error.
