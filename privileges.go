@@ -29,6 +29,10 @@ func takeDataDir(dir string, log *slog.Logger) error {
 				"; move DATA_DIR somewhere reachable (such as /data) to run unprivileged", "dir", dir)
 			return os.MkdirAll(dir, 0o700)
 		}
+		// Missing parents must stay traversable by uid 65532 after the drop.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return fmt.Errorf("create data dir %s: %w", dir, err)
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create data dir %s: %w", dir, err)
 		}

@@ -58,6 +58,12 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 // translator, so API paths get JSON and pages get the site's error page.
 func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasDotDot(r.URL.Path) {
+			// A traversal attempt (browsers resolve dot segments before
+			// sending): 404, not a redirect to the cleaned path.
+			s.writeError(w, r, errNotFound)
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
@@ -78,6 +84,16 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+// hasDotDot reports whether path has a ".." segment.
+func hasDotDot(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // probeWriter captures a handler's status and headers and discards its body.
