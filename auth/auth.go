@@ -56,16 +56,18 @@ const (
 // NormalizeUsername lower-cases name and checks the rules: 3–32 characters of
 // a-z, 0-9, '_' and '-'. Surrounding spaces are ignored.
 func NormalizeUsername(name string) (string, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
+	name = strings.TrimSpace(name)
 	if len(name) < MinUsername || len(name) > MaxUsername {
 		return "", &ValidationError{"username", fmt.Sprintf("Username must be %d to %d characters long.", MinUsername, MaxUsername)}
 	}
+	// Check before lower-casing: Unicode case mapping turns some non-ASCII
+	// letters into ASCII ones ("İ" → "i", Kelvin sign → "k").
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return "", &ValidationError{"username", "Username may only contain letters a–z, digits, '_' and '-'."}
 		}
 	}
-	return name, nil
+	return strings.ToLower(name), nil
 }
 
 // CheckPassword checks the password rules: valid UTF-8, 8–128 characters.

@@ -98,13 +98,13 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 		return false, errBadHash
 	}
 	// Refuse parameters that would let a tampered record exhaust memory.
-	if p.Memory == 0 || p.Memory > 256*1024 || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
+	if p.Memory == 0 || p.Memory > 64*1024 || p.Time == 0 || p.Time > 16 || p.Threads == 0 || p.Threads > 16 {
 		return false, errBadHash
 	}
 	b64 := base64.RawStdEncoding
 	salt, err1 := b64.DecodeString(parts[4])
 	want, err2 := b64.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) < 16 || len(want) > 64 {
 		return false, errBadHash
 	}
 	if err := h.acquire(ctx); err != nil {

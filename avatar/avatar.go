@@ -107,8 +107,8 @@ func (s *Service) Get(ctx context.Context, username string) (Choice, error) {
 		return Choice{}, fmt.Errorf("avatar: decode: %w", err)
 	}
 	if _, ok := Lookup(c.Avatar); !ok {
-		// A preset removed from the catalogue falls back to the default.
-		c.Avatar = Default
+		// A preset removed from the catalogue reads as "never chosen".
+		c.Avatar, c.UpdatedAt = Default, time.Time{}
 	}
 	return c, nil
 }

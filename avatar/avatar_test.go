@@ -1,0 +1,173 @@
+package avatar_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"soulbridge/avatar"
+	"soulbridge/kv"
+)
+
+func openStore(t *testing.T) *kv.Badger {
+	t.Helper()
+	b, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
+	if err != nil {
+		t.Fatalf("kv.Open: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func isNotFound(err error) bool { return errors.Is(err, kv.ErrNotFound) }
+
+var fixedNow = time.Date(2026, 3, 1, 12, 30, 0, 0, time.FixedZone("CET", 3600))
+
+func newService(t *testing.T) (*avatar.Service, *kv.Badger) {
+	t.Helper()
+	store := openStore(t)
+	return avatar.NewService(store, isNotFound, func() time.Time { return fixedNow }), store
+}
+
+func TestCatalogue(t *testing.T) {
+	cat := avatar.Catalogue()
+	if len(cat) < 12 {
+		t.Fatalf("catalogue has %d presets, want at least 12", len(cat))
+	}
+	idRE := regexp.MustCompile(`^[a-z0-9-]+$`)
+	seen := map[string]bool{}
+	for _, p := range cat {
+		if seen[p.ID] {
+			t.Errorf("duplicate id %q", p.ID)
+		}
+		seen[p.ID] = true
+		if p.ID == avatar.Default {
+			t.Error(`"default" is in the catalogue`)
+		}
+		if !idRE.MatchString(p.ID) || p.Name == "" {
+			t.Errorf("preset %+v: id must be lower-case [a-z0-9-], name non-empty", p)
+		}
+		if p.File() != "avatars/"+p.ID+".svg" {
+			t.Errorf("File() = %q", p.File())
+		}
+		if got, ok := avatar.Lookup(p.ID); !ok || got != p {
+			t.Errorf("Lookup(%q) = %+v, %v", p.ID, got, ok)
+		}
+	}
+	for _, id := range []string{"owl", "fox"} {
+		if !seen[id] {
+			t.Errorf("catalogue lacks %q", id)
+		}
+	}
+	// Catalogue returns a copy: changing it changes nothing.
+	cat[0].ID = "mutated"
+	if avatar.Catalogue()[0].ID == "mutated" {
+		t.Fatal("Catalogue exposes its backing array")
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if p, ok := avatar.Lookup(avatar.Default); !ok || p.ID != avatar.Default {
+		t.Fatalf("Lookup(default) = %+v, %v", p, ok)
+	}
+	for _, id := range []string{"", "dragon", "OWL", "owl ", "../owl", "avatars/owl.svg"} {
+		if p, ok := avatar.Lookup(id); ok {
+			t.Errorf("Lookup(%q) found %+v", id, p)
+		}
+	}
+}
+
+func TestGetBeforeChoice(t *testing.T) {
+	s, _ := newService(t)
+	c, err := s.Get(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Avatar != avatar.Default || c.Username != "alice" || !c.UpdatedAt.IsZero() {
+		t.Fatalf("Get before a choice = %+v, want default with zero UpdatedAt", c)
+	}
+}
+
+func TestSetRefusesUnknown(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	for _, id := range []string{"dragon", "", avatar.Default, "OWL", "owl\x00", "../../etc/passwd"} {
+		if c, err := s.Set(ctx, "alice", id); !errors.Is(err, avatar.ErrUnknown) {
+			t.Errorf("Set(%q) = %+v, %v; want ErrUnknown", id, c, err)
+		}
+	}
+	if _, err := store.Get(ctx, "avatar:alice"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("a refused Set wrote something: %v", err)
+	}
+}
+
+func TestSetThenGet(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	for _, id := range []string{"owl", "fox"} {
+		set, err := s.Set(ctx, "alice", id)
+		if err != nil {
+			t.Fatalf("Set(%q): %v", id, err)
+		}
+		if set.Avatar != id || set.Username != "alice" || !set.UpdatedAt.Equal(fixedNow) || set.UpdatedAt.Location() != time.UTC {
+			t.Fatalf("Set = %+v, want %s at %v in UTC", set, id, fixedNow)
+		}
+		got, err := s.Get(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Avatar != id || !got.UpdatedAt.Equal(fixedNow) {
+			t.Fatalf("Get after Set(%q) = %+v", id, got)
+		}
+	}
+	// Stored under avatar:<username>, as JSON with updated_at.
+	raw, err := store.Get(ctx, "avatar:alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(raw, &rec); err != nil || rec["avatar"] != "fox" || rec["updated_at"] == nil {
+		t.Fatalf("stored record = %s (%v)", raw, err)
+	}
+	// Another user is unaffected.
+	if c, err := s.Get(ctx, "bob"); err != nil || c.Avatar != avatar.Default {
+		t.Fatalf("Get(bob) = %+v, %v", c, err)
+	}
+}
+
+func TestRemovedPresetReadsAsDefault(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	rec := `{"username":"alice","avatar":"dodo","updated_at":"2025-01-02T03:04:05Z"}`
+	if err := store.Set(ctx, "avatar:alice", []byte(rec), 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Avatar != avatar.Default || !c.UpdatedAt.IsZero() {
+		t.Fatalf("removed preset reads as %q (updated %v), want default with zero UpdatedAt", c.Avatar, c.UpdatedAt)
+	}
+}
+
+func TestGetErrors(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	if err := store.Set(ctx, "avatar:alice", []byte("{not json"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "alice"); err == nil {
+		t.Fatal("Get of an unreadable record succeeded")
+	}
+	store.Close()
+	if _, err := s.Get(ctx, "bob"); err == nil {
+		t.Fatal("Get on a closed store succeeded")
+	}
+	if _, err := s.Set(ctx, "bob", "owl"); err == nil || errors.Is(err, avatar.ErrUnknown) {
+		t.Fatalf("Set on a closed store: %v", err)
+	}
+}
