@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -88,11 +89,23 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 	return nil
 }
 
+// buildVersion is stamped by the linker in release builds
+// (go build -ldflags "-X main.buildVersion=..."; the Dockerfile stamps it from
+// its VERSION or RAILWAY_GIT_COMMIT_SHA build argument). Empty otherwise.
+var buildVersion = ""
+
 // version is RAILWAY_GIT_COMMIT_SHA when the platform sets it, else the
-// module version or VCS revision recorded in the build.
+// linker-stamped buildVersion, else the module version or VCS revision
+// recorded in the build.
 func version(getenv func(string) string) string {
 	if sha := getenv("RAILWAY_GIT_COMMIT_SHA"); sha != "" {
 		return shorten(sha)
+	}
+	if v := strings.TrimSpace(buildVersion); v != "" {
+		if isHex(v) {
+			return shorten(v) // a commit SHA
+		}
+		return v
 	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -116,6 +129,15 @@ func version(getenv func(string) string) string {
 		return "devel"
 	}
 	return rev + modified
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func shorten(rev string) string {

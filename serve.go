@@ -75,7 +75,9 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on :%s: %w", cfg.Port, err)
 	}
+	conns := &connTracker{conns: map[net.Conn]connInfo{}}
 	srv := &http.Server{
+		ConnState:         conns.track,
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -94,12 +96,19 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown timed out; closing remaining connections", "err", err)
-		srv.Close()
+	// Not srv.Shutdown: once it has begun, net/http closes without an answer
+	// every request it reads from then on, even on a connection it accepted
+	// before. So: no more keep-alive (idle connections close now, busy ones
+	// after their answer), stop accepting, let every accepted connection
+	// send its request and get its answer, then close what is left.
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+	srv.SetKeepAlivesEnabled(false)
+	ln.Close()
+	<-serveErr // Serve returns once its listener is closed
+	if !conns.waitQuiet(deadline) {
+		log.Warn("shutdown timed out; closing remaining connections")
 	}
+	srv.Close()
 	return nil
 }
 
