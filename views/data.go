@@ -2,7 +2,13 @@
 // data and never touch storage; all user data goes through templ's escaping.
 package views
 
-import "github.com/a-h/templ"
+//go:generate go tool templ generate -path .
+
+import (
+	"strings"
+
+	"github.com/a-h/templ"
+)
 
 // SiteName is appended to every page title and shown in the header.
 const SiteName = "soulbridge"
@@ -70,17 +76,15 @@ type field struct {
 	Attrs                 templ.Attributes // extra input attributes (autocomplete, minlength, …)
 }
 
-// describedBy returns the ids of the hint and error elements, space-separated.
+// describedBy returns the ids of the error and hint elements, space-separated,
+// error first (the order screen readers announce them, and the order shown).
 func (f field) describedBy() string {
-	ids := ""
-	if f.Hint != "" {
-		ids = f.ID + "-hint"
-	}
+	var ids []string
 	if f.Error != "" {
-		if ids != "" {
-			ids += " "
-		}
-		ids += f.ID + "-error"
+		ids = append(ids, f.ID+"-error")
 	}
-	return ids
+	if f.Hint != "" {
+		ids = append(ids, f.ID+"-hint")
+	}
+	return strings.Join(ids, " ")
 }

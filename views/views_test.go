@@ -337,10 +337,16 @@ func TestAuthForms(t *testing.T) {
 					if hasInv {
 						t.Errorf("%s: aria-invalid=%q without an error", field, inv)
 					}
+					if _, ok := in.Attr("autofocus"); ok {
+						t.Errorf("%s: autofocus without an error", field)
+					}
 					continue
 				}
 				if inv != "true" {
 					t.Errorf("%s: aria-invalid = %q, want true", field, inv)
+				}
+				if _, ok := in.Attr("autofocus"); !ok {
+					t.Errorf("%s: a field with an error is not focused on load", field)
 				}
 				found := false
 				for _, id := range strings.Fields(attr(t, in, "aria-describedby")) {
@@ -407,6 +413,12 @@ func TestCommunityPage(t *testing.T) {
 	}
 	if form.Find("fieldset legend").Length() != 1 {
 		t.Error("picker has no fieldset/legend")
+	}
+	// The hint under the legend is the group's description (app.js rewrites
+	// it for the click-to-save picker; the markup's text is for the form).
+	hintID := attr(t, form.Find("fieldset"), "aria-describedby")
+	if hint := doc.Find("#" + hintID); hintID == "" || hint.Length() != 1 || !strings.Contains(hint.Text(), "Save avatar") {
+		t.Errorf("picker hint #%s = %s, want a description that names the Save avatar button", hintID, describe(hint))
 	}
 	radios := form.Find(`fieldset label input[type="radio"][name="avatar"]`)
 	if radios.Length() != len(c.Options) {

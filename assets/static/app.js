@@ -13,7 +13,13 @@
   const sessionEnded = document.getElementById('session-ended');
   const status = document.getElementById('avatar-status');
   const form = document.getElementById('avatar-form');
+  const hint = document.getElementById('picker-hint');
   const me = root.dataset.username || '';
+  const loginURL = root.dataset.loginUrl || '/login';
+
+  // With this script a click saves at once; the markup's hint is written for
+  // the plain form.
+  if (hint) hint.textContent = 'Click an avatar to save it. With the keyboard: arrow keys to choose, Space to save.';
 
   const say = (text, isError) => {
     if (!status) return;
@@ -62,13 +68,32 @@
     }
   };
 
+  // ended shows the logged-out state after a 401: the default avatar, the
+  // notice with its log-in link, a header without the stale account, and a
+  // picker that no longer pretends to save.
+  let isEnded = false;
   const ended = () => {
+    isEnded = true;
     if (current && defaultURL) {
       current.src = defaultURL;
-      current.alt = 'Default avatar';
+      current.alt = 'Your avatar: ' + nameOf('default');
     }
+    if (currentName) currentName.textContent = nameOf('default');
     if (sessionEnded) sessionEnded.hidden = false;
-    say('Your session has ended. Log in again to save your avatar.', true);
+    const nav = document.querySelector('.site-nav');
+    if (nav && !nav.querySelector('[data-login-again]')) {
+      for (const el of nav.querySelectorAll('.nav-user, .logout-form')) el.hidden = true;
+      const link = document.createElement('a');
+      link.className = 'btn btn-primary';
+      link.href = loginURL;
+      link.textContent = 'Log in';
+      link.setAttribute('data-login-again', '');
+      nav.append(link);
+    }
+    if (form) {
+      for (const el of form.querySelectorAll('fieldset, [type="submit"]')) el.disabled = true;
+    }
+    say('Log in again to save your avatar.', true);
   };
 
   const readError = async (res) => {
@@ -79,6 +104,10 @@
     return 'Something went wrong (' + res.status + ').';
   };
 
+  // discard reads and drops a body this script does not need, so the
+  // request completes instead of holding its connection open.
+  const discard = (res) => res.text().catch(() => {});
+
   const request = async (options) => {
     try {
       return await fetch(endpoint, Object.assign({ credentials: 'same-origin' }, options));
@@ -88,21 +117,36 @@
     }
   };
 
+  // load asks the server for the current avatar: on start, and again
+  // whenever the page comes back into view (the session may have ended, or
+  // the avatar changed in another tab, while it was hidden).
+  let loading = false;
   const load = async () => {
-    const res = await request({ headers: { Accept: 'application/json' } });
-    if (!res) return;
-    if (res.status === 401) { ended(); return; }
-    if (!res.ok) { say(await readError(res), true); return; }
+    if (loading) return;
+    loading = true;
     try {
-      show(await res.json());
-    } catch (_) {
-      say('Could not read your avatar.', true);
+      const res = await request({ headers: { Accept: 'application/json' } });
+      if (!res) return;
+      if (res.status === 401) { discard(res); ended(); return; }
+      if (!res.ok) { say(await readError(res), true); return; }
+      if (isEnded) {
+        // Logged in again elsewhere: redraw the whole page for this session.
+        window.location.reload();
+        return;
+      }
+      try {
+        show(await res.json());
+      } catch (_) {
+        say('Could not read your avatar.', true);
+      }
+    } finally {
+      loading = false;
     }
   };
 
   let saving = false;
   const save = async (id) => {
-    if (!id || saving) return;
+    if (!id || saving || isEnded) return;
     saving = true;
     const button = form && form.querySelector('[type="submit"]');
     if (button) button.disabled = true;
@@ -114,7 +158,7 @@
         body: JSON.stringify({ avatar: id }),
       });
       if (!res) return;
-      if (res.status === 401) { ended(); return; }
+      if (res.status === 401) { discard(res); ended(); return; }
       if (!res.ok) { say(await readError(res), true); return; }
       let data;
       try {
@@ -128,7 +172,7 @@
       say('Saved.');
     } finally {
       saving = false;
-      if (button) button.disabled = false;
+      if (button) button.disabled = isEnded;
     }
   };
 
@@ -160,7 +204,7 @@
         pointer = false;
         save(t.value);
       } else {
-        say('Press Enter or “Save avatar” to save ' + nameOf(t.value) + '.');
+        say('Press Space or “Save avatar” to save ' + nameOf(t.value) + '.');
       }
     });
     form.addEventListener('submit', (event) => {
@@ -170,6 +214,15 @@
       else say('Pick an avatar first.', true);
     });
   }
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') load();
+  });
+  // A page restored from the back/forward cache runs no script from the
+  // start: check the session again.
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) load();
+  });
 
   load();
 })();
