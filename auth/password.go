@@ -44,13 +44,17 @@ func NewHasher(p Params, limit int) (*Hasher, error) {
 	if limit < 1 {
 		limit = 1
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, limit)}
-	d, err := h.Hash(context.Background(), "soulbridge-dummy-password")
-	if err != nil {
-		return nil, err
-	}
-	h.dummy = d
-	return h, nil
+	// The dummy needs only the shape and cost of a real hash, not a real
+	// password behind it, so it costs nothing at start-up.
+	dummy := encodeHash(p, make([]byte, saltLen), make([]byte, keyLen))
+	return &Hasher{params: p, sem: make(chan struct{}, limit), dummy: dummy}, nil
+}
+
+// encodeHash is the PHC-style string stored for a hash.
+func encodeHash(p Params, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
@@ -76,9 +80,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	defer h.release()
 	p := h.params
 	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	return encodeHash(p, salt, key), nil
 }
 
 var errBadHash = errors.New("auth: malformed password hash")
