@@ -5,17 +5,16 @@ package main
 // deploy files (Dockerfile, railway.json, .railway/railway.ts) checked
 // against each other, the README and the binary.
 //
+// The binary is internal/testbin's build, made with the Dockerfile's flags.
 // Tests run as root here and in CI, and the binary started as root drops to
 // uid 65532, so every directory the binary touches sits inside a 0755
-// directory made with os.MkdirTemp (t.TempDir's parents are 0700, which
-// 65532 cannot traverse). Every helper here is prefixed with "deploy".
+// testbin.Root directory (t.TempDir's parents are 0700, which 65532 cannot
+// traverse). Every helper here is prefixed with "deploy".
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +24,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -36,201 +34,31 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"soulbridge/internal/testbin"
 )
 
 // deployUID is the uid/gid the binary drops to (privileges.go's unprivileged).
 const deployUID = 65532
 
-// deployTempDir makes a 0755 directory under the system temp dir, removed
-// when the test ends.
-func deployTempDir(t *testing.T, prefix string) string {
+// deployEnv is the binary's whole environment (testbin.Env inherits
+// nothing, so no RAILWAY_*, SECRET_KEY or DATA_DIR of the machine running the
+// tests leaks in): a fresh port and key, dataDir, text logs.
+func deployEnv(t *testing.T, dataDir string) testbin.Env {
 	t.Helper()
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// deployBuildBinary builds the binary into a fresh 0755 directory (readable
-// and executable by any uid), once per test, with the flags the Dockerfile
-// uses. The build cache makes every build after the first a link.
-func deployBuildBinary(t *testing.T) string {
-	t.Helper()
-	dir := deployTempDir(t, "sb-deploy-bin-")
-	bin := filepath.Join(dir, "soulbridge")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.buildVersion=deploy-test", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// deployFreePort returns a TCP port that was free on all interfaces.
-func deployFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// deployKey returns a fresh 64-hex-character key.
-func deployKey(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// deployEnv is the binary's whole environment: nothing is inherited, so no
-// RAILWAY_*, SECRET_KEY or DATA_DIR of the machine running the tests leaks in.
-func deployEnv(key, dataDir string, port int, extra ...string) []string {
-	env := []string{
-		"SECRET_KEY=" + key,
-		"DATA_DIR=" + dataDir,
-		"PORT=" + strconv.Itoa(port),
-		"LOG_FORMAT=text",
-		"DATA_LOCK_TIMEOUT=30s",
-	}
-	return append(env, extra...)
-}
-
-// deployBuffer is a goroutine-safe output sink.
-type deployBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *deployBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *deployBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// deployProc is a running binary.
-type deployProc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	port int
-	out  *deployBuffer // stdout and stderr together (slog writes to stderr)
-	done chan struct{}
-	err  error // cmd.Wait's result, set before done closes
-}
-
-// deployStart starts `bin serve` with exactly env, in workDir. The process
-// is killed when the test ends if it is still running.
-func deployStart(t *testing.T, name, bin, workDir string, port int, env []string, attr *syscall.SysProcAttr) *deployProc {
-	t.Helper()
-	p := &deployProc{t: t, name: name, port: port, out: &deployBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve")
-	p.cmd.Env = env
-	p.cmd.Dir = workDir
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	p.cmd.SysProcAttr = attr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("--- %s output:\n%s", p.name, p.out.String())
-		}
+	return testbin.ServerEnv(t, dataDir, testbin.Env{
+		"SECRET_KEY":        testbin.Key(t),
+		"LOG_FORMAT":        "text",
+		"DATA_LOCK_TIMEOUT": "30s",
 	})
-	return p
 }
 
-// deployExited reports whether the process has ended, with its exit code.
-func (p *deployProc) deployExited() (code int, exited bool) {
-	select {
-	case <-p.done:
-	default:
-		return 0, false
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode(), true
-	}
-	if p.err != nil {
-		return -1, true
-	}
-	return 0, true
-}
-
-// deployWaitExit waits up to within for the process to end and returns its
-// exit code; it fails the test if the process is still running.
-func (p *deployProc) deployWaitExit(within time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		p.t.Fatalf("%s still running %s after it should have ended", p.name, within)
-	}
-	code, _ := p.deployExited()
-	return code
-}
-
-// deployWaitHealthy polls GET /healthz until 200, failing the test if the
-// process exits or within passes first.
-func (p *deployProc) deployWaitHealthy(within time.Duration) {
-	p.t.Helper()
-	c := deployClient(2 * time.Second)
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if code, exited := p.deployExited(); exited {
-			p.t.Fatalf("%s exited with status %d before becoming healthy", p.name, code)
-		}
-		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", p.port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.t.Fatalf("%s not healthy within %s", p.name, within)
-}
-
-// deployWaitOutput waits until the process's output contains s.
-func (p *deployProc) deployWaitOutput(s string, within time.Duration) {
-	p.t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(p.out.String(), s) {
-		if code, exited := p.deployExited(); exited {
-			p.t.Fatalf("%s exited with status %d before logging %q", p.name, code, s)
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s did not log %q within %s", p.name, s, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+// deployStart starts `soulbridge serve` as the platform does: with exactly
+// env, in workDir (not this repository, so no deploy file is at hand), as the
+// user attr names (nil: the test's own, root).
+func deployStart(t *testing.T, name, workDir string, env testbin.Env, attr *syscall.SysProcAttr) *testbin.Proc {
+	t.Helper()
+	return testbin.SpawnWith(t, name, env, testbin.Options{Dir: workDir, SysProcAttr: attr}, "serve")
 }
 
 // deployClient is an HTTP client that follows no redirects and opens a new
@@ -244,52 +72,6 @@ func deployClient(timeout time.Duration) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
-}
-
-// deploySignup creates an account and returns its session cookie
-// ("name=value").
-func deploySignup(t *testing.T, c *http.Client, port int, username string) string {
-	t.Helper()
-	form := "username=" + username + "&password=" + username + "-password"
-	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/signup", port), "application/x-www-form-urlencoded", strings.NewReader(form))
-	if err != nil {
-		t.Fatalf("signup %s: %v", username, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("signup %s: status %d, want 303", username, resp.StatusCode)
-	}
-	for _, ck := range resp.Cookies() {
-		if strings.HasSuffix(ck.Name, "sb_session") && ck.Value != "" {
-			return ck.Name + "=" + ck.Value
-		}
-	}
-	t.Fatalf("signup %s: no session cookie in %v", username, resp.Header.Values("Set-Cookie"))
-	return ""
-}
-
-// deployAvatarIDs returns the preset catalogue's ids.
-func deployAvatarIDs(t *testing.T, c *http.Client, port int) []string {
-	t.Helper()
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/community/avatars", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var list []struct {
-		ID string `json:"id"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /community/avatars: status %d, %v", resp.StatusCode, err)
-	}
-	var ids []string
-	for _, a := range list {
-		ids = append(ids, a.ID)
-	}
-	if len(ids) < 2 {
-		t.Fatalf("catalogue has %d presets, want several", len(ids))
-	}
-	return ids
 }
 
 // deployOutcome classifies one request of the handover load. Every request
@@ -480,22 +262,20 @@ func deployProbe(port int, interval time.Duration, stop <-chan struct{}) deployG
 // exits 0, and B takes over. No request that got a response got a 5xx, none
 // broke after it was sent, and every acknowledged write is what B serves.
 func TestDeployHandover(t *testing.T) {
-	bin := deployBuildBinary(t)
-	root := deployTempDir(t, "sb-deploy-")
+	root := testbin.Root(t)
 	dataDir := filepath.Join(root, "data")
-	port := deployFreePort(t)
-	env := deployEnv(deployKey(t), dataDir, port)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	env := deployEnv(t, dataDir)
 
-	a := deployStart(t, "A", bin, root, port, env, nil)
-	a.deployWaitHealthy(20 * time.Second)
+	a := deployStart(t, "A", root, env, nil)
+	a.WaitHealthy(20 * time.Second)
+	port, base := a.Port(), a.Base()
 
 	c := deployClient(5 * time.Second)
-	ids := deployAvatarIDs(t, c, port)
+	ids := testbin.Catalogue(t, c, base)
 	users := []string{"ada", "bob", "cyd", "dee"}
 	cookies := map[string]string{}
 	for _, u := range users {
-		cookies[u] = deploySignup(t, c, port, u)
+		cookies[u] = testbin.SessionCookie + "=" + testbin.Signup(t, c, base, u, u+"-password")
 	}
 
 	// The load: one goroutine per user, each alternating PUT (a different
@@ -581,21 +361,19 @@ func TestDeployHandover(t *testing.T) {
 
 	// B starts on the same data dir and port while A serves: it must wait
 	// for the lock, not bind.
-	b := deployStart(t, "B", bin, root, port, env, nil)
-	b.deployWaitOutput("locked", 15*time.Second)
+	b := deployStart(t, "B", root, env, nil)
+	b.WaitOutput("locked", 15*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	if strings.Contains(b.out.String(), "listening") {
+	if strings.Contains(b.Output(), "listening") {
 		t.Fatalf("B bound the port while A still held the data dir")
 	}
 
 	termAt := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	b.deployWaitOutput("listening", 30*time.Second)
-	b.deployWaitHealthy(10 * time.Second)
+	a.Signal(syscall.SIGTERM)
+	b.WaitOutput("listening", 30*time.Second)
+	b.WaitHealthy(10 * time.Second)
 	healthyAt := time.Now()
-	if code := a.deployWaitExit(15 * time.Second); code != 0 {
+	if code := a.WaitExit(15 * time.Second); code != 0 {
 		t.Errorf("A exited with status %d after SIGTERM, want 0", code)
 	}
 
@@ -610,8 +388,8 @@ func TestDeployHandover(t *testing.T) {
 	// client as a response. Then a reset-before-response cannot be a
 	// request some process handled: it was never accepted.
 	time.Sleep(200 * time.Millisecond) // B's last log lines
-	handled := len(deployAvatarLogRE.FindAllString(a.out.String(), -1)) +
-		len(deployAvatarLogRE.FindAllString(b.out.String(), -1))
+	handled := len(deployAvatarLogRE.FindAllString(a.Output(), -1)) +
+		len(deployAvatarLogRE.FindAllString(b.Output(), -1))
 
 	// Tally.
 	counts := map[deployOutcome]int{}
@@ -694,10 +472,8 @@ func TestDeployHandover(t *testing.T) {
 		}
 	}
 
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := b.deployWaitExit(15 * time.Second); code != 0 {
+	b.Signal(syscall.SIGTERM)
+	if code := b.WaitExit(15 * time.Second); code != 0 {
 		t.Errorf("B exited with status %d after SIGTERM, want 0", code)
 	}
 }
@@ -747,8 +523,7 @@ func deployProcIDs(t *testing.T, pid int) (uids, gids, groups []string) {
 // belongs to 65532.
 func TestPrivilegeDropAsRoot(t *testing.T) {
 	deployRequireRoot(t)
-	bin := deployBuildBinary(t)
-	root := deployTempDir(t, "sb-deploy-")
+	root := testbin.Root(t)
 	dataDir := filepath.Join(root, "data")
 	if err := os.Mkdir(dataDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -757,23 +532,22 @@ func TestPrivilegeDropAsRoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dataDir, "left-by-root"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := deployFreePort(t)
-	p := deployStart(t, "root-start", bin, root, port, deployEnv(deployKey(t), dataDir, port), nil)
-	p.deployWaitHealthy(20 * time.Second)
+	p := deployStart(t, "root-start", root, deployEnv(t, dataDir), nil)
+	p.WaitHealthy(20 * time.Second)
 
 	want := strconv.Itoa(deployUID)
-	uids, gids, groups := deployProcIDs(t, p.cmd.Process.Pid)
+	uids, gids, groups := deployProcIDs(t, p.PID())
 	if len(uids) != 4 || slices.ContainsFunc(uids, func(s string) bool { return s != want }) {
-		t.Errorf("/proc/%d/status Uid: %v, want %s for real, effective, saved and filesystem", p.cmd.Process.Pid, uids, want)
+		t.Errorf("/proc/%d/status Uid: %v, want %s for real, effective, saved and filesystem", p.PID(), uids, want)
 	}
 	if len(gids) != 4 || slices.ContainsFunc(gids, func(s string) bool { return s != want }) {
-		t.Errorf("/proc/%d/status Gid: %v, want %s for all four", p.cmd.Process.Pid, gids, want)
+		t.Errorf("/proc/%d/status Gid: %v, want %s for all four", p.PID(), gids, want)
 	}
 	if slices.ContainsFunc(groups, func(s string) bool { return s != want }) {
-		t.Errorf("/proc/%d/status Groups: %v, want none but %s (root's groups must be dropped)", p.cmd.Process.Pid, groups, want)
+		t.Errorf("/proc/%d/status Groups: %v, want none but %s (root's groups must be dropped)", p.PID(), groups, want)
 	}
 
-	deploySignup(t, deployClient(5*time.Second), port, "rootless")
+	testbin.Signup(t, deployClient(5*time.Second), p.Base(), "rootless", "rootless-password")
 
 	var files int
 	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
@@ -798,10 +572,8 @@ func TestPrivilegeDropAsRoot(t *testing.T) {
 		t.Errorf("walked only %d entries in the data dir; the store's files are missing", files)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.deployWaitExit(15 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.WaitExit(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
 }
@@ -811,17 +583,15 @@ func TestPrivilegeDropAsRoot(t *testing.T) {
 // exits non-zero at once, without binding, and says how to fix it.
 func TestUnwritableDataDir(t *testing.T) {
 	deployRequireRoot(t)
-	bin := deployBuildBinary(t)
-	root := deployTempDir(t, "sb-deploy-")
+	root := testbin.Root(t)
 	dataDir := filepath.Join(root, "data")
 	if err := os.Mkdir(dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := deployFreePort(t)
 	attr := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65533, Gid: 65533}}
-	p := deployStart(t, "uid-65533", bin, root, port, deployEnv(deployKey(t), dataDir, port), attr)
-	code := p.deployWaitExit(10 * time.Second)
-	out := p.out.String()
+	p := deployStart(t, "uid-65533", root, deployEnv(t, dataDir), attr)
+	code := p.WaitExit(10 * time.Second)
+	out := p.Output()
 	if code == 0 {
 		t.Fatalf("exit status 0 on an unwritable data dir; output:\n%s", out)
 	}
@@ -930,19 +700,17 @@ func TestRailwayJSON(t *testing.T) {
 	}
 
 	// The binary answers the healthcheck path, run with no deploy files.
-	bin := deployBuildBinary(t)
-	root := deployTempDir(t, "sb-deploy-")
+	root := testbin.Root(t)
 	for _, f := range []string{"railway.json", "railway.toml", ".railway"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err == nil {
 			t.Fatalf("%s exists in the fresh working dir", f)
 		}
 	}
-	port := deployFreePort(t)
-	p := deployStart(t, "no-deploy-files", bin, root, port, deployEnv(deployKey(t), filepath.Join(root, "data"), port), nil)
-	p.deployWaitHealthy(20 * time.Second)
+	p := deployStart(t, "no-deploy-files", root, deployEnv(t, filepath.Join(root, "data")), nil)
+	p.WaitHealthy(20 * time.Second)
 	c := deployClient(5 * time.Second)
 	for _, path := range []string{healthPath, "/readyz"} {
-		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		resp, err := c.Get(p.Base() + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
@@ -951,12 +719,12 @@ func TestRailwayJSON(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d %s, want 200", path, resp.StatusCode, body)
 		}
-		if path == "/readyz" && !strings.Contains(string(body), `"version":"deploy-test"`) {
-			t.Errorf("GET /readyz = %s, want the linker-stamped version deploy-test", body)
+		if path == "/readyz" && !strings.Contains(string(body), `"version":"`+testbin.Version+`"`) {
+			t.Errorf("GET /readyz = %s, want the linker-stamped version %s", body, testbin.Version)
 		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.deployWaitExit(15 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.WaitExit(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
 

@@ -1,24 +1,27 @@
 package main
 
 // End-to-end tests: the real binary as a subprocess, restarted, killed and
-// raced against itself, as a deploy on Railway would. Helpers are in
-// e2e_helpers_test.go.
+// raced against itself, as a deploy on Railway would. internal/testbin builds
+// and runs the binary; helpers only these tests use are below.
 
 import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"soulbridge/internal/testbin"
 )
 
 // TestDeploySurvival: a session and an avatar survive a restart with the same
@@ -33,67 +38,67 @@ import (
 // keeps them in and re-issues their cookie under the new key, which then
 // works once the fallback is gone.
 func TestDeploySurvival(t *testing.T) {
-	root := e2eRoot(t)
+	root := testbin.Root(t)
 	data := filepath.Join(root, "data")
-	k1, k2 := e2eKey(t), e2eKey(t)
-	c := e2eClient(t)
+	k1, k2 := testbin.Key(t), testbin.Key(t)
+	c := testbin.Client(t)
 
 	// Boot 1 (K1): sign up, choose owl.
-	p := e2eStart(t, "boot1-K1", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": k1}))
-	cookie := e2eSignup(t, c, p, "alice", "correct horse battery")
-	r, err := e2ePutAvatar(c, p, cookie, "owl")
-	if err != nil || r.status != http.StatusOK {
-		t.Fatalf("PUT /community/avatar owl: %v status %d body %s", err, r.status, r.body)
+	p := testbin.Start(t, "boot1-K1", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": k1}))
+	cookie := testbin.Signup(t, c, p.Base(), "alice", "correct horse battery")
+	r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl")
+	if err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT /community/avatar owl: %v status %d body %s", err, r.Status, r.Body)
 	}
 	start := time.Now()
-	p.stop()
+	p.Stop()
 	t.Logf("boot 1 stopped in %s", time.Since(start).Round(time.Millisecond))
 
 	// Boot 2 (K1 again, same data dir): same cookie, same avatar.
-	p = e2eStart(t, "boot2-K1", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": k1}))
-	if a, _ := e2eGetAvatar(t, c, p, cookie); a.Avatar != "owl" || a.Username != "alice" {
+	p = testbin.Start(t, "boot2-K1", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": k1}))
+	if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Avatar != "owl" || a.Username != "alice" {
 		t.Fatalf("after restart with the same key: got %+v, want alice/owl", a)
 	}
-	p.stop()
+	p.Stop()
 
 	// Boot 3 (K2 only): the K1 cookie no longer verifies → JSON 401.
-	p = e2eStart(t, "boot3-K2", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": k2}))
-	r = e2eMust(t, c, http.MethodGet, p.base+"/community/avatar", cookie, "", nil)
-	if r.status != http.StatusUnauthorized {
-		t.Fatalf("K1 cookie under K2: status %d, want 401; body %s", r.status, r.body)
+	p = testbin.Start(t, "boot3-K2", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": k2}))
+	r = testbin.Must(t, c, http.MethodGet, p.Base()+"/community/avatar", cookie, "", nil)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("K1 cookie under K2: status %d, want 401; body %s", r.Status, r.Body)
 	}
 	var e struct {
 		Error *string `json:"error"`
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("401 Content-Type = %q, want application/json", ct)
 	}
-	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error == nil || *e.Error == "" {
-		t.Errorf(`401 body = %q, want {"error":"..."} (%v)`, r.body, err)
+	if err := json.Unmarshal([]byte(r.Body), &e); err != nil || e.Error == nil || *e.Error == "" {
+		t.Errorf(`401 body = %q, want {"error":"..."} (%v)`, r.Body, err)
 	}
-	p.stop()
+	p.Stop()
 
 	// Boot 4 (K2, fallback K1): accepted and re-issued under K2.
-	p = e2eStart(t, "boot4-K2+K1", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": k2, "SECRET_KEY_FALLBACKS": k1}))
-	a, r := e2eGetAvatar(t, c, p, cookie)
+	p = testbin.Start(t, "boot4-K2+K1", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": k2, "SECRET_KEY_FALLBACKS": k1}))
+	a, r := testbin.GetAvatar(t, c, p.Base(), cookie)
 	if a.Avatar != "owl" {
 		t.Fatalf("K1 cookie with K1 as fallback: avatar %q, want owl", a.Avatar)
 	}
-	reissued := r.sessionCookie()
+	reissued := r.SessionCookie()
 	if reissued == "" {
-		t.Fatalf("K1 cookie with K1 as fallback: no sb_session re-issued; Set-Cookie %q", r.header.Values("Set-Cookie"))
+		t.Fatalf("K1 cookie with K1 as fallback: no sb_session re-issued; Set-Cookie %q", r.Header.Values("Set-Cookie"))
 	}
 	if reissued == cookie {
 		t.Fatal("re-issued cookie is identical to the K1 cookie")
 	}
-	p.stop()
+	p.Stop()
 
 	// Boot 5 (K2 alone): the re-issued cookie works.
-	p = e2eStart(t, "boot5-K2", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": k2}))
-	if a, _ := e2eGetAvatar(t, c, p, reissued); a.Avatar != "owl" || a.Username != "alice" {
+	p = testbin.Start(t, "boot5-K2", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": k2}))
+	if a, _ := testbin.GetAvatar(t, c, p.Base(), reissued); a.Avatar != "owl" || a.Username != "alice" {
 		t.Fatalf("re-issued cookie under K2 alone: got %+v, want alice/owl", a)
 	}
-	p.stop()
+	p.Stop()
 }
 
 // e2eCookieToken extracts the session token from a securecookie value
@@ -119,34 +124,34 @@ func e2eCookieToken(cookie string) []byte {
 // start; without a key one is generated, persisted and reused.
 func TestSecretKeyNeverLogged(t *testing.T) {
 	t.Run("log", func(t *testing.T) {
-		root := e2eRoot(t)
+		root := testbin.Root(t)
 		// A raw (non-hex) key, so "its hex" is a different string to look for.
 		rb := make([]byte, 24)
 		rand.Read(rb)
 		key := "e2e-raw-key-" + base64.RawURLEncoding.EncodeToString(rb)
 		password := "pw-" + hex.EncodeToString(rb[:8])
-		c := e2eClient(t)
-		p := e2eStart(t, "keylog", e2eServerEnv(t, filepath.Join(root, "data"), e2eEnv{"SECRET_KEY": key}))
+		c := testbin.Client(t)
+		p := testbin.Start(t, "keylog", testbin.ServerEnv(t, filepath.Join(root, "data"), testbin.Env{"SECRET_KEY": key}))
 
-		signupCookie := e2eSignup(t, c, p, "bob", password)
-		loginCookie := e2eForm(t, c, p, "/login", "bob", password)
-		if r, err := e2ePutAvatar(c, p, loginCookie, "fox"); err != nil || r.status != http.StatusOK {
-			t.Fatalf("PUT avatar: %v %d %s", err, r.status, r.body)
+		signupCookie := testbin.Signup(t, c, p.Base(), "bob", password)
+		loginCookie := testbin.Form(t, c, p.Base(), "/login", "bob", password)
+		if r, err := testbin.PutAvatar(c, p.Base(), loginCookie, "fox"); err != nil || r.Status != http.StatusOK {
+			t.Fatalf("PUT avatar: %v %d %s", err, r.Status, r.Body)
 		}
-		if a, _ := e2eGetAvatar(t, c, p, loginCookie); a.Avatar != "fox" {
+		if a, _ := testbin.GetAvatar(t, c, p.Base(), loginCookie); a.Avatar != "fox" {
 			t.Fatalf("avatar %q, want fox", a.Avatar)
 		}
 		// A failed log-in logs too: it must not log the attempted password.
 		form := "username=bob&password=" + password + "-wrong"
-		if r := e2eMust(t, c, http.MethodPost, p.base+"/login", "", "application/x-www-form-urlencoded", strings.NewReader(form)); r.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password: status %d, want 401", r.status)
+		if r := testbin.Must(t, c, http.MethodPost, p.Base()+"/login", "", "application/x-www-form-urlencoded", strings.NewReader(form)); r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong password: status %d, want 401", r.Status)
 		}
-		if r := e2eMust(t, c, http.MethodPost, p.base+"/logout", loginCookie, "", nil); r.status != http.StatusSeeOther {
-			t.Fatalf("logout: status %d, want 303", r.status)
+		if r := testbin.Must(t, c, http.MethodPost, p.Base()+"/logout", loginCookie, "", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("logout: status %d, want 303", r.Status)
 		}
-		p.stop()
+		p.Stop()
 
-		log := p.out.String()
+		log := p.Output()
 		if !strings.Contains(log, "source=SECRET_KEY") {
 			t.Errorf("log does not say source=SECRET_KEY:\n%s", log)
 		}
@@ -174,7 +179,7 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 	})
 
 	t.Run("refusals", func(t *testing.T) {
-		root := e2eRoot(t)
+		root := testbin.Root(t)
 		volA := filepath.Join(root, "volume")
 		outsideB := filepath.Join(root, "elsewhere")
 		shortKeyFileDir := filepath.Join(root, "shortkeyfile")
@@ -185,35 +190,35 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 		short := "e2e-short-secret"
-		k1, k2 := e2eKey(t), e2eKey(t)
+		k1, k2 := testbin.Key(t), testbin.Key(t)
 		cases := []struct {
 			name    string
-			env     e2eEnv
+			env     testbin.Env
 			want    []string
 			notWant []string
 		}{
-			{"short SECRET_KEY", e2eEnv{"SECRET_KEY": short},
+			{"short SECRET_KEY", testbin.Env{"SECRET_KEY": short},
 				[]string{"soulbridge keygen", "SECRET_KEY"}, []string{short}},
-			{"short fallback", e2eEnv{"SECRET_KEY": k1, "SECRET_KEY_FALLBACKS": short},
+			{"short fallback", testbin.Env{"SECRET_KEY": k1, "SECRET_KEY_FALLBACKS": short},
 				[]string{"soulbridge keygen", "SECRET_KEY_FALLBACKS"}, []string{short, k1}},
-			{"SECRET_KEY and FLASK_SECRET_KEY differ", e2eEnv{"SECRET_KEY": k1, "FLASK_SECRET_KEY": k2},
+			{"SECRET_KEY and FLASK_SECRET_KEY differ", testbin.Env{"SECRET_KEY": k1, "FLASK_SECRET_KEY": k2},
 				[]string{"FLASK_SECRET_KEY", "differ"}, []string{k1, k2}},
-			{"production without key or volume", e2eEnv{"RAILWAY_ENVIRONMENT_NAME": "production"},
+			{"production without key or volume", testbin.Env{"RAILWAY_ENVIRONMENT_NAME": "production"},
 				[]string{"SECRET_KEY", "volume", "soulbridge keygen"}, nil},
-			{"data dir outside the volume", e2eEnv{"RAILWAY_ENVIRONMENT_NAME": "production", "SECRET_KEY": k1,
+			{"data dir outside the volume", testbin.Env{"RAILWAY_ENVIRONMENT_NAME": "production", "SECRET_KEY": k1,
 				"RAILWAY_VOLUME_MOUNT_PATH": volA, "DATA_DIR": outsideB},
 				[]string{volA, outsideB}, []string{k1}},
-			{"short key file", e2eEnv{"DATA_DIR": shortKeyFileDir},
+			{"short key file", testbin.Env{"DATA_DIR": shortKeyFileDir},
 				[]string{"soulbridge keygen", keyFileName}, []string{"0123456789abcdef"}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				env := e2eEnv{"PORT": strconv.Itoa(e2eFreePort(t)), "DATA_DIR": filepath.Join(root, "data")}
+				env := testbin.Env{"PORT": strconv.Itoa(testbin.FreePort(t)), "DATA_DIR": filepath.Join(root, "data")}
 				for k, v := range tc.env {
 					env[k] = v
 				}
 				start := time.Now()
-				code, stdout, stderr := e2eRun(t, 10*time.Second, env)
+				code, stdout, stderr := testbin.Run(t, 10*time.Second, env)
 				took := time.Since(start)
 				out := stdout + stderr
 				if code == 0 {
@@ -240,10 +245,10 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 	})
 
 	t.Run("generated key file", func(t *testing.T) {
-		root := e2eRoot(t)
+		root := testbin.Root(t)
 		data := filepath.Join(root, "data")
-		c := e2eClient(t)
-		p := e2eStart(t, "keyfile-boot1", e2eServerEnv(t, data, nil))
+		c := testbin.Client(t)
+		p := testbin.Start(t, "keyfile-boot1", testbin.ServerEnv(t, data, nil))
 		path := filepath.Join(data, keyFileName)
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -259,17 +264,17 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(strings.TrimSpace(string(b1))) {
 			t.Errorf("key file holds %d bytes, not 64 hex characters", len(strings.TrimSpace(string(b1))))
 		}
-		if strings.Contains(p.out.String(), strings.TrimSpace(string(b1))) {
+		if strings.Contains(p.Output(), strings.TrimSpace(string(b1))) {
 			t.Error("the generated key is in the log")
 		}
-		cookie := e2eSignup(t, c, p, "carol", "carol-password")
-		p.stop()
+		cookie := testbin.Signup(t, c, p.Base(), "carol", "carol-password")
+		p.Stop()
 
-		p = e2eStart(t, "keyfile-boot2", e2eServerEnv(t, data, nil))
-		if a, _ := e2eGetAvatar(t, c, p, cookie); a.Username != "carol" {
+		p = testbin.Start(t, "keyfile-boot2", testbin.ServerEnv(t, data, nil))
+		if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Username != "carol" {
 			t.Fatalf("boot 2: cookie from boot 1 belongs to %q, want carol", a.Username)
 		}
-		p.stop()
+		p.Stop()
 		b2, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -277,7 +282,7 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 		if !bytes.Equal(b1, b2) {
 			t.Error("the key file changed on the second boot")
 		}
-		if strings.Contains(p.out.String(), strings.TrimSpace(string(b1))) {
+		if strings.Contains(p.Output(), strings.TrimSpace(string(b1))) {
 			t.Error("the persisted key is in the log")
 		}
 	})
@@ -299,17 +304,17 @@ type e2eWriter struct {
 // TestCrashDurability: avatar writes acknowledged before a SIGKILL are all
 // there after the restart; the one write in flight per user may or may not be.
 func TestCrashDurability(t *testing.T) {
-	root := e2eRoot(t)
+	root := testbin.Root(t)
 	data := filepath.Join(root, "data")
-	key := e2eKey(t)
-	c := e2eClient(t)
+	key := testbin.Key(t)
+	c := testbin.Client(t)
 
-	p := e2eStart(t, "crash-boot0", e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": key}))
-	ids := e2eCatalogue(t, c, p)
+	p := testbin.Start(t, "crash-boot0", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": key}))
+	ids := testbin.Catalogue(t, c, p.Base())
 	var writers []*e2eWriter
 	for i := range 4 {
 		name := fmt.Sprintf("crash%d", i)
-		writers = append(writers, &e2eWriter{name: name, cookie: e2eSignup(t, c, p, name, "password-"+name), settled: "default"})
+		writers = append(writers, &e2eWriter{name: name, cookie: testbin.Signup(t, c, p.Base(), name, "password-"+name), settled: "default"})
 	}
 
 	const rounds = 3
@@ -325,14 +330,14 @@ func TestCrashDurability(t *testing.T) {
 					w.mu.Lock()
 					w.inflight = id
 					w.mu.Unlock()
-					r, err := e2ePutAvatar(c, p, w.cookie, id)
+					r, err := testbin.PutAvatar(c, p.Base(), w.cookie, id)
 					if err != nil {
 						// The process died with this request unanswered:
 						// its outcome is unknown.
 						return
 					}
-					if r.status != http.StatusOK {
-						t.Errorf("round %d %s: PUT %s: status %d body %s", round, w.name, id, r.status, r.body)
+					if r.Status != http.StatusOK {
+						t.Errorf("round %d %s: PUT %s: status %d body %s", round, w.name, id, r.Status, r.Body)
 						w.mu.Lock()
 						w.inflight = ""
 						w.mu.Unlock()
@@ -347,7 +352,7 @@ func TestCrashDurability(t *testing.T) {
 		}
 		delay := time.Duration(200+mrand.IntN(1300)) * time.Millisecond
 		time.Sleep(delay) // the random kill time, not an assertion
-		p.kill()
+		p.Kill()
 		stop.Store(true)
 		wg.Wait()
 
@@ -361,13 +366,13 @@ func TestCrashDurability(t *testing.T) {
 			t.Errorf("round %d: no write was acknowledged before the kill", round)
 		}
 
-		p = e2eStart(t, fmt.Sprintf("crash-boot%d", round), e2eServerEnv(t, data, e2eEnv{"SECRET_KEY": key}))
+		p = testbin.Start(t, fmt.Sprintf("crash-boot%d", round), testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": key}))
 		for _, w := range writers {
 			want := w.settled
 			if w.acked != "" {
 				want = w.acked
 			}
-			a, _ := e2eGetAvatar(t, c, p, w.cookie)
+			a, _ := testbin.GetAvatar(t, c, p.Base(), w.cookie)
 			switch {
 			case a.Avatar == want:
 			case w.inflight != "" && a.Avatar == w.inflight:
@@ -378,7 +383,7 @@ func TestCrashDurability(t *testing.T) {
 			w.settled = a.Avatar
 		}
 	}
-	p.stop()
+	p.Stop()
 	t.Logf("%d writes acknowledged over %d crashes", total, rounds)
 }
 
@@ -386,22 +391,22 @@ func TestCrashDurability(t *testing.T) {
 // lock and gives up with "locked" after DATA_LOCK_TIMEOUT while the first
 // keeps serving; it takes over when the first stops; SIGTERM ends the wait.
 func TestLockContention(t *testing.T) {
-	root := e2eRoot(t)
+	root := testbin.Root(t)
 	data := filepath.Join(root, "data")
-	c := e2eClient(t)
-	a := e2eStart(t, "A", e2eServerEnv(t, data, nil))
+	c := testbin.Client(t)
+	a := testbin.Start(t, "A", testbin.ServerEnv(t, data, nil))
 
-	b := e2eSpawn(t, "B", e2eServerEnv(t, data, e2eEnv{"DATA_LOCK_TIMEOUT": "2s"}))
-	b.waitOutput("locked", 10*time.Second)
+	b := testbin.Spawn(t, "B", testbin.ServerEnv(t, data, testbin.Env{"DATA_LOCK_TIMEOUT": "2s"}))
+	b.WaitOutput("locked", 10*time.Second)
 	// While B waits, A serves.
-	if r := e2eMust(t, c, http.MethodGet, a.base+"/healthz", "", "", nil); r.status != http.StatusOK {
-		t.Fatalf("A /healthz while B waits: %d", r.status)
+	if r := testbin.Must(t, c, http.MethodGet, a.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("A /healthz while B waits: %d", r.Status)
 	}
-	cookie := e2eSignup(t, c, a, "dave", "dave-password")
-	code, ok := b.wait(30 * time.Second)
-	took := time.Since(b.started)
+	cookie := testbin.Signup(t, c, a.Base(), "dave", "dave-password")
+	code, ok := b.Wait(30 * time.Second)
+	took := time.Since(b.Started())
 	if !ok {
-		t.Fatalf("B still running 30s after start with DATA_LOCK_TIMEOUT=2s:\n%s", b.out.String())
+		t.Fatalf("B still running 30s after start with DATA_LOCK_TIMEOUT=2s:\n%s", b.Output())
 	}
 	if code == 0 {
 		t.Errorf("B exited 0, want non-zero")
@@ -409,44 +414,44 @@ func TestLockContention(t *testing.T) {
 	if took < 2*time.Second || took > 15*time.Second {
 		t.Errorf("B gave up after %s, want between 2s and 15s", took)
 	}
-	if !regexp.MustCompile(`(?m)^soulbridge: .*locked`).MatchString(b.out.String()) {
-		t.Errorf("B's exit message does not say the data dir is locked:\n%s", b.out.String())
+	if !regexp.MustCompile(`(?m)^soulbridge: .*locked`).MatchString(b.Output()) {
+		t.Errorf("B's exit message does not say the data dir is locked:\n%s", b.Output())
 	}
 	t.Logf("B gave up after %s with status %d", took.Round(time.Millisecond), code)
-	if r := e2eMust(t, c, http.MethodGet, a.base+"/healthz", "", "", nil); r.status != http.StatusOK {
-		t.Fatalf("A /healthz after B gave up: %d", r.status)
+	if r := testbin.Must(t, c, http.MethodGet, a.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("A /healthz after B gave up: %d", r.Status)
 	}
 
 	// C waits for A's lock; A stops; C takes over and knows A's users.
-	cp := e2eSpawn(t, "C", e2eServerEnv(t, data, e2eEnv{"DATA_LOCK_TIMEOUT": "20s"}))
-	cp.waitOutput("locked", 10*time.Second)
+	cp := testbin.Spawn(t, "C", testbin.ServerEnv(t, data, testbin.Env{"DATA_LOCK_TIMEOUT": "20s"}))
+	cp.WaitOutput("locked", 10*time.Second)
 	time.Sleep(time.Second) // C keeps waiting for a while before A goes away
-	a.stop()
-	cp.waitHealthy(15 * time.Second)
-	if got, _ := e2eGetAvatar(t, c, cp, cookie); got.Username != "dave" {
+	a.Stop()
+	cp.WaitHealthy(15 * time.Second)
+	if got, _ := testbin.GetAvatar(t, c, cp.Base(), cookie); got.Username != "dave" {
 		t.Fatalf("C: cookie from A belongs to %q, want dave", got.Username)
 	}
 
 	// D waits for C's lock; SIGTERM ends the wait at once.
-	d := e2eSpawn(t, "D", e2eServerEnv(t, data, e2eEnv{"DATA_LOCK_TIMEOUT": "60s"}))
-	d.waitOutput("locked", 10*time.Second)
+	d := testbin.Spawn(t, "D", testbin.ServerEnv(t, data, testbin.Env{"DATA_LOCK_TIMEOUT": "60s"}))
+	d.WaitOutput("locked", 10*time.Second)
 	sent := time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	code, ok = d.wait(3 * time.Second)
+	d.Signal(syscall.SIGTERM)
+	code, ok = d.Wait(3 * time.Second)
 	if !ok {
-		t.Fatalf("D did not exit within 3s of SIGTERM during the lock wait:\n%s", d.out.String())
+		t.Fatalf("D did not exit within 3s of SIGTERM during the lock wait:\n%s", d.Output())
 	}
 	t.Logf("D exited %s after SIGTERM with status %d", time.Since(sent).Round(time.Millisecond), code)
-	if r := e2eMust(t, c, http.MethodGet, cp.base+"/healthz", "", "", nil); r.status != http.StatusOK {
-		t.Fatalf("C /healthz after D: %d", r.status)
+	if r := testbin.Must(t, c, http.MethodGet, cp.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("C /healthz after D: %d", r.Status)
 	}
-	cp.stop()
+	cp.Stop()
 }
 
 // TestCommands: keygen, version, healthcheck, unknown commands.
 func TestCommands(t *testing.T) {
-	env := func(extra e2eEnv) e2eEnv {
-		e := e2eEnv{}
+	env := func(extra testbin.Env) testbin.Env {
+		e := testbin.Env{}
 		for k, v := range extra {
 			e[k] = v
 		}
@@ -454,37 +459,37 @@ func TestCommands(t *testing.T) {
 	}
 	hex64 := regexp.MustCompile(`^[0-9a-f]{64}\n$`)
 
-	code, k1, stderr := e2eRun(t, 10*time.Second, env(nil), "keygen")
+	code, k1, stderr := testbin.Run(t, 10*time.Second, env(nil), "keygen")
 	if code != 0 || !hex64.MatchString(k1) {
 		t.Errorf("keygen: status %d, stdout %q, stderr %q; want 0 and 64 hex characters + newline", code, k1, stderr)
 	}
-	_, k2, _ := e2eRun(t, 10*time.Second, env(nil), "keygen")
+	_, k2, _ := testbin.Run(t, 10*time.Second, env(nil), "keygen")
 	if k1 == k2 {
 		t.Errorf("two keygen runs printed the same key")
 	}
 
-	code, v, stderr := e2eRun(t, 10*time.Second, env(nil), "version")
+	code, v, stderr := testbin.Run(t, 10*time.Second, env(nil), "version")
 	if code != 0 || strings.TrimSpace(v) == "" || strings.Count(v, "\n") != 1 {
 		t.Errorf("version: status %d, stdout %q, stderr %q; want 0 and one non-empty line", code, v, stderr)
 	}
 
-	root := e2eRoot(t)
-	p := e2eStart(t, "healthcheck-target", e2eServerEnv(t, filepath.Join(root, "data"), nil))
-	code, _, stderr = e2eRun(t, 10*time.Second, env(e2eEnv{"PORT": strconv.Itoa(p.port)}), "healthcheck")
+	root := testbin.Root(t)
+	p := testbin.Start(t, "healthcheck-target", testbin.ServerEnv(t, filepath.Join(root, "data"), nil))
+	code, _, stderr = testbin.Run(t, 10*time.Second, env(testbin.Env{"PORT": strconv.Itoa(p.Port())}), "healthcheck")
 	if code != 0 {
 		t.Errorf("healthcheck against a running server: status %d, stderr %q; want 0", code, stderr)
 	}
-	code, _, _ = e2eRun(t, 10*time.Second, env(e2eEnv{"PORT": strconv.Itoa(e2eFreePort(t))}), "healthcheck")
+	code, _, _ = testbin.Run(t, 10*time.Second, env(testbin.Env{"PORT": strconv.Itoa(testbin.FreePort(t))}), "healthcheck")
 	if code != 1 {
 		t.Errorf("healthcheck against nothing: status %d, want 1", code)
 	}
-	p.stop()
+	p.Stop()
 
-	code, stdout, stderr := e2eRun(t, 10*time.Second, env(nil), "frobnicate")
+	code, stdout, stderr := testbin.Run(t, 10*time.Second, env(nil), "frobnicate")
 	if code == 0 || !strings.Contains(stdout+stderr, "usage") {
 		t.Errorf("unknown command: status %d, output %q; want non-zero with usage", code, stdout+stderr)
 	}
-	code, stdout, stderr = e2eRun(t, 10*time.Second, env(nil), "keygen", "extra")
+	code, stdout, stderr = testbin.Run(t, 10*time.Second, env(nil), "keygen", "extra")
 	if code == 0 || !strings.Contains(stdout+stderr, "usage") {
 		t.Errorf("keygen with an argument: status %d, output %q; want non-zero with usage", code, stdout+stderr)
 	}
@@ -494,10 +499,10 @@ func TestCommands(t *testing.T) {
 // with its normal answer, requests racing the shutdown never get a 5xx, and
 // the process exits 0.
 func TestGracefulShutdown(t *testing.T) {
-	root := e2eRoot(t)
-	c := e2eClient(t)
-	p := e2eStart(t, "graceful", e2eServerEnv(t, filepath.Join(root, "data"), nil))
-	cookie := e2eSignup(t, c, p, "erin", "erin-password")
+	root := testbin.Root(t)
+	c := testbin.Client(t)
+	p := testbin.Start(t, "graceful", testbin.ServerEnv(t, filepath.Join(root, "data"), nil))
+	cookie := testbin.Signup(t, c, p.Base(), "erin", "erin-password")
 
 	// The in-flight request.
 	body := `{"avatar":"fox"}`
@@ -514,28 +519,26 @@ func TestGracefulShutdown(t *testing.T) {
 				if i%2 == 1 {
 					path, ck = "/community/avatar", cookie
 				}
-				r, err := e2eDo(c, http.MethodGet, p.base+path, ck, "", nil)
+				r, err := testbin.Do(c, http.MethodGet, p.Base()+path, ck, "", nil)
 				if err != nil {
 					failed.Add(1)
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
 				answered.Add(1)
-				if r.status >= 500 {
-					t.Errorf("GET %s during shutdown: %d %s", path, r.status, r.body)
+				if r.Status >= 500 {
+					t.Errorf("GET %s during shutdown: %d %s", path, r.Status, r.Body)
 				}
 			}
 		})
 	}
 	e2eWaitFor(t, 5*time.Second, "racing requests to get answers", func() bool { return answered.Load() >= 20 })
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	p.waitOutput("shutting down", 5*time.Second)
+	p.Signal(syscall.SIGTERM)
+	p.WaitOutput("shutting down", 5*time.Second)
 	// The listener is closed once nobody new gets in.
 	e2eWaitFor(t, 5*time.Second, "the listener to close", func() bool {
-		cn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.port), time.Second)
+		cn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.Port()), time.Second)
 		if err == nil {
 			cn.Close()
 			return false
@@ -544,8 +547,8 @@ func TestGracefulShutdown(t *testing.T) {
 	})
 	stop.Store(true)
 	wg.Wait()
-	if p.exited() {
-		t.Fatalf("the process exited with a request in flight:\n%s", p.out.String())
+	if p.Exited() {
+		t.Fatalf("the process exited with a request in flight:\n%s", p.Output())
 	}
 
 	// Finish the held-back request: it gets its normal answer.
@@ -561,15 +564,15 @@ func TestGracefulShutdown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(rb), `"fox"`) {
 		t.Fatalf("in-flight PUT: %d %s, want 200 with fox", resp.StatusCode, rb)
 	}
-	code, ok := p.wait(10 * time.Second)
+	code, ok := p.Wait(10 * time.Second)
 	if !ok || code != 0 {
-		t.Fatalf("after SIGTERM: exited=%v status %d, want 0:\n%s", ok, code, p.out.String())
+		t.Fatalf("after SIGTERM: exited=%v status %d, want 0:\n%s", ok, code, p.Output())
 	}
 	t.Logf("%d racing requests answered, %d refused after the listener closed", answered.Load(), failed.Load())
 
 	// The write completed during shutdown is durable.
-	p = e2eStart(t, "graceful-after", e2eServerEnv(t, filepath.Join(root, "data"), e2eEnv{"SHUTDOWN_TIMEOUT": "1s"}))
-	if a, _ := e2eGetAvatar(t, c, p, cookie); a.Avatar != "fox" {
+	p = testbin.Start(t, "graceful-after", testbin.ServerEnv(t, filepath.Join(root, "data"), testbin.Env{"SHUTDOWN_TIMEOUT": "1s"}))
+	if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Avatar != "fox" {
 		t.Fatalf("after restart: avatar %q, want fox", a.Avatar)
 	}
 
@@ -577,13 +580,11 @@ func TestGracefulShutdown(t *testing.T) {
 	// SHUTDOWN_TIMEOUT only; the process still exits 0.
 	e2eHeldPut(t, p, cookie, len(body))
 	sent := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	code, ok = p.wait(8 * time.Second)
+	p.Signal(syscall.SIGTERM)
+	code, ok = p.Wait(8 * time.Second)
 	took := time.Since(sent)
 	if !ok || code != 0 {
-		t.Fatalf("stuck request, SHUTDOWN_TIMEOUT=1s: exited=%v status %d, want 0:\n%s", ok, code, p.out.String())
+		t.Fatalf("stuck request, SHUTDOWN_TIMEOUT=1s: exited=%v status %d, want 0:\n%s", ok, code, p.Output())
 	}
 	if took < 900*time.Millisecond {
 		t.Errorf("exited %s after SIGTERM with a request in flight, before SHUTDOWN_TIMEOUT=1s", took)
@@ -594,9 +595,9 @@ func TestGracefulShutdown(t *testing.T) {
 // e2eHeldPut starts a PUT /community/avatar whose body of bodyLen bytes the
 // caller sends later, and returns once the handler is reading it: "Expect:
 // 100-continue" makes the server say so.
-func e2eHeldPut(t *testing.T, p *e2eProc, cookie string, bodyLen int) (net.Conn, *bufio.Reader) {
+func e2eHeldPut(t *testing.T, p *testbin.Proc, cookie string, bodyLen int) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.port), 5*time.Second)
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.Port()), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,15 +634,15 @@ func TestPrivilegeDrop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the privilege drop only happens when started as uid 0")
 	}
-	root := e2eRoot(t)
+	root := testbin.Root(t)
 	data := filepath.Join(root, "data")
 	// A root-owned volume with root-owned content, as Railway mounts it.
 	if err := os.MkdirAll(filepath.Join(data, "lost+found"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	p := e2eStart(t, "privdrop", e2eServerEnv(t, data, nil))
+	p := testbin.Start(t, "privdrop", testbin.ServerEnv(t, data, nil))
 
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,8 +669,8 @@ func TestPrivilegeDrop(t *testing.T) {
 	}
 
 	// A write, so the store has files of its own.
-	c := e2eClient(t)
-	e2eSignup(t, c, p, "frank", "frank-password")
+	c := testbin.Client(t)
+	testbin.Signup(t, c, p.Base(), "frank", "frank-password")
 	for _, want := range []string{keyFileName, "MANIFEST", "lost+found"} {
 		if _, err := os.Stat(filepath.Join(data, want)); err != nil {
 			t.Errorf("data dir: %v", err)
@@ -694,15 +695,165 @@ func TestPrivilegeDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d entries in the data dir checked", n)
-	p.stop()
+	p.Stop()
 
 	// A data dir whose parents do not exist yet: root creates them, and they
 	// must stay traversable by 65532 after the drop.
 	nested := filepath.Join(root, "missing", "parents", "data")
-	p = e2eStart(t, "privdrop-nested", e2eServerEnv(t, nested, nil))
-	if !strings.Contains(p.out.String(), "dropped root privileges") {
-		t.Errorf("nested data dir: privileges not dropped:\n%s", p.out.String())
+	p = testbin.Start(t, "privdrop-nested", testbin.ServerEnv(t, nested, nil))
+	if !strings.Contains(p.Output(), "dropped root privileges") {
+		t.Errorf("nested data dir: privileges not dropped:\n%s", p.Output())
 	}
-	e2eSignup(t, c, p, "grace", "grace-password")
-	p.stop()
+	testbin.Signup(t, c, p.Base(), "grace", "grace-password")
+	p.Stop()
+}
+
+// TestListensOnIPv4AndIPv6: the server answers on the IPv4 and the IPv6
+// loopback alike (it listens on the wildcard address of both families), so a
+// platform probing either, such as Railway's IPv6 private network, reaches it.
+func TestListensOnIPv4AndIPv6(t *testing.T) {
+	p := testbin.Start(t, "dual-stack", testbin.ServerEnv(t, filepath.Join(testbin.Root(t), "data"), nil))
+	c := testbin.Client(t)
+	port := strconv.Itoa(p.Port())
+	healthz := func(t *testing.T, host string) {
+		t.Helper()
+		u := "http://" + net.JoinHostPort(host, port) + "/healthz"
+		r := testbin.Must(t, c, http.MethodGet, u, "", "", nil)
+		if r.Status != http.StatusOK || !strings.Contains(r.Body, `"ok"`) {
+			t.Errorf("GET %s: status %d body %q, want 200 ok", u, r.Status, r.Body)
+		}
+	}
+	t.Run("IPv4", func(t *testing.T) { healthz(t, "127.0.0.1") })
+	t.Run("IPv6", func(t *testing.T) {
+		ln, err := net.Listen("tcp6", "[::1]:0")
+		if err != nil {
+			msg := fmt.Sprintf("this machine has no IPv6 loopback (%v): the IPv6 half is not checked", err)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		ln.Close()
+		healthz(t, "::1")
+	})
+	p.Stop()
+}
+
+// e2eFileState is what TestReadsDoNotWrite records of one file.
+type e2eFileState struct {
+	size  int64
+	mtime time.Time
+	sum   [sha256.Size]byte
+}
+
+// e2eDataFiles records every regular file under dataDir but the key file
+// (written once at first boot, and not the store's), by path relative to
+// dataDir.
+func e2eDataFiles(t *testing.T, dataDir string) map[string]e2eFileState {
+	t.Helper()
+	files := map[string]e2eFileState{}
+	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || (filepath.Dir(path) == dataDir && d.Name() == keyFileName) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dataDir, path)
+		st := e2eFileState{size: fi.Size(), mtime: fi.ModTime()}
+		h.Sum(st.sum[:0])
+		files[rel] = st
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestReadsDoNotWrite: reads, with a session, write nothing to the data dir.
+// A signed-in member sets an avatar; then 50 rounds of GET /community,
+// /community/avatar, /community/avatars and /readyz with the session cookie
+// must leave every store file as it was. The session's idle-lifetime touch
+// writes at most once per 5 minutes and the session is seconds old, and
+// value-log GC runs every 10 minutes, so no write of any kind is due within
+// the test.
+//
+// Every file is compared by size, modification time and a SHA-256 of its
+// content. Size and mtime alone are not enough: Badger writes its memtable
+// log (*.mem) and value log (*.vlog) through mmap into files preallocated to
+// their full size, so a write never grows them, and the kernel updates the
+// mtime of an mmapped file only when a clean page is first written to. The
+// content hash sees any write; with nothing due, Badger's background
+// goroutines (compaction, GC) leave the files alone, so the hash does not
+// flake.
+func TestReadsDoNotWrite(t *testing.T) {
+	data := filepath.Join(testbin.Root(t), "data")
+	c := testbin.Client(t)
+	p := testbin.Start(t, "reads", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": testbin.Key(t)}))
+	cookie := testbin.Signup(t, c, p.Base(), "reader", "reader-password")
+	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT /community/avatar owl: %v status %d body %s", err, r.Status, r.Body)
+	}
+
+	before := e2eDataFiles(t, data)
+	if len(before) == 0 {
+		t.Fatalf("no store files in %s", data)
+	}
+	paths := []string{"/community", "/community/avatar", "/community/avatars", "/readyz"}
+	for range 50 {
+		for _, path := range paths {
+			if r := testbin.Must(t, c, http.MethodGet, p.Base()+path, cookie, "", nil); r.Status != http.StatusOK {
+				t.Fatalf("GET %s: status %d, want 200; body %s", path, r.Status, r.Body)
+			}
+		}
+	}
+	after := e2eDataFiles(t, data)
+
+	var changed []string
+	for name, a := range after {
+		b, ok := before[name]
+		if !ok {
+			changed = append(changed, fmt.Sprintf("%s: created (%d bytes)", name, a.size))
+			continue
+		}
+		var how []string
+		if a.size != b.size {
+			how = append(how, fmt.Sprintf("size %d -> %d bytes", b.size, a.size))
+		}
+		if !a.mtime.Equal(b.mtime) {
+			how = append(how, fmt.Sprintf("modified at %s (was %s)", a.mtime.Format(time.RFC3339Nano), b.mtime.Format(time.RFC3339Nano)))
+		}
+		if a.sum != b.sum {
+			how = append(how, "content changed")
+		}
+		if len(how) > 0 {
+			changed = append(changed, name+": "+strings.Join(how, "; "))
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			changed = append(changed, name+": removed")
+		}
+	}
+	if len(changed) > 0 {
+		slices.Sort(changed)
+		t.Errorf("%d GETs changed the data dir:\n%s", 50*len(paths), strings.Join(changed, "\n"))
+	} else {
+		t.Logf("%d GETs; the %d store files are unchanged", 50*len(paths), len(before))
+	}
+	p.Stop()
 }

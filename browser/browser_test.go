@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"soulbridge/internal/testbin"
 )
 
 const password = "correct horse battery"
@@ -186,7 +188,7 @@ func TestNewKeyEndsSessionGracefully(t *testing.T) {
 	tb.waitAvatarShown("fox", "Fox", user)
 	tb.idle()
 
-	srv.restart(newKey(t))
+	srv.restart(testbin.Key(t))
 
 	// The user comes back to the open tab: the page re-checks its session.
 	mark = tb.rec.mark()

@@ -13,6 +13,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"soulbridge/internal/testbin"
 )
 
 // testTimeout bounds one test's browser session.
@@ -62,7 +64,7 @@ func newTab(t *testing.T, srv *server, o tabOptions) *tab {
 	t.Helper()
 	exe := chromiumPath(t)
 	profile := t.TempDir() // removed after the browser below has exited
-	chromeOut := &syncBuffer{}
+	chromeOut := &testbin.Buffer{}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),

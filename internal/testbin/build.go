@@ -1,0 +1,143 @@
+// Package testbin runs the real soulbridge binary as a subprocess for the
+// end-to-end, deploy and browser tests. It is test support only: nothing but
+// _test.go files imports it, and it is never linked into the binary.
+//
+// Binary builds the module's main package once per test process (Main, as
+// a package's TestMain, removes the build at exit). Start, Spawn and
+// SpawnWith run it with an explicit environment (Env: nothing is inherited
+// from the test's own environment) and return a Proc to wait for, signal,
+// stop or kill and read the output of; Run runs it to completion. Root,
+// FreePort, Key and ServerEnv make the rest of a server's setup; Client and
+// the request helpers in http.go (Do, Must, Signup, PutAvatar, ...) talk to
+// it.
+//
+// Tests run as root here and in CI. Started as root, the binary hands its
+// data dir to uid 65532 and drops privileges, so data dirs live inside a
+// directory from Root (mode 0755), and the binary itself is readable and
+// executable by every uid.
+package testbin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Version is the version the linker stamps into the test binary
+// (main.buildVersion); GET /readyz and `soulbridge version` report it.
+const Version = "testbin"
+
+// binDirPrefix names the temporary directories holding the test binary; the
+// test process's id follows it so a later run can remove a dead run's
+// directory.
+const binDirPrefix = "soulbridge-testbin-"
+
+var build struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Binary returns the path of the soulbridge binary, built once per test
+// process from the module root (found with `go env GOMOD`) the way the
+// Dockerfile builds it: CGO_ENABLED=0 go build -trimpath -ldflags
+// "-s -w -X main.buildVersion=<Version>". The build lives in a 0755
+// directory under the system temp dir, removed at exit by Main, or by the
+// next test process if this one dies first.
+func Binary(t testing.TB) string {
+	t.Helper()
+	build.once.Do(func() {
+		sweepStaleBinDirs()
+		build.path, build.err = buildBinary()
+	})
+	if build.err != nil {
+		t.Fatalf("building soulbridge: %v", build.err)
+	}
+	return build.path
+}
+
+// Main runs the tests of a package and then removes the binary Binary
+// built. Use it as the package's TestMain:
+//
+//	func TestMain(m *testing.M) { testbin.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+func buildBinary() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", binDirPrefix, os.Getpid()))
+	if err != nil {
+		return "", err
+	}
+	build.dir = dir
+	// Readable and executable by any uid: a test may start the binary as
+	// another user (SysProcAttr credentials).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "soulbridge")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+		"-ldflags", "-s -w -X main.buildVersion="+Version, "-o", bin, ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build in %s: %v\n%s", root, err, out)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// moduleRoot is the directory of the go.mod the calling test belongs to.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside a Go module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// sweepStaleBinDirs removes binary directories left by earlier test
+// processes that have exited without running Main's cleanup.
+func sweepStaleBinDirs() {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), binDirPrefix+"*"))
+	for _, m := range matches {
+		rest := strings.TrimPrefix(filepath.Base(m), binDirPrefix)
+		pidText, _, ok := strings.Cut(rest, "-")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(m)
+		}
+	}
+}
