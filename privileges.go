@@ -27,29 +27,13 @@ func takeDataDir(dir string, log *slog.Logger) error {
 		if blocker := unreachableAncestor(dir, unprivileged); blocker != "" {
 			log.Warn("running as root: uid 65532 could not reach the data dir through "+blocker+
 				"; move DATA_DIR somewhere reachable (such as /data) to run unprivileged", "dir", dir)
-			return os.MkdirAll(dir, 0o700)
-		}
-		// Missing parents must stay traversable by uid 65532 after the drop.
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return fmt.Errorf("create data dir %s: %w", dir, err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create data dir %s: %w", dir, err)
-		}
-		err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(path, unprivileged, unprivileged)
-		})
-		if err != nil {
-			return fmt.Errorf("hand data dir %s to uid %d: %w", dir, unprivileged, err)
-		}
-		if err := dropPrivileges(); err != nil {
+		} else if err := handOver(dir); err != nil {
 			return err
+		} else {
+			log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
 		}
-		log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return notWritable(dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
@@ -59,6 +43,28 @@ func takeDataDir(dir string, log *slog.Logger) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// handOver creates dir, gives it (recursively) to uid/gid 65532 and drops
+// the process to 65532 for good.
+func handOver(dir string) error {
+	// Missing parents must stay traversable by uid 65532 after the drop.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, unprivileged, unprivileged)
+	})
+	if err != nil {
+		return fmt.Errorf("hand data dir %s to uid %d: %w", dir, unprivileged, err)
+	}
+	return dropPrivileges()
 }
 
 func dropPrivileges() error {
