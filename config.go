@@ -31,7 +31,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	TrustProxyHeaders  bool
 	LogFormat          string // "json" or "text"
-	Version            string // RAILWAY_GIT_COMMIT_SHA, "" when unset
+	Version            string // what /readyz and `soulbridge version` report (appVersion)
 
 	// secretKey and fallbackKeys come from the environment; the key file is
 	// read later (after the privilege drop) by resolveKeys.
@@ -55,10 +55,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return def
 	}
 	c := Config{
-		Port:      env("PORT", "8080"),
+		Port:      portFrom(getenv),
 		RedisURL:  env("REDIS_URL", ""),
 		KeyPrefix: getenv("SESSION_KEY_PREFIX"),
-		Version:   env("RAILWAY_GIT_COMMIT_SHA", ""),
+		Version:   appVersion(getenv),
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "soulbridge:"
@@ -119,6 +119,23 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// portFrom is PORT, default 8080 (also for `soulbridge healthcheck`).
+func portFrom(getenv func(string) string) string {
+	if p := strings.TrimSpace(getenv("PORT")); p != "" {
+		return p
+	}
+	return "8080"
+}
+
+// appVersion is RAILWAY_GIT_COMMIT_SHA (shortened) when the platform sets it,
+// else the build's own version.
+func appVersion(getenv func(string) string) string {
+	if sha := strings.TrimSpace(getenv("RAILWAY_GIT_COMMIT_SHA")); sha != "" {
+		return shorten(sha)
+	}
+	return buildInfoVersion()
 }
 
 func parseBool(v string) (bool, error) {

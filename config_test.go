@@ -637,3 +637,25 @@ func TestKeyHexGeneration(t *testing.T) {
 		t.Fatalf("parseKey(newKeyHex()) = %d bytes, %v", len(k), err)
 	}
 }
+
+func TestConfigVersion(t *testing.T) {
+	dir := t.TempDir()
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	c, err := loadConfig(cfgEnv(map[string]string{"DATA_DIR": dir, "RAILWAY_GIT_COMMIT_SHA": sha}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != sha[:12] {
+		t.Errorf("Version with RAILWAY_GIT_COMMIT_SHA = %q, want %q", c.Version, sha[:12])
+	}
+	c, err = loadConfig(cfgEnv(map[string]string{"DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version == "" || c.Version != buildInfoVersion() {
+		t.Errorf("Version without RAILWAY_GIT_COMMIT_SHA = %q, want the build's %q", c.Version, buildInfoVersion())
+	}
+	if got := portFrom(cfgEnv(nil)); got != "8080" {
+		t.Errorf("portFrom(no PORT) = %q, want 8080", got)
+	}
+}

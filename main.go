@@ -55,9 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, err = fmt.Fprintln(stdout, k)
 		return err
 	case "healthcheck":
-		return healthcheck(ctx, getenv)
+		return healthcheck(ctx, portFrom(getenv))
 	case "version":
-		_, err := fmt.Fprintln(stdout, version(getenv))
+		_, err := fmt.Fprintln(stdout, appVersion(getenv))
 		return err
 	case "help", "-h", "--help", "-help":
 		_, err := fmt.Fprint(stdout, usage)
@@ -66,12 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-// healthcheck asks the local server for /healthz (for images without a shell).
-func healthcheck(ctx context.Context, getenv func(string) string) error {
-	port := getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
+// healthcheck asks the local server on port for /healthz (for images without a shell).
+func healthcheck(ctx context.Context, port string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
@@ -94,13 +90,9 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 // its VERSION or RAILWAY_GIT_COMMIT_SHA build argument). Empty otherwise.
 var buildVersion = ""
 
-// version is RAILWAY_GIT_COMMIT_SHA when the platform sets it, else the
-// linker-stamped buildVersion, else the module version or VCS revision
-// recorded in the build.
-func version(getenv func(string) string) string {
-	if sha := getenv("RAILWAY_GIT_COMMIT_SHA"); sha != "" {
-		return shorten(sha)
-	}
+// buildInfoVersion is the linker-stamped buildVersion, else the module
+// version or VCS revision recorded in the build.
+func buildInfoVersion() string {
 	if v := strings.TrimSpace(buildVersion); v != "" {
 		if isHex(v) {
 			return shorten(v) // a commit SHA

@@ -28,8 +28,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if cfgErr != nil {
 		return fmt.Errorf("configuration: %w", cfgErr)
 	}
-	ver := version(getenv)
-	log.Info("starting soulbridge", "version", ver, "port", cfg.Port)
+	log.Info("starting soulbridge", "version", cfg.Version, "port", cfg.Port)
 
 	if err := takeDataDir(cfg.DataDir, log); err != nil {
 		return err
@@ -66,7 +65,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	handler, err := newHandler(cfg, keys.keys, store, log, ver)
+	handler, err := newHandler(cfg, keys.keys, store, log)
 	if err != nil {
 		return err
 	}
@@ -113,7 +112,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 }
 
 // newHandler wires kv → session/auth/avatar → web.
-func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger, ver string) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger) (http.Handler, error) {
 	isNotFound := func(err error) bool { return errors.Is(err, kv.ErrNotFound) }
 	sessions, err := session.New(store, session.Config{
 		Keys:        keys,
@@ -147,7 +146,7 @@ func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger, v
 		Logger:            log,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 		Persistent:        cfg.Persistent,
-		Version:           ver,
+		Version:           cfg.Version,
 	}), nil
 }
 

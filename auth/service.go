@@ -128,15 +128,6 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 	return u, nil
 }
 
-// Exists reports whether the account exists.
-func (s *Service) Exists(ctx context.Context, username string) (bool, error) {
-	_, err := s.store.Get(ctx, userPrefix+username)
-	if s.cfg.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // Usernames returns up to limit account names in alphabetical order.
 func (s *Service) Usernames(ctx context.Context, limit int) ([]string, error) {
 	var names []string

@@ -44,11 +44,9 @@ func TestSignUp(t *testing.T) {
 	if strings.Contains(string(raw), pw) {
 		t.Fatal("stored account holds the password")
 	}
-	if ok, err := s.Exists(ctx, "alice"); !ok || err != nil {
-		t.Fatalf("Exists(alice) = %v, %v", ok, err)
-	}
-	if ok, err := s.Exists(ctx, "nobody"); ok || err != nil {
-		t.Fatalf("Exists(nobody) = %v, %v", ok, err)
+	// The account is listed (as the community page lists members), and only it.
+	if names, err := s.Usernames(ctx, 10); err != nil || len(names) != 1 || names[0] != "alice" {
+		t.Fatalf("Usernames = %v, %v; want [alice]", names, err)
 	}
 
 	for _, dup := range []string{"alice", "ALICE", " aLiCe "} {

@@ -155,15 +155,14 @@ func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
 }
 
 // touch slides the idle lifetime, writing at most once per TouchInterval.
-// It reports whether it wrote.
-func (m *Manager) touch(ctx context.Context, s *Session) (bool, error) {
+func (m *Manager) touch(ctx context.Context, s *Session) error {
 	now := m.cfg.Now().UTC()
 	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
-		return false, nil
+		return nil
 	}
 	s.LastSeen = now
 	s.UpdatedAt = now
-	return true, m.save(ctx, s)
+	return m.save(ctx, s)
 }
 
 func (m *Manager) save(ctx context.Context, s *Session) error {

@@ -35,7 +35,7 @@ func (m *Manager) Middleware(next http.Handler, onErr func(http.ResponseWriter, 
 			onErr(w, r, err)
 			return
 		}
-		if _, err := m.touch(r.Context(), s); err != nil {
+		if err := m.touch(r.Context(), s); err != nil {
 			// The session is still valid; a failed renewal only means it
 			// slides later. Log and go on rather than fail the request.
 			m.cfg.Logger.Warn("session renewal failed", "session", s.ID[:12], "err", err)

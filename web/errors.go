@@ -55,15 +55,12 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 }
 
 // wantsJSON reports whether errors for r are answered as JSON: the API paths
-// and any request that accepts application/json.
+// (/community/avatar*, /account/sessions*, as DESIGN.md names them) and any
+// request that accepts application/json.
 func wantsJSON(r *http.Request) bool {
 	p := r.URL.Path
-	if p == "/community/avatar" || strings.HasPrefix(p, "/community/avatar/") ||
-		p == "/community/avatars" || strings.HasPrefix(p, "/community/avatars/") ||
-		p == "/account/sessions" || strings.HasPrefix(p, "/account/sessions/") {
-		return true
-	}
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") ||
+		strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
 // writeError is the one place errors become responses. Known kinds keep their
