@@ -112,13 +112,11 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 }
 
 // newHandler wires kv → session/auth/avatar → web.
-func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger) (http.Handler, error) {
-	isNotFound := func(err error) bool { return errors.Is(err, kv.ErrNotFound) }
+func newHandler(cfg Config, keys [][]byte, store kv.Store, log *slog.Logger) (http.Handler, error) {
 	sessions, err := session.New(store, session.Config{
 		Keys:        keys,
 		IdleTimeout: cfg.SessionLifetime,
 		MaxLifetime: cfg.SessionMaxLifetime,
-		IsNotFound:  isNotFound,
 		Logger:      log,
 	})
 	if err != nil {
@@ -128,11 +126,14 @@ func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	accounts := auth.NewService(store, auth.Config{
-		Hasher:     hasher,
-		IsNotFound: isNotFound,
-		IsExists:   func(err error) bool { return errors.Is(err, kv.ErrExists) },
-	})
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+	if err != nil {
+		return nil, err
+	}
+	avatars, err := avatar.New(store, avatar.Config{})
+	if err != nil {
+		return nil, err
+	}
 	static, err := assets.New()
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func newHandler(cfg Config, keys [][]byte, store *kv.Badger, log *slog.Logger) (
 	return web.New(web.Deps{
 		Sessions:          sessions,
 		Auth:              accounts,
-		Avatars:           avatar.NewService(store, isNotFound, nil),
+		Avatars:           avatars,
 		Assets:            static,
 		Store:             store,
 		Logger:            log,

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"soulbridge/kv"
 )
 
 // Error kinds. Validation failures are *ValidationError values, which also
@@ -93,10 +95,10 @@ type User struct {
 // Store is what accounts need from the key-value store.
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
-	// Create stores val under key only if key is absent, else returns an
-	// error for which Config.IsExists reports true.
+	// Create stores val under key only if key is absent, else returns
+	// kv.ErrExists.
 	Create(ctx context.Context, key string, val []byte, ttl time.Duration) error
-	Scan(ctx context.Context, prefix string, fn func(key string, val []byte) error) error
+	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
 
 const userPrefix = "user:"

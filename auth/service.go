@@ -3,9 +3,11 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"time"
+
+	"soulbridge/kv"
 )
 
 // Throttle limits from DESIGN.md: 10 failures per IP or 50 per account in
@@ -19,10 +21,10 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	Hasher     *Hasher
-	IsNotFound func(error) bool
-	IsExists   func(error) bool
-	Now        func() time.Time
+	// Hasher hashes and verifies passwords; required.
+	Hasher *Hasher
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
 
 // Service signs people up and logs them in.
@@ -33,8 +35,11 @@ type Service struct {
 	byAccount *Throttle
 }
 
-// NewService returns a Service over store.
-func NewService(store Store, cfg Config) *Service {
+// New returns a Service over store.
+func New(store Store, cfg Config) (*Service, error) {
+	if cfg.Hasher == nil {
+		return nil, errors.New("auth: Config.Hasher is required")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -43,7 +48,7 @@ func NewService(store Store, cfg Config) *Service {
 		cfg:       cfg,
 		byIP:      NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
 		byAccount: NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
-	}
+	}, nil
 }
 
 // SignUp creates an account. It returns a *ValidationError for a bad
@@ -67,7 +72,7 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 		return User{}, fmt.Errorf("auth: encode user: %w", err)
 	}
 	if err := s.store.Create(ctx, userPrefix+name, b, 0); err != nil {
-		if s.cfg.IsExists(err) {
+		if errors.Is(err, kv.ErrExists) {
 			return User{}, ErrUsernameTaken
 		}
 		return User{}, fmt.Errorf("auth: sign up: %w", err)
@@ -85,7 +90,7 @@ func (s *Service) LogIn(ctx context.Context, username, password, ip string) (Use
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.check(ctx, name, nameErr, password)
-	if err == ErrBadCredentials {
+	if errors.Is(err, ErrBadCredentials) {
 		s.byIP.Fail(ip)
 		if nameErr == nil {
 			s.byAccount.Fail(name)
@@ -107,7 +112,7 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 		return User{}, ErrBadCredentials
 	}
 	b, err := s.store.Get(ctx, userPrefix+name)
-	if s.cfg.IsNotFound(err) {
+	if errors.Is(err, kv.ErrNotFound) {
 		s.cfg.Hasher.burn(ctx, password)
 		return User{}, ErrBadCredentials
 	}
@@ -128,20 +133,23 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 	return u, nil
 }
 
-// Usernames returns up to limit account names in alphabetical order.
-func (s *Service) Usernames(ctx context.Context, limit int) ([]string, error) {
+// Usernames returns up to limit account names in alphabetical order,
+// starting after the name after ("" = from the first).
+func (s *Service) Usernames(ctx context.Context, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	var names []string
-	errEnough := fmt.Errorf("enough")
-	err := s.store.Scan(ctx, userPrefix, func(key string, _ []byte) error {
-		if len(names) >= limit {
-			return errEnough
-		}
+	r := kv.Range{Prefix: userPrefix, Limit: limit}
+	if after != "" {
+		r.After = userPrefix + after
+	}
+	err := s.store.Scan(ctx, r, func(key string, _ []byte) error {
 		names = append(names, key[len(userPrefix):])
 		return nil
 	})
-	if err != nil && err != errEnough {
+	if err != nil {
 		return nil, fmt.Errorf("auth: list users: %w", err)
 	}
-	sort.Strings(names)
 	return names, nil
 }

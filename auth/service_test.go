@@ -45,7 +45,7 @@ func TestSignUp(t *testing.T) {
 		t.Fatal("stored account holds the password")
 	}
 	// The account is listed (as the community page lists members), and only it.
-	if names, err := s.Usernames(ctx, 10); err != nil || len(names) != 1 || names[0] != "alice" {
+	if names, err := s.Usernames(ctx, "", 10); err != nil || len(names) != 1 || names[0] != "alice" {
 		t.Fatalf("Usernames = %v, %v; want [alice]", names, err)
 	}
 
@@ -80,7 +80,7 @@ func TestSignUpValidation(t *testing.T) {
 			}
 		})
 	}
-	if names, err := s.Usernames(context.Background(), 10); err != nil || len(names) != 0 {
+	if names, err := s.Usernames(context.Background(), "", 10); err != nil || len(names) != 0 {
 		t.Fatalf("invalid sign-ups created accounts: %v %v", names, err)
 	}
 }
@@ -238,25 +238,28 @@ func TestUsernames(t *testing.T) {
 		signUp(t, s, n, pw)
 	}
 	tests := []struct {
+		after string
 		limit int
 		want  []string
 	}{
-		{10, []string{"alice", "bob", "carol", "dave", "erin"}},
-		{5, []string{"alice", "bob", "carol", "dave", "erin"}},
-		{3, []string{"alice", "bob", "carol"}},
-		{1, []string{"alice"}},
-		{0, nil},
+		{"", 10, []string{"alice", "bob", "carol", "dave", "erin"}},
+		{"", 5, []string{"alice", "bob", "carol", "dave", "erin"}},
+		{"", 3, []string{"alice", "bob", "carol"}},
+		{"", 1, []string{"alice"}},
+		{"", 0, nil},
+		{"", -1, nil},
+		{"bob", 2, []string{"carol", "dave"}},
+		{"bobby", 10, []string{"carol", "dave", "erin"}},
+		{"a", 1, []string{"alice"}},
+		{"erin", 10, nil},
 	}
 	for _, tt := range tests {
-		got, err := s.Usernames(ctx, tt.limit)
+		got, err := s.Usernames(ctx, tt.after, tt.limit)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got, tt.want) {
-			t.Errorf("Usernames(%d) = %q, want %q", tt.limit, got, tt.want)
-		}
-		if !slices.IsSorted(got) {
-			t.Errorf("Usernames(%d) not sorted: %q", tt.limit, got)
+			t.Errorf("Usernames(%q, %d) = %q, want %q", tt.after, tt.limit, got, tt.want)
 		}
 	}
 }

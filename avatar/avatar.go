@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"soulbridge/kv"
 )
 
 // Default is the avatar id shown before a user picks one.
@@ -68,43 +70,79 @@ type Choice struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Store is what avatars need from the key-value store.
+// Store is what avatars need from the key-value store (kv.Store keeps it).
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
+	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 }
 
 const keyPrefix = "avatar:"
 
-// Service reads and writes avatar choices.
-type Service struct {
-	store      Store
-	isNotFound func(error) bool
-	now        func() time.Time
+// Config configures a Service.
+type Config struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
 
-// NewService returns a Service over store; isNotFound reports whether a
-// Store.Get error means "no such key".
-func NewService(store Store, isNotFound func(error) bool, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+// Service reads and writes avatar choices.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// New returns a Service over store.
+func New(store Store, cfg Config) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("avatar: a store is required")
 	}
-	return &Service{store: store, isNotFound: isNotFound, now: now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: store, now: cfg.Now}, nil
 }
 
 // Get returns username's choice; a user who never chose gets Default with a
 // zero UpdatedAt.
 func (s *Service) Get(ctx context.Context, username string) (Choice, error) {
 	b, err := s.store.Get(ctx, keyPrefix+username)
-	if s.isNotFound(err) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return Choice{Username: username, Avatar: Default}, nil
 	}
 	if err != nil {
 		return Choice{}, fmt.Errorf("avatar: get: %w", err)
 	}
+	return decode(username, b)
+}
+
+// GetMany returns the choices of usernames, in their order, from one store
+// round trip; users who never chose get Default.
+func (s *Service) GetMany(ctx context.Context, usernames []string) ([]Choice, error) {
+	keys := make([]string, len(usernames))
+	for i, u := range usernames {
+		keys[i] = keyPrefix + u
+	}
+	vals, err := s.store.GetMany(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("avatar: get many: %w", err)
+	}
+	out := make([]Choice, len(usernames))
+	for i, u := range usernames {
+		if vals[i] == nil {
+			out[i] = Choice{Username: u, Avatar: Default}
+			continue
+		}
+		if out[i], err = decode(u, vals[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func decode(username string, b []byte) (Choice, error) {
 	var c Choice
 	if err := json.Unmarshal(b, &c); err != nil {
-		return Choice{}, fmt.Errorf("avatar: decode: %w", err)
+		return Choice{}, fmt.Errorf("avatar: decode %s: %w", username, err)
 	}
 	if _, ok := Lookup(c.Avatar); !ok {
 		// A preset removed from the catalogue reads as "never chosen".
@@ -112,7 +150,6 @@ func (s *Service) Get(ctx context.Context, username string) (Choice, error) {
 	}
 	return c, nil
 }
-
 // Set stores username's choice of a catalogue preset (not Default); it is on
 // disk when Set returns. An id outside the catalogue returns ErrUnknown.
 func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) {

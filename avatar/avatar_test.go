@@ -10,26 +10,19 @@ import (
 
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 )
-
-func openStore(t *testing.T) *kv.Badger {
-	t.Helper()
-	b, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
-	if err != nil {
-		t.Fatalf("kv.Open: %v", err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-func isNotFound(err error) bool { return errors.Is(err, kv.ErrNotFound) }
 
 var fixedNow = time.Date(2026, 3, 1, 12, 30, 0, 0, time.FixedZone("CET", 3600))
 
 func newService(t *testing.T) (*avatar.Service, *kv.Badger) {
 	t.Helper()
-	store := openStore(t)
-	return avatar.NewService(store, isNotFound, func() time.Time { return fixedNow }), store
+	store := kvtest.Memory(t)
+	s, err := avatar.New(store, avatar.Config{Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		t.Fatalf("avatar.New: %v", err)
+	}
+	return s, store
 }
 
 func TestCatalogue(t *testing.T) {
@@ -169,5 +162,35 @@ func TestGetErrors(t *testing.T) {
 	}
 	if _, err := s.Set(ctx, "bob", "owl"); err == nil || errors.Is(err, avatar.ErrUnknown) {
 		t.Fatalf("Set on a closed store: %v", err)
+	}
+}
+
+func TestGetManyInOrderWithDefaults(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	if _, err := s.Set(ctx, "bob", "fox"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetMany(ctx, []string{"alice", "carol", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ user, avatar string }{{"alice", "owl"}, {"carol", avatar.Default}, {"bob", "fox"}}
+	if len(got) != len(want) {
+		t.Fatalf("GetMany returned %d choices, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Username != w.user || got[i].Avatar != w.avatar {
+			t.Errorf("GetMany[%d] = %s/%s, want %s/%s", i, got[i].Username, got[i].Avatar, w.user, w.avatar)
+		}
+	}
+	if err := store.Set(ctx, "avatar:dave", []byte("{not json"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMany(ctx, []string{"alice", "dave"}); err == nil {
+		t.Fatal("GetMany with an unreadable record succeeded")
 	}
 }

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,16 +24,18 @@ type Options struct {
 	// LockTimeout bounds how long Open waits for another process (an old
 	// deploy still shutting down) to release the directory lock.
 	LockTimeout time.Duration
-	// GCInterval is how often value-log GC runs; 0 means 10 minutes.
-	GCInterval time.Duration
 	// InMemory opens a store that lives in memory only (tests).
 	InMemory bool
 	// Logger receives Badger's warnings and the store's own events.
 	Logger *slog.Logger
 }
 
-// lockRetryEvery is how often Open retries while the directory is locked.
-const lockRetryEvery = 100 * time.Millisecond
+const (
+	// lockRetryEvery is how often Open retries while the directory is locked.
+	lockRetryEvery = 100 * time.Millisecond
+	// gcEvery is how often value-log GC runs.
+	gcEvery = 10 * time.Minute
+)
 
 // Badger is the durable store. Every write is synced to disk before it
 // returns (SyncWrites), so a write acknowledged to a client survives kill -9
@@ -71,7 +74,7 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		db, err := badger.Open(bopts)
 		if err == nil {
 			b := &Badger{db: db, prefix: opts.Prefix, log: log, stop: make(chan struct{})}
-			b.startGC(opts.GCInterval)
+			b.startGC(gcEvery)
 			return b, nil
 		}
 		if !isLockError(err) {
@@ -203,24 +206,65 @@ func (b *Badger) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Scan calls fn for every live key that starts with prefix, in key order,
-// with the key (without the store prefix) and a copy of its value. It stops
-// at the first error fn returns and returns it.
-func (b *Badger) Scan(ctx context.Context, prefix string, fn func(key string, val []byte) error) error {
-	full := b.key(prefix)
+// GetMany returns the values of keys from one read transaction, in the
+// order of keys; a missing key gives a nil entry.
+func (b *Badger) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	vals := make([][]byte, len(keys))
+	err := b.db.View(func(txn *badger.Txn) error {
+		for i, k := range keys {
+			item, err := txn.Get(b.key(k))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if vals[i], err = item.ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kv: get many: %w", err)
+	}
+	return vals, nil
+}
+
+// Scan calls fn for the live keys in r, in key order, from one consistent
+// snapshot, with the key (without the store prefix) and a copy of its value.
+// It stops at the first error fn returns and returns it.
+func (b *Badger) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
+	full := b.key(r.Prefix)
+	start := full
+	if r.After > r.Prefix {
+		start = b.key(r.After)
+	}
+	after := b.key(r.After)
 	return b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
-		for it.Seek(full); it.ValidForPrefix(full); it.Next() {
+		n := 0
+		for it.Seek(start); it.ValidForPrefix(full); it.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			item := it.Item()
+			if r.After != "" && bytes.Equal(item.Key(), after) {
+				continue
+			}
+			if r.Limit > 0 && n >= r.Limit {
+				return nil
+			}
 			val, err := item.ValueCopy(nil)
 			if err != nil {
 				return fmt.Errorf("kv: scan: %w", err)
 			}
-			if err := fn(strings.TrimPrefix(string(item.Key()), b.prefix), val); err != nil {
+			n++
+			if err := fn(string(item.Key()[len(b.prefix):]), val); err != nil {
 				return err
 			}
 		}
@@ -273,9 +317,6 @@ func (b *Badger) update(fn func(txn *badger.Txn) error) error {
 
 // startGC runs value-log GC in the background until Close.
 func (b *Badger) startGC(every time.Duration) {
-	if every <= 0 {
-		every = 10 * time.Minute
-	}
 	b.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()

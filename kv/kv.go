@@ -1,5 +1,6 @@
-// Package kv is soulbridge's store: Badger on the data dir (always), behind a
-// small ctx-first API that a Redis mirror can later sit behind unchanged.
+// Package kv is soulbridge's store: Badger on the data dir (always) and,
+// when REDIS_URL is set, a Redis mirror in front of it, both behind the one
+// ctx-first contract that Store writes down.
 //
 // Every key is stored under a configurable prefix ("soulbridge:" by default),
 // so several apps can share one Redis and a Badger dump is self-describing.
@@ -10,18 +11,87 @@
 //	session:<sha256>    session record (JSON), keyed by the hex SHA-256 of the token
 //
 // The package knows nothing about HTTP or about what the values mean.
+// docs/architecture.md ("The store contract") explains why it is shaped so.
 package kv
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
-// Error kinds returned by the store. Callers test them with errors.Is.
+// Error kinds returned by the store. Callers test them with errors.Is; the
+// domain packages import kv for these errors only.
 var (
-	// ErrNotFound is returned by Get (and Delete never returns it) when the key
-	// does not exist or its TTL has passed.
+	// ErrNotFound is returned by Get when the key does not exist, was
+	// deleted, or its TTL has passed.
 	ErrNotFound = errors.New("kv: not found")
 	// ErrExists is returned by Create when the key is already present.
 	ErrExists = errors.New("kv: already exists")
+	// ErrUnavailable is returned when an operation needs the shared tier
+	// (the Redis mirror) and it is down: a Create (which must be atomic
+	// across instances), or any write on an instance that cannot queue it
+	// durably. A Get whose key is missing locally while the shared tier is
+	// down matches both ErrNotFound and ErrUnavailable: the key may exist on
+	// another instance.
+	ErrUnavailable = errors.New("kv: the shared store is unavailable")
 	// ErrLocked is returned by Open when another process holds the data
 	// dir's lock for longer than the lock timeout.
 	ErrLocked = errors.New("kv: data dir is locked by another process")
 )
+
+// Store is the contract every store implementation keeps (Badger, and the
+// Redis mirror that wraps it). The domain packages declare the subset they
+// use; the shared test suite in kv/kvtest checks an implementation against
+// every rule written here.
+//
+// Keys are UTF-8 strings without the store prefix (the store adds it); values
+// are opaque bytes. A TTL > 0 makes a key expire that long after the write;
+// a TTL <= 0 keeps it until it is deleted. An expired key is invisible to
+// every method, exactly like a deleted one.
+//
+// Durability: a nil error from Set, Create or Delete means the write is on
+// the local disk (fsync) and so survives kill -9 and power loss; with the
+// mirror, it is also visible to every instance or queued in the durable
+// outbox to be replayed in order.
+type Store interface {
+	// Get returns the value stored under key, or an error matching
+	// ErrNotFound. The returned slice is the caller's.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// GetMany returns the values of keys in one round trip, in the order of
+	// keys; a missing key gives a nil entry (never an error).
+	GetMany(ctx context.Context, keys []string) ([][]byte, error)
+	// Set stores val under key, replacing any value.
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Create stores val under key only if the key is absent (never written,
+	// deleted or expired); otherwise it returns ErrExists and changes
+	// nothing. Concurrent Creates of one key succeed exactly once, across
+	// every instance that shares the store.
+	Create(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Delete removes key; deleting a missing key is not an error. A store
+	// may keep a tombstone (no value) so that no replica brings the key
+	// back; it is invisible to Get, GetMany, Scan and Create.
+	Delete(ctx context.Context, key string) error
+	// Scan calls fn for the live keys in r, in ascending byte order of the
+	// key, with the key (without the store prefix) and a copy of its value.
+	// It stops at the first error fn returns and returns that error. A key
+	// is never reported twice; keys written while a Scan runs may or may not
+	// be seen.
+	Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error
+	// Ping checks that the store can serve a read.
+	Ping(ctx context.Context) error
+	// Close releases the store; it is safe to call more than once.
+	Close() error
+}
+
+// Range selects keys for Scan: those that start with Prefix and sort
+// strictly after After ("" = from the first), at most Limit of them (<= 0:
+// no limit). Paging: pass the last key of one page as the next page's After.
+type Range struct {
+	Prefix string
+	After  string
+	Limit  int
+}
+
+// Compile-time check that Badger keeps the contract.
+var _ Store = (*Badger)(nil)

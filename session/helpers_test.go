@@ -3,39 +3,20 @@ package session_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"soulbridge/internal/testclock"
 	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 	"soulbridge/session"
 )
 
-// fakeClock is an injectable clock that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock starts at the real time: records also carry Badger TTLs.
+func newClock() *testclock.Clock { return testclock.NewAt(time.Now().UTC().Truncate(time.Second)) }
 
 // countingStore is the real Badger store, counting writes.
 type countingStore struct {
@@ -54,17 +35,7 @@ func (s *countingStore) Delete(ctx context.Context, key string) error {
 	return s.Badger.Delete(ctx, key)
 }
 
-func openStore(t *testing.T) *kv.Badger {
-	t.Helper()
-	b, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
-	if err != nil {
-		t.Fatalf("kv.Open: %v", err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-func isNotFound(err error) bool { return errors.Is(err, kv.ErrNotFound) }
+func openStore(t *testing.T) *kv.Badger { return kvtest.Memory(t) }
 
 var (
 	keyA = []byte("key-A-0123456789abcdef0123456789abcdef")
@@ -78,7 +49,7 @@ const (
 	testTouch = 5 * time.Minute
 )
 
-func newManager(t *testing.T, store session.Store, clk *fakeClock, keys ...[]byte) *session.Manager {
+func newManager(t *testing.T, store session.Store, clk *testclock.Clock, keys ...[]byte) *session.Manager {
 	t.Helper()
 	if len(keys) == 0 {
 		keys = [][]byte{keyA}
@@ -88,7 +59,6 @@ func newManager(t *testing.T, store session.Store, clk *fakeClock, keys ...[]byt
 		IdleTimeout:   testIdle,
 		MaxLifetime:   testMax,
 		TouchInterval: testTouch,
-		IsNotFound:    isNotFound,
 		Now:           clk.Now,
 	})
 	if err != nil {
@@ -148,7 +118,7 @@ func load(m *session.Manager, c *http.Cookie) (*session.Session, bool, error) {
 func sessionKeys(t *testing.T, store *kv.Badger) map[string][]byte {
 	t.Helper()
 	got := map[string][]byte{}
-	err := store.Scan(context.Background(), "session:", func(k string, v []byte) error {
+	err := store.Scan(context.Background(), kv.Range{Prefix: "session:"}, func(k string, v []byte) error {
 		got[k] = v
 		return nil
 	})
@@ -181,8 +151,4 @@ func serve(m *session.Manager, sch scheme, cs ...*http.Cookie) served {
 	h.ServeHTTP(w, newRequest(http.MethodGet, sch, cs...))
 	out.cookies = w.Result().Cookies()
 	return out
-}
-
-func kvOpenDir(dir string) (*kv.Badger, error) {
-	return kv.Open(context.Background(), kv.Options{Dir: dir, Prefix: "t:", LockTimeout: time.Second})
 }

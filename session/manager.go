@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"soulbridge/kv"
 )
 
 // Config configures a Manager.
@@ -21,8 +23,6 @@ type Config struct {
 	// TouchInterval is the least time between two renewals of one session's
 	// last-seen time (and so between two writes); 0 means 5 minutes.
 	TouchInterval time.Duration
-	// IsNotFound reports whether a Store.Get error means "no such key".
-	IsNotFound func(error) bool
 	// Now returns the current time; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -48,9 +48,6 @@ func New(store Store, cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.IsNotFound == nil {
-		return nil, errors.New("session: IsNotFound is required")
 	}
 	c, err := newCodec(cfg.Keys, cfg.MaxLifetime)
 	if err != nil {
@@ -112,7 +109,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	}
 	id := idOf(token)
 	b, err := m.store.Get(ctx, keyPrefix+id)
-	if m.cfg.IsNotFound(err) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, ErrNoSession
 	}
 	if err != nil {

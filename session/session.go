@@ -14,9 +14,8 @@ import (
 	"time"
 )
 
-// Store is what sessions need from the key-value store. Get returns an error
-// wrapping a not-found kind for a missing key; Manager treats any Get error
-// that IsNotFound reports as "no session".
+// Store is what sessions need from the key-value store (kv.Store keeps it).
+// A Get error matching kv.ErrNotFound means "no session".
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error

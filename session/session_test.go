@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"soulbridge/kv/kvtest"
 	"soulbridge/session"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
 	store := openStore(t)
-	ok := session.Config{Keys: [][]byte{keyA}, IdleTimeout: time.Hour, MaxLifetime: 2 * time.Hour, IsNotFound: isNotFound}
+	ok := session.Config{Keys: [][]byte{keyA}, IdleTimeout: time.Hour, MaxLifetime: 2 * time.Hour}
 	tests := []struct {
 		name   string
 		mutate func(*session.Config)
@@ -24,7 +25,6 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"no keys", func(c *session.Config) { c.Keys = nil }},
 		{"zero idle", func(c *session.Config) { c.IdleTimeout = 0 }},
 		{"negative max", func(c *session.Config) { c.MaxLifetime = -time.Hour }},
-		{"no IsNotFound", func(c *session.Config) { c.IsNotFound = nil }},
 	}
 	if _, err := session.New(store, ok); err != nil {
 		t.Fatalf("valid config: %v", err)
@@ -556,11 +556,7 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
 	open := func() *countingStore {
-		b, err := kvOpenDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &countingStore{Badger: b}
+		return &countingStore{Badger: kvtest.Dir(t, dir)}
 	}
 	st := open()
 	s, c := start(t, newManager(t, st, clk), plainHTTP)

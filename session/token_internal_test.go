@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,20 +15,16 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 )
 
 func newInternalManager(t *testing.T) (*Manager, *kv.Badger) {
 	t.Helper()
-	store, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := kvtest.Memory(t)
 	m, err := New(store, Config{
 		Keys:        [][]byte{[]byte("internal-test-key-0123456789abcdef")},
 		IdleTimeout: time.Hour,
 		MaxLifetime: 2 * time.Hour,
-		IsNotFound:  func(err error) bool { return errors.Is(err, kv.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +62,7 @@ func TestCookieHoldsNoRawTokenAndKeyIsItsHash(t *testing.T) {
 		t.Fatalf("ID = %s, want hex SHA-256 of the token %s", s.ID, wantID)
 	}
 	var keys []string
-	err = store.Scan(context.Background(), "", func(k string, v []byte) error {
+	err = store.Scan(context.Background(), kv.Range{}, func(k string, v []byte) error {
 		keys = append(keys, k)
 		if bytes.Contains(v, s.token) || bytes.Contains(v, []byte(hex.EncodeToString(s.token))) ||
 			bytes.Contains(v, []byte(base64.RawURLEncoding.EncodeToString(s.token))) {
@@ -156,18 +151,13 @@ func forgeCookie(key, token []byte, at time.Time) string {
 // TestCookieSignatureLivesAsLongAsTheSession checks that securecookie's own
 // max age is the absolute lifetime, not its 30-day default.
 func TestCookieSignatureLivesAsLongAsTheSession(t *testing.T) {
-	store, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := kvtest.Memory(t)
 	key := []byte("lifetime-test-key-0123456789abcdef")
 	const maxLife = 2160 * time.Hour
 	m, err := New(store, Config{
 		Keys:        [][]byte{key},
 		IdleTimeout: maxLife,
 		MaxLifetime: maxLife,
-		IsNotFound:  func(err error) bool { return errors.Is(err, kv.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatal(err)

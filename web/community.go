@@ -25,7 +25,7 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	names, err := s.auth.Usernames(ctx, maxMembers)
+	names, err := s.auth.Usernames(ctx, "", maxMembers)
 	if err != nil {
 		return err
 	}
@@ -41,16 +41,14 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request) error {
 			ID: preset.ID, Name: preset.Name, URL: s.avatarURL(preset.ID), Selected: preset.ID == mine.Avatar,
 		})
 	}
-	for _, name := range names {
-		c := mine
-		if name != sess.Username {
-			if c, err = s.avatars.Get(ctx, name); err != nil {
-				return err
-			}
-		}
+	choices, err := s.avatars.GetMany(ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, c := range choices {
 		mp, _ := avatar.Lookup(c.Avatar)
 		page.Members = append(page.Members, views.Member{
-			Username: name, AvatarID: mp.ID, AvatarName: mp.Name, AvatarURL: s.avatarURL(mp.ID),
+			Username: c.Username, AvatarID: mp.ID, AvatarName: mp.Name, AvatarURL: s.avatarURL(mp.ID),
 		})
 	}
 	s.render(w, r, http.StatusOK, views.CommunityPage(s.layout(r, "Community"), page))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 	"soulbridge/session"
 	"soulbridge/web"
 )
@@ -59,12 +59,14 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatalf("auth.NewHasher: %v", err)
 	}
-	isNotFound := func(err error) bool { return errors.Is(err, kv.ErrNotFound) }
-	accounts := auth.NewService(store, auth.Config{
-		Hasher:     hasher,
-		IsNotFound: isNotFound,
-		IsExists:   func(err error) bool { return errors.Is(err, kv.ErrExists) },
-	})
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+	if err != nil {
+		t.Fatalf("auth.New: %v", err)
+	}
+	avatars, err := avatar.New(store, avatar.Config{})
+	if err != nil {
+		t.Fatalf("avatar.New: %v", err)
+	}
 	static, err := assets.New()
 	if err != nil {
 		t.Fatalf("assets.New: %v", err)
@@ -72,7 +74,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	h := web.New(web.Deps{
 		Sessions:          sessions,
 		Auth:              accounts,
-		Avatars:           avatar.NewService(store, isNotFound, nil),
+		Avatars:           avatars,
 		Assets:            static,
 		Store:             store,
 		TrustProxyHeaders: opts.trustProxy,
@@ -99,7 +101,6 @@ func newSessions(t *testing.T, store session.Store, key []byte) *session.Manager
 		Keys:        [][]byte{key},
 		IdleTimeout: idleLifetime,
 		MaxLifetime: maxLifetime,
-		IsNotFound:  func(err error) bool { return errors.Is(err, kv.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatalf("session.New: %v", err)
@@ -112,12 +113,7 @@ func newSessions(t *testing.T, store session.Store, key []byte) *session.Manager
 // in the site's store (and, with another key, carrying a foreign signature).
 func foreignCookie(t *testing.T, key []byte) string {
 	t.Helper()
-	store, err := kv.Open(context.Background(), kv.Options{InMemory: true})
-	if err != nil {
-		t.Fatalf("kv.Open: %v", err)
-	}
-	defer store.Close()
-	m := newSessions(t, store, key)
+	m := newSessions(t, kvtest.Memory(t), key)
 	rec := httptest.NewRecorder()
 	if _, err := m.Start(context.Background(), rec, httptest.NewRequest("POST", "/login", nil), "alice", "192.0.2.1"); err != nil {
 		t.Fatalf("Start: %v", err)

@@ -1,0 +1,35 @@
+package kv_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
+)
+
+// TestBadgerContract runs the shared store contract against Badger on disk
+// and in memory.
+func TestBadgerContract(t *testing.T) {
+	t.Run("disk", func(t *testing.T) {
+		kvtest.Run(t, func(t *testing.T) kv.Store {
+			b, err := kv.Open(context.Background(), kv.Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
+			if err != nil {
+				t.Fatalf("kv.Open: %v", err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		})
+	})
+	t.Run("memory", func(t *testing.T) {
+		kvtest.Run(t, func(t *testing.T) kv.Store {
+			b, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
+			if err != nil {
+				t.Fatalf("kv.Open: %v", err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		})
+	})
+}
