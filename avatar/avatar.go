@@ -150,6 +150,7 @@ func decode(username string, b []byte) (Choice, error) {
 	}
 	return c, nil
 }
+
 // Set stores username's choice of a catalogue preset (not Default); it is on
 // disk when Set returns. An id outside the catalogue returns ErrUnknown.
 func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) {
