@@ -44,6 +44,8 @@ type Badger struct {
 	db     *badger.DB
 	prefix string
 	log    *slog.Logger
+	clock  *versionClock
+	now    func() time.Time
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -73,7 +75,7 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 	for {
 		db, err := badger.Open(bopts)
 		if err == nil {
-			b := &Badger{db: db, prefix: opts.Prefix, log: log, stop: make(chan struct{})}
+			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, stop: make(chan struct{})}
 			b.startGC(gcEvery)
 			return b, nil
 		}
@@ -132,25 +134,37 @@ func (b *Badger) key(k string) []byte { return []byte(b.prefix + k) }
 
 // Get returns the value stored under key, or ErrNotFound.
 func (b *Badger) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	rec, found, err := b.getRecord(ctx, key)
+	if err != nil {
 		return nil, err
 	}
-	var val []byte
+	if !found || rec.deleted {
+		return nil, ErrNotFound
+	}
+	return rec.val, nil
+}
+
+// getRecord returns key's stored record, tombstones included.
+func (b *Badger) getRecord(ctx context.Context, key string) (record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return record{}, false, err
+	}
+	var raw []byte
 	err := b.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(b.key(key))
 		if err != nil {
 			return err
 		}
-		val, err = item.ValueCopy(nil)
+		raw, err = item.ValueCopy(nil)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
+		return record{}, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kv: get: %w", err)
+		return record{}, false, fmt.Errorf("kv: get: %w", err)
 	}
-	return val, nil
+	return decodeRecord(raw), true, nil
 }
 
 // Set stores val under key, replacing any value. A positive ttl makes the key
@@ -161,12 +175,18 @@ func (b *Badger) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 		return err
 	}
 	err := b.update(func(txn *badger.Txn) error {
-		return txn.SetEntry(b.entry(key, val, ttl))
+		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
 	})
 	if err != nil {
 		return fmt.Errorf("kv: set: %w", err)
 	}
 	return nil
+}
+
+// stamp returns the stored form of a new value written now with ttl.
+func (b *Badger) stamp(val []byte, ttl time.Duration) []byte {
+	now := b.now()
+	return encodeRecord(b.clock.next(now), false, expiryOf(now, ttl), val)
 }
 
 // Create stores val under key only if the key does not exist yet; otherwise
@@ -177,14 +197,14 @@ func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Du
 		return err
 	}
 	err := b.update(func(txn *badger.Txn) error {
-		_, err := txn.Get(b.key(key))
-		if err == nil {
-			return ErrExists
-		}
-		if !errors.Is(err, badger.ErrKeyNotFound) {
+		live, err := b.live(txn, key)
+		if err != nil {
 			return err
 		}
-		return txn.SetEntry(b.entry(key, val, ttl))
+		if live {
+			return ErrExists
+		}
+		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
 	})
 	if errors.Is(err, ErrExists) {
 		return ErrExists
@@ -193,6 +213,23 @@ func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Du
 		return fmt.Errorf("kv: create: %w", err)
 	}
 	return nil
+}
+
+// live reports whether key holds a value (not a tombstone) in txn.
+func (b *Badger) live(txn *badger.Txn, key string) (bool, error) {
+	item, err := txn.Get(b.key(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	deleted := false
+	err = item.Value(func(v []byte) error {
+		deleted = decodeRecord(v).deleted
+		return nil
+	})
+	return !deleted, err
 }
 
 // Delete removes key. Deleting a missing key is not an error.
@@ -222,8 +259,12 @@ func (b *Badger) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			if err != nil {
 				return err
 			}
-			if vals[i], err = item.ValueCopy(nil); err != nil {
+			raw, err := item.ValueCopy(nil)
+			if err != nil {
 				return err
+			}
+			if rec := decodeRecord(raw); !rec.deleted {
+				vals[i] = rec.val
 			}
 		}
 		return nil
@@ -238,38 +279,124 @@ func (b *Badger) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 // snapshot, with the key (without the store prefix) and a copy of its value.
 // It stops at the first error fn returns and returns it.
 func (b *Badger) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
-	full := b.key(r.Prefix)
-	start := full
-	if r.After > r.Prefix {
-		start = b.key(r.After)
+	n := 0
+	err := b.scanRaw(ctx, r.Prefix, r.After, func(key string, raw []byte, _ uint64) error {
+		rec := decodeRecord(raw)
+		if rec.deleted {
+			return nil
+		}
+		if r.Limit > 0 && n >= r.Limit {
+			return errStopScan
+		}
+		n++
+		return fn(key, rec.val)
+	})
+	if errors.Is(err, errStopScan) {
+		return nil
 	}
-	after := b.key(r.After)
+	return err
+}
+
+// errStopScan ends a scanRaw early without an error.
+var errStopScan = errors.New("kv: stop scan")
+
+// scanRaw calls fn with the stored bytes and Badger's expiry (Unix seconds,
+// 0 = none) of every key that starts with prefix and sorts after after
+// ("" = all), tombstones included, in key order.
+func (b *Badger) scanRaw(ctx context.Context, prefix, after string, fn func(key string, raw []byte, expiresAt uint64) error) error {
+	full := b.key(prefix)
+	start := full
+	if after > prefix {
+		start = b.key(after)
+	}
+	afterKey := b.key(after)
 	return b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
-		n := 0
 		for it.Seek(start); it.ValidForPrefix(full); it.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			item := it.Item()
-			if r.After != "" && bytes.Equal(item.Key(), after) {
+			if after != "" && bytes.Equal(item.Key(), afterKey) {
 				continue
 			}
-			if r.Limit > 0 && n >= r.Limit {
-				return nil
-			}
-			val, err := item.ValueCopy(nil)
+			raw, err := item.ValueCopy(nil)
 			if err != nil {
 				return fmt.Errorf("kv: scan: %w", err)
 			}
-			n++
-			if err := fn(string(item.Key()[len(b.prefix):]), val); err != nil {
+			if err := fn(string(item.Key()[len(b.prefix):]), raw, item.ExpiresAt()); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// localOp is one change the mirror makes to the local store.
+type localOp struct {
+	key     string
+	stored  []byte        // an encoded record, or raw bytes for a local-only key
+	ttl     time.Duration // <= 0: never expires
+	ifNewer bool          // stored is a record: write it only if newer than the local one
+	remove  bool          // delete key instead
+}
+
+// apply makes ops in one transaction, synced to disk, and returns how many
+// were written (ifNewer ops that were not newer are skipped).
+func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := b.update(func(txn *badger.Txn) error {
+		n = 0
+		for _, op := range ops {
+			if op.remove {
+				if err := txn.Delete(b.key(op.key)); err != nil {
+					return err
+				}
+				n++
+				continue
+			}
+			if op.ifNewer {
+				newer, err := b.newerThanLocal(txn, op.key, decodeRecord(op.stored).version)
+				if err != nil {
+					return err
+				}
+				if !newer {
+					continue
+				}
+			}
+			if err := txn.SetEntry(b.entry(op.key, op.stored, op.ttl)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("kv: write local copy: %w", err)
+	}
+	return n, nil
+}
+
+// newerThanLocal reports whether version is newer than key's local record
+// (true when there is none).
+func (b *Badger) newerThanLocal(txn *badger.Txn, key, version string) (bool, error) {
+	item, err := txn.Get(b.key(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	newer := false
+	err = item.Value(func(v []byte) error {
+		newer = version > decodeRecord(v).version
+		return nil
+	})
+	return newer, err
 }
 
 // Ping checks that the store can serve a read.
