@@ -131,8 +131,20 @@ func ModuleRoot(t testing.TB) string {
 	return root
 }
 
-// moduleRoot is the directory of the go.mod the calling test belongs to.
+var modRoot struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// moduleRoot is the directory of the go.mod the calling test belongs to,
+// asked of the go command once per test process.
 func moduleRoot() (string, error) {
+	modRoot.once.Do(func() { modRoot.dir, modRoot.err = findModuleRoot() })
+	return modRoot.dir, modRoot.err
+}
+
+func findModuleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
