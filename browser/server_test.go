@@ -25,7 +25,7 @@ type server struct {
 // startServer starts the binary with a fresh data dir and key.
 //
 // Tests run as root here and in CI. Started as root, the binary hands its data
-// dir to uid 65532 and drops privileges, so the data dir lives inside a
+// dir to testbin.ServiceUID and drops privileges, so the data dir lives inside a
 // directory that everyone may enter (testbin.Root, 0755).
 func startServer(t *testing.T) *server {
 	t.Helper()

@@ -12,9 +12,14 @@
 // it.
 //
 // Tests run as root here and in CI. Started as root, the binary hands its
-// data dir to uid 65532 and drops privileges, so data dirs live inside a
-// directory from Root (mode 0755), and the binary itself is readable and
-// executable by every uid.
+// data dir to ServiceUID (65532) and drops privileges, so data dirs live
+// inside a directory from Root (mode 0755), and the binary itself is
+// readable and executable by every uid.
+//
+// Every test that builds or starts the binary is skipped by go test -short
+// (Binary calls SkipShort), so `go test -short ./...` runs only the quick
+// tests; a test of these suites that does not start the binary calls
+// SkipShort itself.
 package testbin
 
 import (
@@ -54,8 +59,13 @@ var build struct {
 // "-s -w -X main.buildVersion=<Version>". The build lives in a 0755
 // directory under the system temp dir, removed at exit by Main, or by the
 // next test process if this one dies first.
+//
+// Under go test -short it skips the test (SkipShort) before building
+// anything, so every test that starts the binary (Start, Spawn, SpawnWith,
+// Run) is skipped by -short without having to say so.
 func Binary(t testing.TB) string {
 	t.Helper()
+	SkipShort(t)
 	build.once.Do(func() {
 		sweepStaleBinDirs()
 		build.path, build.err = buildBinary()
@@ -109,8 +119,32 @@ func buildBinary() (string, error) {
 	return bin, nil
 }
 
-// moduleRoot is the directory of the go.mod the calling test belongs to.
+// ModuleRoot returns the repository root: the directory of the go.mod the
+// calling test belongs to. Tests run in their package directory, so repo
+// files (Dockerfile, railway.json, README.md) are read through it.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+var modRoot struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// moduleRoot is the directory of the go.mod the calling test belongs to,
+// asked of the go command once per test process.
 func moduleRoot() (string, error) {
+	modRoot.once.Do(func() { modRoot.dir, modRoot.err = findModuleRoot() })
+	return modRoot.dir, modRoot.err
+}
+
+func findModuleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)

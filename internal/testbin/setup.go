@@ -9,9 +9,14 @@ import (
 	"testing"
 )
 
+// ServiceUID is the uid and gid the binary runs as after starting as root
+// and dropping privileges (distroless's "nonroot"). It mirrors the constant
+// unprivileged in privileges.go (package main, which tests cannot import).
+const ServiceUID = 65532
+
 // Root returns a fresh directory, mode 0755, removed when the test ends.
 // Data dirs go inside it: started as root, the binary hands its data dir to
-// uid 65532, which must be able to traverse the parent (t.TempDir() and its
+// ServiceUID, which must be able to traverse the parent (t.TempDir() and its
 // parents are 0700).
 func Root(t testing.TB) string {
 	t.Helper()
