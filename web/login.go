@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 
@@ -14,7 +15,7 @@ import (
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
 	if session.FromContext(r.Context()) != nil {
-		http.Redirect(w, r, cmpOr(next, "/community"), http.StatusSeeOther)
+		http.Redirect(w, r, cmp.Or(next, "/community"), http.StatusSeeOther)
 		return nil
 	}
 	s.render(w, r, http.StatusOK, views.LogIn(s.layout(r, "Log in"), views.AuthForm{Next: next}))
@@ -52,6 +53,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("logged in", "user", u.Username)
-	http.Redirect(w, r, cmpOr(form.Next, "/community"), http.StatusSeeOther)
+	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
 	return nil
 }

@@ -93,13 +93,6 @@ func safeNext(next string) string {
 	return next
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // hasDotDot reports whether path has a ".." segment.
 func hasDotDot(path string) bool {
 	for seg := range strings.SplitSeq(path, "/") {
