@@ -15,8 +15,9 @@ import (
 )
 
 // serve runs the server until ctx ends (SIGTERM/SIGINT), in the start-up
-// order DESIGN.md gives: config → privilege drop → key → store (waiting for
-// its lock) → bind → serve; then drain, close the store, return nil.
+// order docs/architecture.md gives ("Start-up and shutdown"): config →
+// privilege drop → key → store (waiting for its lock) → bind → serve; then
+// drain ("Why the shutdown drains its own way"), close the store, return nil.
 func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
 	cfg, cfgErr := loadConfig(getenv)
 	log := newLogger(cfg.LogFormat, logOut)

@@ -29,7 +29,8 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // wantsJSON reports whether errors for r are answered as JSON: the API paths
-// (/community/avatar*, /account/sessions*, as DESIGN.md names them) and any
+// (/community/avatar*, /account/sessions*, as docs/architecture.md names
+// them in "Errors: JSON or a page") and any
 // request that accepts application/json.
 func wantsJSON(r *http.Request) bool {
 	p := r.URL.Path
