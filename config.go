@@ -1,12 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,7 +10,10 @@ import (
 )
 
 // Config is everything soulbridge reads from the environment, validated.
-// Only this file reads the environment.
+// The environment is read only through the getenv that run receives, by
+// loadConfig and its helpers in this file, and by portFrom (here) and
+// appVersion (version.go), which the healthcheck and version commands call
+// without a full Config. Key parsing and the key file are in keys.go.
 type Config struct {
 	Port               string
 	DataDir            string
@@ -39,12 +38,6 @@ type Config struct {
 	secretKeySource string
 	fallbackKeys    [][]byte
 }
-
-// minKeyLen is the least number of bytes a signing key may have.
-const minKeyLen = 32
-
-// keyFileName is the persisted key in the data dir.
-const keyFileName = "secret.key"
 
 // loadConfig reads and validates the environment.
 func loadConfig(getenv func(string) string) (Config, error) {
@@ -127,15 +120,6 @@ func portFrom(getenv func(string) string) string {
 		return p
 	}
 	return "8080"
-}
-
-// appVersion is RAILWAY_GIT_COMMIT_SHA (shortened) when the platform sets it,
-// else the build's own version.
-func appVersion(getenv func(string) string) string {
-	if sha := strings.TrimSpace(getenv("RAILWAY_GIT_COMMIT_SHA")); sha != "" {
-		return shorten(sha)
-	}
-	return buildInfoVersion()
 }
 
 func parseBool(v string) (bool, error) {
@@ -225,97 +209,4 @@ func (c *Config) readKeysFromEnv(getenv func(string) string) error {
 		errs = append(errs, fmt.Errorf("no SECRET_KEY set in production: %s; run `soulbridge keygen` and set SECRET_KEY to its output", why))
 	}
 	return errors.Join(errs...)
-}
-
-// parseKey decodes a key: 64+ hex characters are hex-decoded, anything else
-// is used as raw bytes. Either way it must be at least 32 bytes. The error
-// never contains the key.
-func parseKey(s string) ([]byte, error) {
-	var k []byte
-	if len(s) >= 64 && len(s)%2 == 0 {
-		if b, err := hex.DecodeString(s); err == nil {
-			k = b
-		}
-	}
-	if k == nil {
-		k = []byte(s)
-	}
-	if len(k) < minKeyLen {
-		return nil, fmt.Errorf("key is too short (%d bytes, need at least %d): generate one with `soulbridge keygen`", len(k), minKeyLen)
-	}
-	return k, nil
-}
-
-// newKeyHex returns a fresh random 32-byte key as 64 hex characters.
-func newKeyHex() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// resolvedKeys is the signing key and where it came from.
-type resolvedKeys struct {
-	keys      [][]byte // current first, then fallbacks
-	source    string   // "SECRET_KEY", "FLASK_SECRET_KEY", "key file"
-	generated bool     // the key file was created on this boot
-	path      string   // the key file, when source is "key file"
-}
-
-// resolveKeys returns the signing keys: the environment's, else the key
-// file in the data dir, created (0600) on first boot.
-func (c *Config) resolveKeys() (resolvedKeys, error) {
-	if c.secretKey != nil {
-		return resolvedKeys{keys: append([][]byte{c.secretKey}, c.fallbackKeys...), source: c.secretKeySource}, nil
-	}
-	path := filepath.Join(c.DataDir, keyFileName)
-	r := resolvedKeys{source: "key file", path: path}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		hexKey, err := newKeyHex()
-		if err != nil {
-			return r, fmt.Errorf("generate key: %w", err)
-		}
-		switch err := writeKeyFile(path, hexKey); {
-		case err == nil:
-			b, r.generated = []byte(hexKey+"\n"), true
-		case errors.Is(err, fs.ErrExist):
-			// Another process created it first: use theirs.
-			if b, err = os.ReadFile(path); err != nil {
-				return r, fmt.Errorf("read key file %s: %w", path, err)
-			}
-		default:
-			return r, err
-		}
-	} else if err != nil {
-		return r, fmt.Errorf("read key file %s: %w", path, err)
-	}
-	k, err := parseKey(strings.TrimSpace(string(b)))
-	if err != nil {
-		return r, fmt.Errorf("key file %s: %w", path, err)
-	}
-	r.keys = append([][]byte{k}, c.fallbackKeys...)
-	return r, nil
-}
-
-// writeKeyFile creates path with mode 0600 holding key, failing if it
-// exists (another process won the race), and syncs it to disk.
-func writeKeyFile(path, key string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
-	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("write key file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync key file %s: %w", path, err)
-	}
-	return f.Close()
 }

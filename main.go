@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -83,58 +81,4 @@ func healthcheck(ctx context.Context, port string) error {
 		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
 	}
 	return nil
-}
-
-// buildVersion is stamped by the linker in release builds
-// (go build -ldflags "-X main.buildVersion=..."; the Dockerfile stamps it from
-// its VERSION or RAILWAY_GIT_COMMIT_SHA build argument). Empty otherwise.
-var buildVersion = ""
-
-// buildInfoVersion is the linker-stamped buildVersion, else the module
-// version or VCS revision recorded in the build.
-func buildInfoVersion() string {
-	if v := strings.TrimSpace(buildVersion); v != "" {
-		if isHex(v) {
-			return shorten(v) // a commit SHA
-		}
-		return v
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = shorten(s.Value)
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "-dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	return rev + modified
-}
-
-func isHex(s string) bool {
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func shorten(rev string) string {
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
 }

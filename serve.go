@@ -8,20 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"time"
 
-	"soulbridge/assets"
-	"soulbridge/auth"
-	"soulbridge/avatar"
 	"soulbridge/kv"
-	"soulbridge/session"
 	"soulbridge/web"
 )
 
 // serve runs the server until ctx ends (SIGTERM/SIGINT), in the start-up
-// order DESIGN.md gives: config → privilege drop → key → store (waiting for
-// its lock) → bind → serve; then drain, close the store, return nil.
+// order docs/architecture.md gives ("Start-up and shutdown"): config →
+// privilege drop → key → store (waiting for its lock) → bind → serve; then
+// drain ("Why the shutdown drains its own way"), close the store, return nil.
 func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
 	cfg, cfgErr := loadConfig(getenv)
 	log := newLogger(cfg.LogFormat, logOut)
@@ -111,44 +107,21 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	return nil
 }
 
-// newHandler wires kv → session/auth/avatar → web.
+// newHandler wires kv → session/auth/avatar → web (web.NewSite).
 func newHandler(cfg Config, keys [][]byte, store kv.Store, log *slog.Logger) (http.Handler, error) {
-	sessions, err := session.New(store, session.Config{
-		Keys:        keys,
-		IdleTimeout: cfg.SessionLifetime,
-		MaxLifetime: cfg.SessionMaxLifetime,
-		Logger:      log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0))
-	if err != nil {
-		return nil, err
-	}
-	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
-	if err != nil {
-		return nil, err
-	}
-	avatars, err := avatar.New(store, avatar.Config{})
-	if err != nil {
-		return nil, err
-	}
-	static, err := assets.New()
-	if err != nil {
-		return nil, err
-	}
-	return web.New(web.Deps{
-		Sessions:          sessions,
-		Auth:              accounts,
-		Avatars:           avatars,
-		Assets:            static,
-		Store:             store,
-		Logger:            log,
+	site, err := web.NewSite(store, web.SiteConfig{
+		Keys:              keys,
+		IdleLifetime:      cfg.SessionLifetime,
+		MaxLifetime:       cfg.SessionMaxLifetime,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 		Persistent:        cfg.Persistent,
 		Version:           cfg.Version,
-	}), nil
+		Logger:            log,
+	})
+	if err != nil {
+		return nil, err // not a nil *web.Server in a non-nil http.Handler
+	}
+	return site, nil
 }
 
 func newLogger(format string, out io.Writer) *slog.Logger {

@@ -105,12 +105,6 @@ func (a *Assets) URL(name string) string {
 	return a.urls[name]
 }
 
-// Has reports whether name (relative to static/) exists.
-func (a *Assets) Has(name string) bool {
-	_, ok := a.urls[name]
-	return ok
-}
-
 // Handler serves GET/HEAD for hashed URLs under /assets/ (it receives the full request path, e.g. /assets/app.<hash>.css)
 // with Cache-Control "public, max-age=31536000, immutable", the right Content-Type (css: text/css; charset=utf-8,
 // js: text/javascript; charset=utf-8, svg: image/svg+xml), Content-Length, an ETag, and

@@ -10,8 +10,8 @@ import (
 	"soulbridge/kv"
 )
 
-// Throttle limits from DESIGN.md: 10 failures per IP or 50 per account in
-// 15 minutes.
+// Throttle limits (docs/architecture.md, "Log-in throttling"): 10 failures
+// per IP or 50 per account in 15 minutes.
 const (
 	IPLimit      = 10
 	AccountLimit = 50

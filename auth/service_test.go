@@ -50,7 +50,7 @@ func TestSignUp(t *testing.T) {
 	}
 
 	for _, dup := range []string{"alice", "ALICE", " aLiCe "} {
-		if _, err := s.SignUp(ctx, dup, "another password"); err != auth.ErrUsernameTaken {
+		if _, err := s.SignUp(ctx, dup, "another password"); !errors.Is(err, auth.ErrUsernameTaken) {
 			t.Errorf("SignUp(%q) again: err = %v, want ErrUsernameTaken", dup, err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestSignUpConcurrentSameName(t *testing.T) {
 		case err == nil:
 			wins++
 			winner = i
-		case err != auth.ErrUsernameTaken:
+		case !errors.Is(err, auth.ErrUsernameTaken):
 			t.Errorf("SignUp %d: %v", i, err)
 		}
 	}
@@ -140,7 +140,7 @@ func TestLogIn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := s.LogIn(ctx, tt.user, tt.pass, "192.0.2.2")
-			if err != auth.ErrBadCredentials {
+			if !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("err = %v, want ErrBadCredentials", err)
 			}
 			if u != (auth.User{}) {
@@ -158,7 +158,7 @@ func TestLogInThrottlesIP(t *testing.T) {
 	const ip = "198.51.100.7"
 
 	for i := range auth.IPLimit - 1 {
-		if _, err := s.LogIn(ctx, "alice", "wrong password", ip); err != auth.ErrBadCredentials {
+		if _, err := s.LogIn(ctx, "alice", "wrong password", ip); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("failure %d: err = %v", i+1, err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestLogInThrottlesIP(t *testing.T) {
 	}
 	// The tenth failure (an unknown user counts too) closes the IP.
 	clk.Advance(time.Minute)
-	if _, err := s.LogIn(ctx, "nobody", "wrong password", ip); err != auth.ErrBadCredentials {
+	if _, err := s.LogIn(ctx, "nobody", "wrong password", ip); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("failure 10: %v", err)
 	}
 	for _, try := range []struct{ user, pass string }{{"alice", pw}, {"alice", "wrong password"}, {"bob", pw}} {
@@ -204,14 +204,14 @@ func TestLogInThrottlesAccount(t *testing.T) {
 
 	ip := func(i int) string { return fmt.Sprintf("10.0.%d.%d", i/256, i%256) }
 	for i := range auth.AccountLimit - 1 {
-		if _, err := s.LogIn(ctx, "alice", "wrong password", ip(i)); err != auth.ErrBadCredentials {
+		if _, err := s.LogIn(ctx, "alice", "wrong password", ip(i)); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
 	if _, err := s.LogIn(ctx, "Alice", pw, ip(1000)); err != nil {
 		t.Fatalf("after %d failures on the account: %v", auth.AccountLimit-1, err)
 	}
-	if _, err := s.LogIn(ctx, "ALICE", "wrong password", ip(1001)); err != auth.ErrBadCredentials {
+	if _, err := s.LogIn(ctx, "ALICE", "wrong password", ip(1001)); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatal(err)
 	}
 	_, err := s.LogIn(ctx, "alice", pw, ip(2000))

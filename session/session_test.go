@@ -226,7 +226,7 @@ func TestLoadBadCookiesMeanNoSession(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, oldKey, err := load(m, tt.cookie)
-			if err != session.ErrNoSession {
+			if !errors.Is(err, session.ErrNoSession) {
 				t.Fatalf("Load err = %v, want exactly ErrNoSession", err)
 			}
 			if s != nil || oldKey {
@@ -367,7 +367,7 @@ func TestKeyRotation(t *testing.T) {
 	if !oldKey {
 		t.Fatal("[B,A] Load of an A cookie: oldKey = false, want true")
 	}
-	if _, _, err := load(onlyB, cookieA); err != session.ErrNoSession {
+	if _, _, err := load(onlyB, cookieA); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("[B] Load of an A cookie: err = %v, want ErrNoSession", err)
 	}
 
@@ -386,7 +386,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || got.ID != s.ID || oldKey {
 		t.Fatalf("[B] Load of re-issued cookie = %v, oldKey=%v, err=%v", got, oldKey, err)
 	}
-	if _, _, err := load(onlyA, reissued); err != session.ErrNoSession {
+	if _, _, err := load(onlyA, reissued); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("[A] Load of a B cookie: err = %v, want ErrNoSession", err)
 	}
 
@@ -407,7 +407,7 @@ func TestIdleExpiry(t *testing.T) {
 	}
 	// Load alone does not slide the lifetime.
 	clk.Advance(2 * time.Minute)
-	if _, _, err := load(m, c); err != session.ErrNoSession {
+	if _, _, err := load(m, c); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("after the idle timeout: err = %v, want ErrNoSession", err)
 	}
 	if out := serve(m, plainHTTP, c); out.sess != nil || !out.called {
@@ -435,7 +435,7 @@ func TestRegularUseSlidesButAbsoluteLifetimeHolds(t *testing.T) {
 	// Last use was less than the idle timeout ago, but the absolute
 	// lifetime has passed.
 	clk.Advance(begin.Add(testMax).Sub(clk.Now()) + time.Second)
-	if _, _, err := load(m, c); err != session.ErrNoSession {
+	if _, _, err := load(m, c); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("past the absolute lifetime: err = %v, want ErrNoSession", err)
 	}
 	if out := serve(m, plainHTTP, c); out.sess != nil {

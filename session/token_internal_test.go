@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -106,7 +107,7 @@ func TestSignedValueOfWrongLengthIsNoSession(t *testing.T) {
 		}
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.AddCookie(&http.Cookie{Name: CookieName, Value: v})
-		if _, _, err := m.Load(context.Background(), r); err != ErrNoSession {
+		if _, _, err := m.Load(context.Background(), r); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("signed %d-byte token: err = %v, want ErrNoSession", len(tok), err)
 		}
 	}
@@ -184,7 +185,7 @@ func TestCookieSignatureLivesAsLongAsTheSession(t *testing.T) {
 		if tt.ok && (err != nil || got.ID != s.ID) {
 			t.Errorf("%s: Load err = %v, want the session", tt.name, err)
 		}
-		if !tt.ok && err != ErrNoSession {
+		if !tt.ok && !errors.Is(err, ErrNoSession) {
 			t.Errorf("%s: Load err = %v, want ErrNoSession", tt.name, err)
 		}
 	}

@@ -50,7 +50,6 @@ type Community struct {
 	DefaultAvatarURL string
 	Options          []AvatarOption
 	Members          []Member
-	Notice           string // optional flash-like message, e.g. "Avatar saved." (shown in #avatar-status)
 }
 
 // ErrorPage is the content of an HTML error page.

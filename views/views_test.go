@@ -74,7 +74,6 @@ func community() Community {
 			{Username: "alice", AvatarID: "fox", AvatarName: "Fox", AvatarURL: "/assets/avatars/fox.2.svg"},
 			{Username: "<b>x</b>", AvatarID: "owl", AvatarName: "Owl", AvatarURL: "/assets/avatars/owl.1.svg"},
 		},
-		Notice: "Avatar saved.",
 	}
 }
 
@@ -449,8 +448,8 @@ func TestCommunityPage(t *testing.T) {
 	if attr(t, status, "role") != "status" || attr(t, status, "aria-live") != "polite" {
 		t.Errorf("status = %s", describe(status))
 	}
-	if status.Text() != "Avatar saved." {
-		t.Errorf("status text = %q", status.Text())
+	if status.Text() != "" {
+		t.Errorf("status text = %q, want empty (app.js writes it)", status.Text())
 	}
 
 	members := doc.Find("li[data-member]")
@@ -484,7 +483,6 @@ func TestCommunityPageDefaults(t *testing.T) {
 	}
 	c.AvatarID, c.AvatarName, c.AvatarURL = "default", "Default", c.DefaultAvatarURL
 	c.Members = nil
-	c.Notice = ""
 	doc, _ := render(t, CommunityPage(layoutIn, c))
 	if n := doc.Find(`input[name="avatar"]:checked`).Length(); n != 0 {
 		t.Errorf("%d radios checked, want none before a choice", n)
@@ -507,7 +505,6 @@ func TestUserDataIsEscaped(t *testing.T) {
 	l.Title = evil
 	c := community()
 	c.Username = evil
-	c.Notice = evil
 	c.AvatarName = evil
 	c.Members = []Member{{Username: evil, AvatarName: evil, AvatarURL: "/a.svg"}}
 	for name, comp := range map[string]templ.Component{

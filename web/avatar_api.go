@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"soulbridge/avatar"
-	"soulbridge/session"
 )
 
 // avatarJSON is the shape of GET and PUT /community/avatar.
@@ -27,14 +26,6 @@ func (s *Server) avatarResponse(c avatar.Choice) avatarJSON {
 		out.UpdatedAt = &t
 	}
 	return out
-}
-
-// requireSession returns the request's session or the 401 error.
-func requireSession(r *http.Request) (*session.Session, error) {
-	if sess := session.FromContext(r.Context()); sess != nil {
-		return sess, nil
-	}
-	return nil, errUnauthorized
 }
 
 // getAvatar: 200 with your avatar ("default" until chosen); 401 without a session.

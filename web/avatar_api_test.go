@@ -18,7 +18,7 @@ type avatarBody struct {
 }
 
 // decodeAvatar checks res is a 200 avatar document of exactly the shape in
-// DESIGN.md, not cached, and returns it.
+// docs/architecture.md ("Errors: JSON or a page"), not cached, and returns it.
 func decodeAvatar(t *testing.T, what string, res resp) avatarBody {
 	t.Helper()
 	if res.status != http.StatusOK {

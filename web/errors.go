@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"soulbridge/session"
@@ -52,15 +51,6 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
-}
-
-// wantsJSON reports whether errors for r are answered as JSON: the API paths
-// (/community/avatar*, /account/sessions*, as DESIGN.md names them) and any
-// request that accepts application/json.
-func wantsJSON(r *http.Request) bool {
-	p := r.URL.Path
-	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") ||
-		strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
 // writeError is the one place errors become responses. Known kinds keep their

@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"soulbridge/assets"
 	"soulbridge/auth"
-	"soulbridge/avatar"
 	"soulbridge/kv"
 	"soulbridge/kv/kvtest"
 	"soulbridge/session"
@@ -43,8 +41,8 @@ type siteOptions struct {
 	trustProxy bool
 }
 
-// newSite wires kv → session/auth/avatar → web like serve.go's newHandler,
-// with a fast password hasher, and serves it with httptest.NewServer.
+// newSite wires the site over an in-memory store with web.NewSite, as
+// serve.go's newHandler does, with a fast password hasher, and serves it with httptest.NewServer.
 func newSite(t *testing.T, opts siteOptions) *site {
 	t.Helper()
 	store, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "soulbridge:", LockTimeout: time.Second})
@@ -54,33 +52,22 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	t.Cleanup(func() { _ = store.Close() })
 
 	key := bytes.Repeat([]byte{0x5b}, 32)
-	sessions := newSessions(t, store, key)
 	hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, 2)
 	if err != nil {
 		t.Fatalf("auth.NewHasher: %v", err)
 	}
-	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
-	if err != nil {
-		t.Fatalf("auth.New: %v", err)
-	}
-	avatars, err := avatar.New(store, avatar.Config{})
-	if err != nil {
-		t.Fatalf("avatar.New: %v", err)
-	}
-	static, err := assets.New()
-	if err != nil {
-		t.Fatalf("assets.New: %v", err)
-	}
-	h := web.New(web.Deps{
-		Sessions:          sessions,
-		Auth:              accounts,
-		Avatars:           avatars,
-		Assets:            static,
-		Store:             store,
+	h, err := web.NewSite(store, web.SiteConfig{
+		Keys:              [][]byte{key},
+		IdleLifetime:      idleLifetime,
+		MaxLifetime:       maxLifetime,
+		Hasher:            hasher,
 		TrustProxyHeaders: opts.trustProxy,
 		Persistent:        true,
 		Version:           testVersion,
 	})
+	if err != nil {
+		t.Fatalf("web.NewSite: %v", err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &site{

@@ -11,8 +11,9 @@ import (
 )
 
 // TestHostileRequests sends malformed and hostile requests to the real
-// router: each gets its 4xx (never a 5xx), JSON errors where DESIGN.md says
-// so, the security headers, and no internal text.
+// router: each gets its 4xx (never a 5xx), JSON errors where
+// docs/architecture.md ("Errors: JSON or a page") says so, the security
+// headers, and no internal text.
 func TestHostileRequests(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	alice := s.signup(t, "alice")
@@ -51,7 +52,8 @@ func TestHostileRequests(t *testing.T) {
 		{name: "empty cookie", want: 401, wantJSON: true,
 			req: req{method: "GET", path: "/community/avatar", header: map[string]string{"Cookie": session.CookieName + "="}}},
 
-		// PUT /community/avatar, in the order DESIGN.md gives.
+		// PUT /community/avatar, in the order docs/architecture.md gives
+		// ("Errors: JSON or a page").
 		{name: "PUT no session, bad body", want: 401, wantJSON: true,
 			req: req{method: "PUT", path: "/community/avatar", body: "not json", header: map[string]string{"Content-Type": "text/plain"}}},
 		{name: "PUT no session, huge body", want: 401, wantJSON: true,

@@ -3,14 +3,9 @@ package web
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 )
-
-// maxBody bounds every request body (JSON and forms): 64 KiB.
-const maxBody = 64 << 10
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
 // images: no inline code, no framing, forms post only here.
@@ -41,14 +36,6 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// bodyTooLarge reports whether err came from reading past maxBody.
-func bodyTooLarge(err error) bool {
-	var mb *http.MaxBytesError
-	return errors.As(err, &mb)
-}
-
-var errTooLarge = errorf(http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)")
 
 // statusWriter records the status and size of a response for the log.
 type statusWriter struct {
@@ -103,7 +90,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
 			s.writeError(w, r, fmt.Errorf("panic: %v", v))
@@ -121,19 +108,4 @@ func (s *Server) crossOrigin(next http.Handler) http.Handler {
 		return errorf(http.StatusForbidden, "cross-origin request refused")
 	}))
 	return cop.Handler(next)
-}
-
-// clientIP returns the client's address: X-Real-IP when proxy headers are
-// trusted and it holds an IP, else the connection's peer.
-func (s *Server) clientIP(r *http.Request) string {
-	if s.trustProxy {
-		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
-			return ip.String()
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

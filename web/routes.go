@@ -86,16 +86,6 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// hasDotDot reports whether path has a ".." segment.
-func hasDotDot(path string) bool {
-	for seg := range strings.SplitSeq(path, "/") {
-		if seg == ".." {
-			return true
-		}
-	}
-	return false
-}
-
 // probeWriter captures a handler's status and headers and discards its body.
 type probeWriter struct {
 	header http.Header

@@ -42,8 +42,9 @@
     return id.charAt(0).toUpperCase() + id.slice(1);
   };
 
+  // show draws the avatar document data; it reports whether data had one.
   const show = (data) => {
-    if (!data || typeof data.url !== 'string') return;
+    if (!data || typeof data.url !== 'string') return false;
     const name = nameOf(data.avatar);
     if (current) {
       current.src = data.url;
@@ -66,6 +67,7 @@
         }
       }
     }
+    return true;
   };
 
   // ended shows the logged-out state after a 401: the default avatar, the
@@ -119,7 +121,9 @@
 
   // load asks the server for the current avatar: on start, and again
   // whenever the page comes back into view (the session may have ended, or
-  // the avatar changed in another tab, while it was hidden).
+  // the avatar changed in another tab, while it was hidden). It says in the
+  // console where the avatar came from (the README's troubleshooting quotes
+  // these lines).
   let loading = false;
   const load = async () => {
     if (loading) return;
@@ -127,18 +131,24 @@
     try {
       const res = await request({ headers: { Accept: 'application/json' } });
       if (!res) return;
-      if (res.status === 401) { discard(res); ended(); return; }
+      if (res.status === 401) {
+        discard(res);
+        console.info('avatar fell back to the default: the session is not valid (401)');
+        ended();
+        return;
+      }
       if (!res.ok) { say(await readError(res), true); return; }
       if (isEnded) {
         // Logged in again elsewhere: redraw the whole page for this session.
         window.location.reload();
         return;
       }
+      let data;
       try {
-        show(await res.json());
-      } catch (_) {
-        say('Could not read your avatar.', true);
-      }
+        data = await res.json();
+      } catch (_) { /* reported below */ }
+      if (show(data)) console.info('avatar loaded from the server: ' + data.avatar);
+      else say('Could not read your avatar.', true);
     } finally {
       loading = false;
     }

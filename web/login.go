@@ -1,0 +1,58 @@
+package web
+
+import (
+	"cmp"
+	"errors"
+	"net/http"
+
+	"soulbridge/auth"
+	"soulbridge/session"
+	"soulbridge/views"
+)
+
+// loginPage shows the log-in form, keeping a local next path; logged in,
+// on to next or /community.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if session.FromContext(r.Context()) != nil {
+		http.Redirect(w, r, cmp.Or(next, "/community"), http.StatusSeeOther)
+		return nil
+	}
+	s.render(w, r, http.StatusOK, views.LogIn(s.layout(r, "Log in"), views.AuthForm{Next: next}))
+	return nil
+}
+
+// login checks the credentials and starts a new session (the token the
+// client presented, if any, is ended, never promoted): 303 to next or
+// /community; 401 on failure; 429 with Retry-After when throttled.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	form := views.AuthForm{Username: r.PostForm.Get("username"), Next: safeNext(r.PostForm.Get("next"))}
+	ip := s.clientIP(r)
+	u, err := s.auth.LogIn(r.Context(), form.Username, r.PostForm.Get("password"), ip)
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		s.log.Warn("log-in throttled", "ip", ip)
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
+			Message: "Too many failed log-ins. Wait a few minutes and try again."}
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.log.Info("log-in failed", "ip", ip)
+		form.Error = "Wrong username or password."
+		if wantsJSON(r) {
+			return errorf(http.StatusUnauthorized, "%s", form.Error)
+		}
+		s.render(w, r, http.StatusUnauthorized, views.LogIn(s.layout(r, "Log in"), form))
+		return nil
+	case err != nil:
+		return err
+	}
+	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, ip); err != nil {
+		return err
+	}
+	s.log.Info("logged in", "user", u.Username)
+	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
+	return nil
+}

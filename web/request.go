@@ -1,0 +1,105 @@
+package web
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"soulbridge/session"
+)
+
+// Helpers that read the request: who sent it, what it accepts, its session,
+// its body and form, and the local path it asks to go back to.
+
+// clientIP returns the client's address: X-Real-IP when proxy headers are
+// trusted and it holds an IP, else the connection's peer.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.trustProxy {
+		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
+			return ip.String()
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// wantsJSON reports whether errors for r are answered as JSON: the API paths
+// (/community/avatar*, /account/sessions*, as docs/architecture.md names
+// them in "Errors: JSON or a page") and any
+// request that accepts application/json.
+func wantsJSON(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") ||
+		strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// requireSession returns the request's session or the 401 error.
+func requireSession(r *http.Request) (*session.Session, error) {
+	if sess := session.FromContext(r.Context()); sess != nil {
+		return sess, nil
+	}
+	return nil, errUnauthorized
+}
+
+// maxBody bounds every request body (JSON and forms): 64 KiB.
+const maxBody = 64 << 10
+
+// bodyTooLarge reports whether err came from reading past maxBody.
+func bodyTooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+var errTooLarge = errorf(http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)")
+
+// parseForm reads a url-encoded or multipart form body within the body limit.
+func parseForm(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/x-www-form-urlencoded") && !strings.HasPrefix(ct, "multipart/form-data") {
+		return errorf(http.StatusUnsupportedMediaType, "send the form as application/x-www-form-urlencoded")
+	}
+	var err error
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		err = r.ParseMultipartForm(maxBody)
+	} else {
+		err = r.ParseForm()
+	}
+	if bodyTooLarge(err) {
+		return errTooLarge
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, "malformed form")
+	}
+	return nil
+}
+
+// safeNext returns next if it is a local path (to redirect to after log-in),
+// else "". It refuses absolute URLs, scheme-relative //host, backslashes
+// (which browsers treat as slashes) and control characters.
+func safeNext(next string) string {
+	if next == "" || len(next) > 512 || next[0] != '/' || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\") || strings.ContainsFunc(next, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") || hasDotDot(u.Path) {
+		return ""
+	}
+	return next
+}
+
+// hasDotDot reports whether path has a ".." segment.
+func hasDotDot(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,56 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"soulbridge/auth"
+	"soulbridge/session"
+	"soulbridge/views"
+)
+
+// signupPage shows the sign-up form; logged in, on to /community.
+func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
+	if session.FromContext(r.Context()) != nil {
+		http.Redirect(w, r, "/community", http.StatusSeeOther)
+		return nil
+	}
+	s.render(w, r, http.StatusOK, views.SignUp(s.layout(r, "Sign up"), views.AuthForm{}))
+	return nil
+}
+
+// signup creates the account and logs it in: 303 to /community with a new
+// session; 400 with the reason for bad input; 409 when the name is taken.
+func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	form := views.AuthForm{Username: r.PostForm.Get("username")}
+	u, err := s.auth.SignUp(r.Context(), form.Username, r.PostForm.Get("password"))
+	var verr *auth.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return s.signupError(w, r, form, http.StatusBadRequest, verr.Field, verr.Message)
+	case errors.Is(err, auth.ErrUsernameTaken):
+		return s.signupError(w, r, form, http.StatusConflict, "username", "That username is taken. Pick another, or log in.")
+	case err != nil:
+		return err
+	}
+	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, s.clientIP(r)); err != nil {
+		return err
+	}
+	s.log.Info("account created", "user", u.Username)
+	http.Redirect(w, r, "/community", http.StatusSeeOther)
+	return nil
+}
+
+// signupError answers a rejected sign-up: the form again with the message
+// next to its field, or JSON for API clients.
+func (s *Server) signupError(w http.ResponseWriter, r *http.Request, form views.AuthForm, status int, field, msg string) error {
+	if wantsJSON(r) {
+		return errorf(status, "%s", msg)
+	}
+	form.FieldErrors = map[string]string{field: msg}
+	s.render(w, r, status, views.SignUp(s.layout(r, "Sign up"), form))
+	return nil
+}

@@ -1,0 +1,91 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"soulbridge/assets"
+	"soulbridge/auth"
+	"soulbridge/avatar"
+	"soulbridge/session"
+)
+
+// Store is what a site is built over: the store methods the session, auth
+// and avatar packages declare, and Ping for /readyz. kv's stores satisfy it.
+type Store interface {
+	session.Store
+	auth.Store
+	avatar.Store
+	Pinger
+}
+
+// SiteConfig is what NewSite needs besides the store.
+type SiteConfig struct {
+	// Keys signs session cookies: Keys[0] is current, the rest are previous
+	// keys still accepted (see session.Config).
+	Keys [][]byte
+	// IdleLifetime and MaxLifetime are the sessions' sliding and absolute
+	// lifetimes; both must be positive.
+	IdleLifetime time.Duration
+	MaxLifetime  time.Duration
+	// Hasher hashes passwords; nil means auth.DefaultParams with at most
+	// GOMAXPROCS hashes at once.
+	Hasher *auth.Hasher
+	// TrustProxyHeaders takes the client IP from X-Real-IP.
+	TrustProxyHeaders bool
+	// Persistent and Version are reported by /readyz.
+	Persistent bool
+	Version    string
+	// Logger receives the site's log; nil discards it.
+	Logger *slog.Logger
+	// RedisStatus reports "disabled", "ok" or "down"; nil means disabled.
+	RedisStatus func(ctx context.Context) string
+}
+
+// NewSite wires the site over store: the session manager, the account and
+// avatar services, the embedded assets, and the Server over them. It is the
+// one place this wiring is written (serve.go's newHandler and the web tests
+// both use it).
+func NewSite(store Store, cfg SiteConfig) (*Server, error) {
+	sessions, err := session.New(store, session.Config{
+		Keys:        cfg.Keys,
+		IdleTimeout: cfg.IdleLifetime,
+		MaxLifetime: cfg.MaxLifetime,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hasher := cfg.Hasher
+	if hasher == nil {
+		if hasher, err = auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0)); err != nil {
+			return nil, err
+		}
+	}
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+	if err != nil {
+		return nil, err
+	}
+	avatars, err := avatar.New(store, avatar.Config{})
+	if err != nil {
+		return nil, err
+	}
+	static, err := assets.New()
+	if err != nil {
+		return nil, err
+	}
+	return New(Deps{
+		Sessions:          sessions,
+		Auth:              accounts,
+		Avatars:           avatars,
+		Assets:            static,
+		Store:             store,
+		Logger:            cfg.Logger,
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		Persistent:        cfg.Persistent,
+		Version:           cfg.Version,
+		RedisStatus:       cfg.RedisStatus,
+	}), nil
+}
