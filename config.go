@@ -49,7 +49,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		Port:      portFrom(getenv),
-		RedisURL:  env("REDIS_URL", ""),
+		RedisURL:  env("REDIS_URL", env("REDIS_PRIVATE_URL", "")),
 		KeyPrefix: getenv("SESSION_KEY_PREFIX"),
 		Version:   appVersion(getenv),
 	}

@@ -36,11 +36,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return fmt.Errorf("secret key: %w", err)
 	}
 	logKeySource(cfg, keys, log)
-	if cfg.RedisURL != "" {
-		log.Warn("REDIS_URL is set, but this build has no Redis mirror yet: sessions live in Badger only")
-	}
-
-	store, err := kv.Open(ctx, kv.Options{
+	local, err := kv.Open(ctx, kv.Options{
 		Dir: cfg.DataDir, Prefix: cfg.KeyPrefix, LockTimeout: cfg.LockTimeout, Logger: log,
 	})
 	if errors.Is(err, context.Canceled) {
@@ -53,6 +49,17 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	var store kv.Store = local
+	var mirror web.MirrorState
+	if cfg.RedisURL != "" {
+		m, err := kv.OpenMirror(local, kv.MirrorOptions{URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log})
+		if err != nil {
+			local.Close()
+			return err
+		}
+		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent)
+		store, mirror = m, m
+	}
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("closing the store failed", "err", err)
@@ -61,7 +68,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	handler, err := newHandler(cfg, keys.keys, store, log)
+	handler, err := newHandler(cfg, keys.keys, store, mirror, log)
 	if err != nil {
 		return err
 	}
@@ -108,7 +115,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 }
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, log *slog.Logger) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, log *slog.Logger) (http.Handler, error) {
 	site, err := web.NewSite(store, web.SiteConfig{
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
@@ -117,6 +124,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, log *slog.Logger) (ht
 		Persistent:        cfg.Persistent,
 		Version:           cfg.Version,
 		Logger:            log,
+		Mirror:            mirror,
 	})
 	if err != nil {
 		return nil, err // not a nil *web.Server in a non-nil http.Handler
@@ -133,7 +141,11 @@ func newLogger(format string, out io.Writer) *slog.Logger {
 
 func logDataDir(cfg Config, log *slog.Logger) {
 	log.Info("data dir", "dir", cfg.DataDir, "source", cfg.DataDirSource, "persistent", cfg.Persistent)
-	if cfg.OnRailway && !cfg.Persistent {
+	switch {
+	case cfg.OnRailway && !cfg.Persistent && cfg.RedisURL != "":
+		log.Warn("no volume mounted: Redis holds the shared copy of sessions and avatars; this instance's local copy " +
+			"is lost on the next deploy, and its writes are refused (503) while Redis is down")
+	case cfg.OnRailway && !cfg.Persistent:
 		log.Warn("NO VOLUME MOUNTED: sessions and avatars written here will be LOST on the next deploy; " +
 			"attach a Railway volume at /data (or configure REDIS_URL)")
 	}

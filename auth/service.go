@@ -112,6 +112,11 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 		return User{}, ErrBadCredentials
 	}
 	b, err := s.store.Get(ctx, userPrefix+name)
+	if errors.Is(err, kv.ErrUnavailable) {
+		// Not here, and the shared store that may have it is down: say
+		// so, not "wrong password" (sign-up already tells a name is taken).
+		return User{}, fmt.Errorf("auth: log in: %w", err)
+	}
 	if errors.Is(err, kv.ErrNotFound) {
 		s.cfg.Hasher.burn(ctx, password)
 		return User{}, ErrBadCredentials

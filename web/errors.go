@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"soulbridge/kv"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -62,6 +63,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &e):
 	case errors.Is(err, session.ErrNoSession):
 		e = errUnauthorized
+	case errors.Is(err, kv.ErrUnavailable):
+		e = &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err,
+			Message: "This cannot be done right now: the site's shared storage is unavailable. Please try again in a moment."}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody is listening for an answer.
 		e = &Error{Status: 499, Message: "request cancelled", Cause: err}

@@ -16,16 +16,23 @@ type readiness struct {
 	Status     string `json:"status"`
 	Store      string `json:"store"`
 	Redis      string `json:"redis"`
+	Outbox     int64  `json:"outbox"`
 	Persistent bool   `json:"persistent"`
 	Version    string `json:"version"`
 }
 
 // readyz reports whether the store serves (503 when it does not), the Redis
-// mirror's state, whether data survives a deploy, and the build's version.
+// mirror's state and outbox (degraded while Redis is down), whether data survives a deploy, and the build's version.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	rd := readiness{Status: "ok", Store: "ok", Redis: s.redisStatus(ctx), Persistent: s.persistent, Version: s.version}
+	rd := readiness{Status: "ok", Store: "ok", Redis: "disabled", Persistent: s.persistent, Version: s.version}
+	if s.mirror != nil {
+		rd.Redis, rd.Outbox = s.mirror.Status(), s.mirror.OutboxLen()
+		if rd.Redis != "ok" {
+			rd.Status = "degraded"
+		}
+	}
 	status := http.StatusOK
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.Warn("readiness: store unusable", "err", err)

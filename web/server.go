@@ -16,6 +16,15 @@ import (
 	"soulbridge/session"
 )
 
+// MirrorState is the Redis mirror's state as /readyz reports it
+// (kv.Mirror keeps it).
+type MirrorState interface {
+	// Status is "ok" while Redis serves, else "down".
+	Status() string
+	// OutboxLen is the number of writes waiting to be replayed to Redis.
+	OutboxLen() int64
+}
+
 // Pinger checks that the store can serve.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -34,22 +43,22 @@ type Deps struct {
 	// Persistent and Version are reported by /readyz.
 	Persistent bool
 	Version    string
-	// RedisStatus reports "disabled", "ok" or "down"; nil means disabled.
-	RedisStatus func(ctx context.Context) string
+	// Mirror reports the Redis mirror's state; nil means disabled.
+	Mirror MirrorState
 }
 
 // Server is the site's HTTP handler.
 type Server struct {
-	sessions    *session.Manager
-	auth        *auth.Service
-	avatars     *avatar.Service
-	assets      *assets.Assets
-	store       Pinger
-	log         *slog.Logger
-	trustProxy  bool
-	persistent  bool
-	version     string
-	redisStatus func(ctx context.Context) string
+	sessions   *session.Manager
+	auth       *auth.Service
+	avatars    *avatar.Service
+	assets     *assets.Assets
+	store      Pinger
+	log        *slog.Logger
+	trustProxy bool
+	persistent bool
+	version    string
+	mirror     MirrorState
 
 	handler http.Handler
 }
@@ -57,22 +66,19 @@ type Server struct {
 // New builds the Server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		sessions:    d.Sessions,
-		auth:        d.Auth,
-		avatars:     d.Avatars,
-		assets:      d.Assets,
-		store:       d.Store,
-		log:         d.Logger,
-		trustProxy:  d.TrustProxyHeaders,
-		persistent:  d.Persistent,
-		version:     d.Version,
-		redisStatus: d.RedisStatus,
+		sessions:   d.Sessions,
+		auth:       d.Auth,
+		avatars:    d.Avatars,
+		assets:     d.Assets,
+		store:      d.Store,
+		log:        d.Logger,
+		trustProxy: d.TrustProxyHeaders,
+		persistent: d.Persistent,
+		version:    d.Version,
+		mirror:     d.Mirror,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.redisStatus == nil {
-		s.redisStatus = func(context.Context) string { return "disabled" }
 	}
 	s.handler = s.routes()
 	return s

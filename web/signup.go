@@ -3,8 +3,10 @@ package web
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"soulbridge/auth"
+	"soulbridge/kv"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -33,6 +35,11 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		return s.signupError(w, r, form, http.StatusBadRequest, verr.Field, verr.Message)
 	case errors.Is(err, auth.ErrUsernameTaken):
 		return s.signupError(w, r, form, http.StatusConflict, "username", "That username is taken. Pick another, or log in.")
+	case errors.Is(err, kv.ErrUnavailable):
+		// Redis is down: a name claimed here could be claimed on another
+		// instance at the same time.
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err,
+			Message: "Sign-ups are paused for a moment: the site cannot check that your username is free. Please try again shortly."}
 	case err != nil:
 		return err
 	}

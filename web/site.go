@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"log/slog"
 	"runtime"
 	"time"
@@ -40,8 +39,8 @@ type SiteConfig struct {
 	Version    string
 	// Logger receives the site's log; nil discards it.
 	Logger *slog.Logger
-	// RedisStatus reports "disabled", "ok" or "down"; nil means disabled.
-	RedisStatus func(ctx context.Context) string
+	// Mirror reports the Redis mirror's state; nil means disabled.
+	Mirror MirrorState
 }
 
 // NewSite wires the site over store: the session manager, the account and
@@ -86,6 +85,6 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 		Persistent:        cfg.Persistent,
 		Version:           cfg.Version,
-		RedisStatus:       cfg.RedisStatus,
+		Mirror:            cfg.Mirror,
 	}), nil
 }
