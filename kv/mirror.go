@@ -130,8 +130,8 @@ func failFast(o *redis.Options) {
 	o.Network = "tcp" // Railway's private network may be IPv6 only
 	o.DialTimeout = 500 * time.Millisecond
 	o.DialerRetries = 1
-	o.ReadTimeout = 300 * time.Millisecond
-	o.WriteTimeout = 300 * time.Millisecond
+	o.ReadTimeout = 200 * time.Millisecond
+	o.WriteTimeout = 200 * time.Millisecond
 	o.ContextTimeoutEnabled = true
 	o.MaxRetries = 1
 	o.MinRetryBackoff = 5 * time.Millisecond
