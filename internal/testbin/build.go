@@ -175,3 +175,49 @@ func sweepStaleBinDirs() {
 		}
 	}
 }
+
+// BuildRevision builds the binary as it was at git revision rev (a release
+// from the history, for upgrade tests) into a temp dir and returns its path.
+// Without git or without that revision in the clone it skips the test, or
+// fails it when CI is set (CI clones carry the history).
+func BuildRevision(t testing.TB, rev string) string {
+	t.Helper()
+	SkipShort(t)
+	root := ModuleRoot(t)
+	missing := func(why string) {
+		t.Helper()
+		if os.Getenv("CI") != "" {
+			t.Fatalf("cannot build revision %s (CI is set, so this fails): %s", rev, why)
+		}
+		t.Skipf("cannot build revision %s: %s (needs git and the repository's history)", rev, why)
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		missing("git is not installed")
+	}
+	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", rev+"^{commit}").CombinedOutput(); err != nil {
+		missing(fmt.Sprintf("%v %s", err, out))
+	}
+	src := t.TempDir()
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, rev, src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", rev, err, out)
+	}
+	dir, err := os.MkdirTemp("", binDirPrefix+"rev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "soulbridge-"+rev)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build of revision %s: %v\n%s", rev, err, out)
+	}
+	return bin
+}

@@ -27,6 +27,8 @@ type Options struct {
 	// SysProcAttr is passed to the process, e.g. Credential to start it as
 	// another uid.
 	SysProcAttr *syscall.SysProcAttr
+	// Binary is another build to run (BuildRevision); "" runs this one.
+	Binary string
 }
 
 // Proc is one running (or exited) soulbridge process.
@@ -61,7 +63,10 @@ func Spawn(t testing.TB, name string, env Env, args ...string) *Proc {
 // if it is still running, and its output is logged if the test failed.
 func SpawnWith(t testing.TB, name string, env Env, o Options, args ...string) *Proc {
 	t.Helper()
-	bin := Binary(t)
+	bin := o.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	port, _ := strconv.Atoi(env["PORT"])
 	p := &Proc{
 		t:    t,
