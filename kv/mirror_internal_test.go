@@ -1,0 +1,262 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"soulbridge/internal/testredis"
+)
+
+// mirrorOn opens a Mirror (prefix "t:") over a Badger in dir, waiting until
+// it serves from Redis.
+func mirrorOn(t *testing.T, url, dir string) *Mirror {
+	t.Helper()
+	b, err := Open(context.Background(), Options{Dir: dir, Prefix: "t:", LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMirror(b, MirrorOptions{URL: url, Persistent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
+	return m
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func rawRedis(t *testing.T, srv *testredis.Server) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func version(us int64, id string) string { return fmt.Sprintf("%0*d%s", tsDigits, us, id) }
+
+// TestPutScriptVersions pins the conflict rules in Redis: a replay (sync)
+// never overwrites a newer record, a live write always lands with a version
+// past the stored one, a create refuses a live value but not a tombstone,
+// and a delete keeps the record's expiry.
+func TestPutScriptVersions(t *testing.T) {
+	srv := testredis.Start(t)
+	m := mirrorOn(t, srv.URL(), t.TempDir())
+	ctx := context.Background()
+	rc := rawRedis(t, srv)
+	get := func(key string) record {
+		t.Helper()
+		raw, err := rc.Get(ctx, "t:"+key).Bytes()
+		if err != nil {
+			t.Fatalf("redis GET %s: %v", key, err)
+		}
+		return decodeRecord(raw)
+	}
+	const idA, idB = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+	newer := encodeRecord(version(2000, idB), false, 0, []byte("newer"))
+	older := encodeRecord(version(1000, idA), false, 0, []byte("older"))
+
+	if res, err := m.put(ctx, "k", newer, modeSync); err != nil || res.status != putWritten {
+		t.Fatalf("sync into an empty key: %+v %v", res, err)
+	}
+	// A replay of an older write loses to the newer one.
+	if res, err := m.put(ctx, "k", older, modeSync); err != nil || res.status != putRefused {
+		t.Fatalf("sync of an older record: %+v %v, want refused", res, err)
+	}
+	if got := get("k"); string(got.val) != "newer" {
+		t.Fatalf("after an older replay: %q, want newer", got.val)
+	}
+	// Equal versions: a replay is refused too (idempotent).
+	if res, _ := m.put(ctx, "k", newer, modeSync); res.status != putRefused {
+		t.Fatalf("sync of the same version: %+v, want refused", res)
+	}
+	// A live write with an older clock still lands, just past the stored version.
+	res, err := m.put(ctx, "k", older, modeSet)
+	if err != nil || res.status != putWritten {
+		t.Fatalf("live write: %+v %v", res, err)
+	}
+	got := get("k")
+	if want := version(2001, m.local.clock.id); got.version != want || string(got.val) != "older" {
+		t.Fatalf("live write stored version %s value %q, want %s and the new value", got.version, got.val, want)
+	}
+	if string(res.stored) != string(encodeRecord(got.version, false, 0, []byte("older"))) {
+		t.Fatalf("put returned %q, not what it stored", res.stored)
+	}
+
+	// Create: refused over a live value, allowed over a tombstone.
+	if res, _ := m.put(ctx, "k", encodeRecord(version(3000, idA), false, 0, []byte("x")), modeCreate); res.status != putRefused {
+		t.Fatalf("create over a live value: %+v, want refused", res)
+	}
+	exp := time.Now().Add(time.Hour).UnixMilli()
+	if _, err := m.put(ctx, "s", encodeRecord(version(100, idA), false, exp, []byte("session")), modeSet); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.put(ctx, "s", encodeRecord(version(200, idA), true, 0, nil), modeDelete); err != nil {
+		t.Fatal(err)
+	}
+	tomb := get("s")
+	if !tomb.deleted || tomb.expires != exp {
+		t.Fatalf("tombstone: deleted=%v expires=%d, want a tombstone expiring at %d", tomb.deleted, tomb.expires, exp)
+	}
+	if ttl := rc.PTTL(ctx, "t:s").Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("tombstone PTTL %s, want the record's remaining hour", ttl)
+	}
+	// A replayed older live write does not resurrect the deleted key.
+	if res, _ := m.put(ctx, "s", encodeRecord(version(150, idB), false, exp, []byte("stale")), modeSync); res.status != putRefused {
+		t.Fatalf("sync of a stale value over a tombstone: %+v, want refused", res)
+	}
+	if res, _ := m.put(ctx, "s", encodeRecord(version(300, idA), false, 0, []byte("again")), modeCreate); res.status != putWritten {
+		t.Fatalf("create over a tombstone: %+v, want written", res)
+	}
+	// No epoch (Redis lost its data): create refuses to guess.
+	rc.Del(ctx, m.epochKey())
+	if res, _ := m.put(ctx, "n", encodeRecord(version(400, idA), false, 0, []byte("x")), modeCreate); res.status != putNoEpoch {
+		t.Fatalf("create without an epoch: %+v, want putNoEpoch", res)
+	}
+}
+
+// TestOutboxOrderAndReplayRace: writes made while Redis is down queue in
+// order, survive a restart of the instance, and replay in order; a replay
+// racing a newer write from another instance leaves the newer value.
+func TestOutboxOrderAndReplayRace(t *testing.T) {
+	srv := testredis.Start(t)
+	dirA := t.TempDir()
+	a := mirrorOn(t, srv.URL(), dirA)
+	b := mirrorOn(t, srv.URL(), t.TempDir())
+	ctx := context.Background()
+
+	srv.Kill()
+	// The first failed call opens the breaker (it may itself be queued).
+	_ = a.Set(ctx, "warm", []byte("x"), 0)
+	waitUntil(t, 3*time.Second, "A down", func() bool { return !a.up() })
+	waitUntil(t, 3*time.Second, "B down", func() bool { return !b.up() })
+
+	want := []string{"k1=1", "k2=1", "k1=2", "race=old", "k2=2"}
+	for _, kv := range want {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := a.Set(ctx, k, []byte(v), 0); err != nil {
+			t.Fatalf("Set while down: %v", err)
+		}
+	}
+	if err := a.Delete(ctx, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Create(ctx, "user:x", []byte("x"), 0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Create while down: %v, want ErrUnavailable", err)
+	}
+	if _, err := a.Get(ctx, "never-seen"); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Get of an unknown key while down: %v, want ErrNotFound and ErrUnavailable", err)
+	}
+	// The outbox holds the writes in order.
+	var queued []string
+	err := a.local.scanRaw(ctx, outboxPrefix, "", func(_ string, raw []byte, _ uint64) error {
+		key, stored, _ := parseOutboxEntry(raw)
+		rec := decodeRecord(stored)
+		if rec.deleted {
+			queued = append(queued, key+"=<deleted>")
+		} else {
+			queued = append(queued, key+"="+string(rec.val))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(queued, "k1=1"); i < 0 || !slices.Equal(queued[i:], append(slices.Clone(want), "warm=<deleted>")) {
+		t.Fatalf("outbox = %q, want %q (then the delete) in order", queued, want)
+	}
+	if n := a.OutboxLen(); n != int64(len(queued)) {
+		t.Fatalf("OutboxLen = %d, outbox holds %d", n, len(queued))
+	}
+	// B writes the raced key later (a newer version), also while down.
+	time.Sleep(2 * time.Millisecond)
+	if err := b.Set(ctx, "race", []byte("new"), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restarts while Redis is still down: its outbox is still there.
+	a.Close()
+	srv.StartAgain()
+	a = mirrorOn(t, srv.URL(), dirA)
+	waitUntil(t, 5*time.Second, "A's outbox replayed", func() bool { return a.OutboxLen() == 0 && a.up() })
+	waitUntil(t, 5*time.Second, "B's outbox replayed", func() bool { return b.OutboxLen() == 0 && b.up() })
+	for _, c := range []struct{ key, want string }{{"k1", "2"}, {"k2", "2"}, {"race", "new"}} {
+		for name, m := range map[string]*Mirror{"A": a, "B": b} {
+			got, err := m.Get(ctx, c.key)
+			if err != nil || string(got) != c.want {
+				t.Errorf("%s: Get(%s) = %q, %v; want %q", name, c.key, got, err, c.want)
+			}
+		}
+	}
+	if _, err := b.Get(ctx, "warm"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a key deleted during the outage reads %v on B, want ErrNotFound", err)
+	}
+}
+
+// TestNonPersistentRefusesWritesWhileDown: without a durable outbox, a
+// write while Redis is down is refused, never silently kept in memory.
+func TestNonPersistentRefusesWritesWhileDown(t *testing.T) {
+	srv := testredis.Start(t)
+	b, err := Open(context.Background(), Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMirror(b, MirrorOptions{URL: srv.URL(), Persistent: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
+	ctx := context.Background()
+	if err := m.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	start := time.Now()
+	if got, err := m.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("read while redis hangs: %q %v", got, err)
+	}
+	t.Logf("first read while redis hangs: %s", time.Since(start))
+	if err := m.Set(ctx, "k", []byte("w"), 0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write while down without a persistent dir: %v, want ErrUnavailable", err)
+	}
+	if m.OutboxLen() != 0 {
+		t.Fatal("a non-persistent mirror queued a write")
+	}
+	start = time.Now()
+	if _, err := m.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("a read with the breaker open took %s: it waited for redis", d)
+	}
+}
+
+func TestOpenMirrorRejectsBadURLWithoutEchoingIt(t *testing.T) {
+	b, err := Open(context.Background(), Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = OpenMirror(b, MirrorOptions{URL: "redis://user:s3cret@host:notaport/0"})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("OpenMirror with a bad URL: %v (must fail without quoting the password)", err)
+	}
+}
