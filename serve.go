@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"soulbridge/auth"
 	"soulbridge/kv"
 	"soulbridge/web"
 )
@@ -51,6 +52,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	}
 	var store kv.Store = local
 	var mirror web.MirrorState
+	var counter auth.SharedCounter
 	if cfg.RedisURL != "" {
 		m, err := kv.OpenMirror(local, kv.MirrorOptions{URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log})
 		if err != nil {
@@ -58,7 +60,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			return err
 		}
 		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent)
-		store, mirror = m, m
+		store, mirror, counter = m, m, m
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -68,7 +70,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	handler, err := newHandler(cfg, keys.keys, store, mirror, log)
+	handler, err := newHandler(cfg, keys.keys, store, mirror, counter, log)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 }
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, log *slog.Logger) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
 	site, err := web.NewSite(store, web.SiteConfig{
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
@@ -125,6 +127,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Version:           cfg.Version,
 		Logger:            log,
 		Mirror:            mirror,
+		Counter:           counter,
 	})
 	if err != nil {
 		return nil, err // not a nil *web.Server in a non-nil http.Handler

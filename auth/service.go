@@ -25,7 +25,23 @@ type Config struct {
 	Hasher *Hasher
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Shared, if set, counts failed log-ins across instances; while it
+	// errs (the shared tier is down) the per-instance counters decide.
+	Shared SharedCounter
 }
+
+// SharedCounter counts events per key in windows shared by every instance
+// (kv.Mirror keeps it). Both methods return an error while the shared tier
+// is down.
+type SharedCounter interface {
+	// Incr counts one event under key; the key expires window after its
+	// first count.
+	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
+	// Count returns key's count and how long its window still runs.
+	Count(ctx context.Context, key string) (n int64, left time.Duration, err error)
+}
+
+const throttlePrefix = "throttle:"
 
 // Service signs people up and logs them in.
 type Service struct {
@@ -86,24 +102,45 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 // same cost), and the account on success.
 func (s *Service) LogIn(ctx context.Context, username, password, ip string) (User, error) {
 	name, nameErr := NormalizeUsername(username)
-	if wait := max(s.byIP.Blocked(ip), s.blockedAccount(name, nameErr)); wait > 0 {
+	wait := s.blocked(ctx, s.byIP, IPLimit, "ip:", ip)
+	if nameErr == nil {
+		wait = max(wait, s.blocked(ctx, s.byAccount, AccountLimit, "user:", name))
+	}
+	if wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.check(ctx, name, nameErr, password)
 	if errors.Is(err, ErrBadCredentials) {
-		s.byIP.Fail(ip)
+		s.fail(ctx, s.byIP, "ip:", ip)
 		if nameErr == nil {
-			s.byAccount.Fail(name)
+			s.fail(ctx, s.byAccount, "user:", name)
 		}
 	}
 	return u, err
 }
 
-func (s *Service) blockedAccount(name string, nameErr error) time.Duration {
-	if nameErr != nil {
-		return 0
+// blocked says how long key must wait: by the shared count while the
+// shared tier answers, else by this instance's own.
+func (s *Service) blocked(ctx context.Context, local *Throttle, limit int, kind, key string) time.Duration {
+	if s.cfg.Shared != nil {
+		n, left, err := s.cfg.Shared.Count(ctx, throttlePrefix+kind+key)
+		if err == nil {
+			if n < int64(limit) {
+				return 0
+			}
+			return max(left, time.Second)
+		}
 	}
-	return s.byAccount.Blocked(name)
+	return local.Blocked(key)
+}
+
+// fail counts a failure for key, locally always (it decides while the
+// shared tier is down) and in the shared tier when there is one.
+func (s *Service) fail(ctx context.Context, local *Throttle, kind, key string) {
+	local.Fail(key)
+	if s.cfg.Shared != nil {
+		_, _ = s.cfg.Shared.Incr(ctx, throttlePrefix+kind+key, Window)
+	}
 }
 
 func (s *Service) check(ctx context.Context, name string, nameErr error, password string) (User, error) {

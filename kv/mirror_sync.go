@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -409,19 +410,26 @@ func (m *Mirror) Incr(ctx context.Context, key string, window time.Duration) (in
 	return incr.Val(), nil
 }
 
-// Count returns the current count under key (0 when none), or
-// ErrUnavailable while Redis is down.
-func (m *Mirror) Count(ctx context.Context, key string) (int64, error) {
+// Count returns the count under key (0 when none) and how long its window
+// still runs, or ErrUnavailable while Redis is down.
+func (m *Mirror) Count(ctx context.Context, key string) (int64, time.Duration, error) {
 	if !m.up() {
-		return 0, ErrUnavailable
+		return 0, 0, ErrUnavailable
 	}
-	s, err := m.rdb.Get(ctx, m.rkey(key)).Result()
-	if err == redis.Nil {
-		return 0, nil
-	}
-	if err != nil {
+	pipe := m.rdb.Pipeline()
+	get := pipe.Get(ctx, m.rkey(key))
+	ttl := pipe.PTTL(ctx, m.rkey(key))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		m.trip(ctx, err)
-		return 0, ErrUnavailable
+		return 0, 0, ErrUnavailable
 	}
-	return strconv.ParseInt(s, 10, 64)
+	s, err := get.Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("kv: count %s: %w", key, err)
+	}
+	return n, max(ttl.Val(), 0), nil
 }

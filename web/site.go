@@ -37,6 +37,8 @@ type SiteConfig struct {
 	// Persistent and Version are reported by /readyz.
 	Persistent bool
 	Version    string
+	// Counter, if set, shares log-in throttle counts between instances.
+	Counter auth.SharedCounter
 	// Logger receives the site's log; nil discards it.
 	Logger *slog.Logger
 	// Mirror reports the Redis mirror's state; nil means disabled.
@@ -63,7 +65,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 			return nil, err
 		}
 	}
-	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher, Shared: cfg.Counter})
 	if err != nil {
 		return nil, err
 	}
