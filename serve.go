@@ -12,6 +12,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/session"
 	"soulbridge/web"
 )
 
@@ -54,7 +55,12 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	var mirror web.MirrorState
 	var counter auth.SharedCounter
 	if cfg.RedisURL != "" {
-		m, err := kv.OpenMirror(local, kv.MirrorOptions{URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log})
+		m, err := kv.OpenMirror(local, kv.MirrorOptions{
+			URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log,
+			// Sessions are read on every request: served from memory for up
+			// to a second, dropped at once when any instance changes one.
+			CachePrefixes: []string{session.KeyPrefix},
+		})
 		if err != nil {
 			local.Close()
 			return err

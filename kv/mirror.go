@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Mirror is the store of an instance that shares its data through Redis:
@@ -44,6 +45,7 @@ type Mirror struct {
 	outboxMu sync.Mutex
 	seq      uint64 // last outbox sequence number, under outboxMu
 
+	cache  *memCache
 	copies chan localOp
 	seenMu sync.Mutex
 	seen   map[string]string // key → version known to be in the local copy
@@ -80,6 +82,11 @@ type MirrorOptions struct {
 	// Redis is down are queued durably in the outbox. Without it such
 	// writes fail with ErrUnavailable.
 	Persistent bool
+	// CachePrefixes are the key prefixes whose records may be served from
+	// memory for up to a second, coherent by Pub/Sub invalidation (a change
+	// on another instance is seen within milliseconds, a missed message
+	// within the second); other keys are read from Redis every time.
+	CachePrefixes []string
 	// OnChange, if set, is called with the key of every record any
 	// instance changes, and with "" when messages may have been missed
 	// (after a Pub/Sub reconnect): drop every in-memory copy then.
@@ -109,6 +116,7 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		log:        log,
 		onChange:   opts.OnChange,
 		now:        time.Now,
+		cache:      newMemCache(opts.CachePrefixes),
 		copies:     make(chan localOp, copyQueue),
 		seen:       make(map[string]string),
 		kick:       make(chan struct{}, 1),
@@ -139,6 +147,10 @@ func failFast(o *redis.Options) {
 	o.PoolTimeout = 500 * time.Millisecond
 	o.ConnMaxIdleTime = 30 * time.Second
 	o.DisableIdentity = true
+	// RESP2 and no maintenance notifications: no push messages to look
+	// for after every reply (a cost on every read), nothing we use.
+	o.Protocol = 2
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
 // Redis names, all under the prefix.
@@ -169,6 +181,7 @@ func (m *Mirror) trip(ctx context.Context, err error) bool {
 		return false
 	}
 	if m.state.Swap(stateDown) != stateDown {
+		m.cache.invalidate("")
 		m.log.Warn("redis mirror down: serving from the local copy, queueing writes", "err", redactErr(err))
 	}
 	m.wake()
@@ -197,7 +210,18 @@ func redactErr(err error) string {
 // data), else from the local copy.
 func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	if m.up() {
+		cacheable := m.cache.covers(key)
+		var gen uint64
+		if cacheable {
+			if raw, ok := m.cache.get(key, m.now()); ok {
+				return valueOf(raw)
+			}
+			gen = m.cache.generation()
+		}
 		raw, err := m.rdb.Get(ctx, m.rkey(key)).Bytes()
+		if err == nil && cacheable {
+			m.cache.put(key, raw, gen, m.now())
+		}
 		switch {
 		case err == nil:
 			rec := decodeRecord(raw)
@@ -219,6 +243,16 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, errNotFoundHere
 	}
 	return val, err
+}
+
+// valueOf returns a cached record's value, or ErrNotFound for a tombstone or
+// an expired record.
+func valueOf(raw []byte) ([]byte, error) {
+	rec := decodeRecord(raw)
+	if rec.deleted || rec.ttl(time.Now()) < 0 {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), rec.val...), nil
 }
 
 // errNotFoundHere is a local miss while Redis is down: the key may exist on
@@ -404,6 +438,7 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 	case res.status == putRefused:
 		return ErrExists
 	}
+	m.cache.invalidate(key)
 	return m.saveLocal(ctx, key, res.stored)
 }
 
@@ -413,6 +448,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 		if m.up() {
 			res, err := m.put(ctx, key, stored, mode)
 			if err == nil {
+				m.cache.invalidate(key)
 				return m.saveLocal(ctx, key, res.stored)
 			}
 			if ctx.Err() != nil {

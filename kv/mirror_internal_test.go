@@ -260,3 +260,79 @@ func TestOpenMirrorRejectsBadURLWithoutEchoingIt(t *testing.T) {
 		t.Fatalf("OpenMirror with a bad URL: %v (must fail without quoting the password)", err)
 	}
 }
+
+// TestSessionCacheInvalidation: a record served from memory is dropped when
+// another instance changes it (Pub/Sub), and lives at most cacheFor when a
+// change comes without a message.
+func TestSessionCacheInvalidation(t *testing.T) {
+	srv := testredis.Start(t)
+	open := func() *Mirror {
+		b, err := Open(context.Background(), Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := OpenMirror(b, MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
+		return m
+	}
+	a, b := open(), open()
+	ctx := context.Background()
+	read := func(m *Mirror, key string) string {
+		v, err := m.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			return "<none>"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	if err := b.Set(ctx, "session:s", []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a, "session:s"); got != "v1" {
+		t.Fatalf("A reads %q, want v1", got)
+	}
+	if _, ok := a.cache.get("session:s", time.Now()); !ok {
+		t.Fatal("A did not keep the session record in memory")
+	}
+	for _, change := range []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"set on B", func() error { return b.Set(ctx, "session:s", []byte("v2"), time.Hour) }, "v2"},
+		{"delete on B", func() error { return b.Delete(ctx, "session:s") }, "<none>"},
+	} {
+		if err := change.do(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitUntil(t, 500*time.Millisecond, "A sees the "+change.name, func() bool { return read(a, "session:s") == change.want })
+		t.Logf("%s seen on A after %s", change.name, time.Since(start))
+	}
+	// Keys outside the cached prefixes are never served from memory.
+	if err := b.Set(ctx, "avatar:x", []byte("owl"), 0); err != nil {
+		t.Fatal(err)
+	}
+	read(a, "avatar:x")
+	if _, ok := a.cache.get("avatar:x", time.Now()); ok {
+		t.Fatal("A kept avatar:x in memory; only session: may be cached")
+	}
+	// A change that sends no message (written straight into Redis) is
+	// still seen within cacheFor.
+	if err := b.Set(ctx, "session:q", []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	read(a, "session:q")
+	rc := rawRedis(t, srv)
+	rc.Set(ctx, "t:session:q", encodeRecord(version(time.Now().UnixMicro()+1, "cccccccccccc"), false, 0, []byte("silent")), 0)
+	if got := read(a, "session:q"); got != "v1" {
+		t.Fatalf("right after a silent change A reads %q, want the cached v1 (the cache is in use)", got)
+	}
+	waitUntil(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
+}

@@ -226,6 +226,7 @@ func (m *Mirror) probe(ctx context.Context) {
 	if n > 0 {
 		m.log.Info("redis mirror: replayed the outbox", "records", n)
 	}
+	m.cache.invalidate("")
 	m.log.Info("redis mirror up")
 }
 
@@ -370,7 +371,11 @@ func (m *Mirror) listen() {
 		}
 		switch msg := msg.(type) {
 		case *redis.Subscription:
-			if msg.Kind == "subscribe" && m.onChange != nil {
+			if msg.Kind != "subscribe" {
+				continue
+			}
+			m.cache.invalidate("")
+			if m.onChange != nil {
 				m.onChange("")
 			}
 		case *redis.Message:
@@ -383,6 +388,7 @@ func (m *Mirror) listen() {
 // for a delete.
 func (m *Mirror) heard(payload string) {
 	key, tomb, isDelete := strings.Cut(payload, "\n")
+	m.cache.invalidate(key)
 	if m.onChange != nil {
 		m.onChange(key)
 	}

@@ -108,7 +108,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 		return nil, false, ErrNoSession
 	}
 	id := idOf(token)
-	b, err := m.store.Get(ctx, keyPrefix+id)
+	b, err := m.store.Get(ctx, KeyPrefix+id)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, ErrNoSession
 	}
@@ -145,7 +145,7 @@ func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	if err := m.store.Delete(ctx, keyPrefix+idOf(token)); err != nil {
+	if err := m.store.Delete(ctx, KeyPrefix+idOf(token)); err != nil {
 		return fmt.Errorf("session: end: %w", err)
 	}
 	return nil
@@ -171,7 +171,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	if ttl <= 0 {
 		return ErrNoSession
 	}
-	if err := m.store.Set(ctx, keyPrefix+s.ID, b, ttl); err != nil {
+	if err := m.store.Set(ctx, KeyPrefix+s.ID, b, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	}
 	return nil

@@ -52,7 +52,8 @@ const maxUserAgent = 256
 
 const (
 	tokenBytes = 32
-	keyPrefix  = "session:"
+	// KeyPrefix starts every session record's store key.
+	KeyPrefix = "session:"
 )
 
 func newToken() ([]byte, error) {
