@@ -214,6 +214,14 @@ func TestMirrorOutage(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "paused") {
 		t.Fatalf("sign-up while redis is down: %d, want 503 'paused'", r.Status)
 	}
+	// Log-in: an account A has (alice) works; one A never saw (bob, who
+	// signed up on B) is a 503, not "wrong password".
+	testbin.Form(t, p.c, p.a.Base(), "/login", "alice", "correct horse battery")
+	r = testbin.Must(t, p.c, http.MethodPost, p.a.Base()+"/login", "", "application/x-www-form-urlencoded",
+		strings.NewReader("username=bob&password=correct+horse+battery"))
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("log-in on A for an account only B has, while redis is down: %d, want 503", r.Status)
+	}
 	if rd := p.ready(t, p.a); rd.Outbox == 0 || rd.Status != "degraded" {
 		t.Fatalf("/readyz on A during the outage: %+v, want degraded with a queued write", rd)
 	}
