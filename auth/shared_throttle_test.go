@@ -4,33 +4,18 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"soulbridge/auth"
 	"soulbridge/internal/testredis"
 	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 )
 
 // sharedService is an auth.Service on its own instance's store (a Badger in
 // a temp dir behind a Redis mirror), counting failures in Redis.
 func sharedService(t *testing.T, url string) *auth.Service {
 	t.Helper()
-	b, err := kv.Open(context.Background(), kv.Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := kv.OpenMirror(b, kv.MirrorOptions{URL: url, Persistent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	deadline := time.Now().Add(5 * time.Second)
-	for m.Status() != "ok" {
-		if time.Now().After(deadline) {
-			t.Fatal("mirror did not come up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	m := kvtest.Mirror(t, "t:", kv.MirrorOptions{URL: url, Persistent: true})
 	s, err := auth.New(m, auth.Config{Hasher: newHasher(t), Shared: m})
 	if err != nil {
 		t.Fatal(err)

@@ -15,14 +15,15 @@ import (
 )
 
 // mirrorOn opens a Mirror (prefix "t:") over a Badger in dir, waiting until
-// it serves from Redis.
-func mirrorOn(t *testing.T, url, dir string) *Mirror {
+// it serves from Redis. (kvtest.Mirror is the same for other packages; it
+// cannot be imported here.)
+func mirrorOn(t *testing.T, dir string, opts MirrorOptions) *Mirror {
 	t.Helper()
 	b, err := Open(context.Background(), Options{Dir: dir, Prefix: "t:", LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := OpenMirror(b, MirrorOptions{URL: url, Persistent: true})
+	m, err := OpenMirror(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func version(us int64, id string) string { return fmt.Sprintf("%0*d%s", tsDigits
 // and a delete keeps the record's expiry.
 func TestPutScriptVersions(t *testing.T) {
 	srv := testredis.Start(t)
-	m := mirrorOn(t, srv.URL(), t.TempDir())
+	m := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
 	ctx := context.Background()
 	rc := rawRedis(t, srv)
 	get := func(key string) record {
@@ -137,8 +138,8 @@ func TestPutScriptVersions(t *testing.T) {
 func TestOutboxOrderAndReplayRace(t *testing.T) {
 	srv := testredis.Start(t)
 	dirA := t.TempDir()
-	a := mirrorOn(t, srv.URL(), dirA)
-	b := mirrorOn(t, srv.URL(), t.TempDir())
+	a := mirrorOn(t, dirA, MirrorOptions{URL: srv.URL(), Persistent: true})
+	b := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
 	ctx := context.Background()
 
 	srv.Kill()
@@ -193,7 +194,7 @@ func TestOutboxOrderAndReplayRace(t *testing.T) {
 	// A restarts while Redis is still down: its outbox is still there.
 	a.Close()
 	srv.StartAgain()
-	a = mirrorOn(t, srv.URL(), dirA)
+	a = mirrorOn(t, dirA, MirrorOptions{URL: srv.URL(), Persistent: true})
 	waitUntil(t, 5*time.Second, "A's outbox replayed", func() bool { return a.OutboxLen() == 0 && a.up() })
 	waitUntil(t, 5*time.Second, "B's outbox replayed", func() bool { return b.OutboxLen() == 0 && b.up() })
 	for _, c := range []struct{ key, want string }{{"k1", "2"}, {"k2", "2"}, {"race", "new"}} {
@@ -213,16 +214,7 @@ func TestOutboxOrderAndReplayRace(t *testing.T) {
 // write while Redis is down is refused, never silently kept in memory.
 func TestNonPersistentRefusesWritesWhileDown(t *testing.T) {
 	srv := testredis.Start(t)
-	b, err := Open(context.Background(), Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := OpenMirror(b, MirrorOptions{URL: srv.URL(), Persistent: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
+	m := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: false})
 	ctx := context.Background()
 	if err := m.Set(ctx, "k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
@@ -267,17 +259,7 @@ func TestOpenMirrorRejectsBadURLWithoutEchoingIt(t *testing.T) {
 func TestSessionCacheInvalidation(t *testing.T) {
 	srv := testredis.Start(t)
 	open := func() *Mirror {
-		b, err := Open(context.Background(), Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := OpenMirror(b, MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
-		return m
+		return mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}})
 	}
 	a, b := open(), open()
 	ctx := context.Background()

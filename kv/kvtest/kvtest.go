@@ -341,3 +341,28 @@ func Dir(t testing.TB, dir string) *kv.Badger {
 	}
 	return b
 }
+
+// Mirror opens a Redis mirror (opts.URL) over a fresh Badger in a temp dir
+// with the key prefix prefix, closed when the test ends, and waits until
+// it serves from Redis.
+func Mirror(t testing.TB, prefix string, opts kv.MirrorOptions) *kv.Mirror {
+	t.Helper()
+	b, err := kv.Open(context.Background(), kv.Options{Dir: t.TempDir(), Prefix: prefix, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("kv.Open: %v", err)
+	}
+	m, err := kv.OpenMirror(b, opts)
+	if err != nil {
+		b.Close()
+		t.Fatalf("kv.OpenMirror: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Status() != "ok" {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror did not come up within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m
+}
