@@ -276,12 +276,13 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	if err := b.Set(ctx, "session:s", []byte("v1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(a, "session:s"); got != "v1" {
-		t.Fatalf("A reads %q, want v1", got)
-	}
-	if _, ok := a.cache.get("session:s", time.Now()); !ok {
-		t.Fatal("A did not keep the session record in memory")
-	}
+	waitUntil(t, time.Second, "A keeps session:s in memory", func() bool {
+		if got := read(a, "session:s"); got != "v1" {
+			t.Fatalf("A reads %q, want v1", got)
+		}
+		_, ok := a.cache.get("session:s", time.Now())
+		return ok
+	})
 	for _, change := range []struct {
 		name string
 		do   func() error
@@ -310,7 +311,13 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	if err := b.Set(ctx, "session:q", []byte("v1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	read(a, "session:q")
+	// (B's own change message may still be on its way to A and keep A
+	// from caching the first read: read until A holds the record.)
+	waitUntil(t, time.Second, "A caches session:q", func() bool {
+		read(a, "session:q")
+		_, ok := a.cache.get("session:q", time.Now())
+		return ok
+	})
 	rc := rawRedis(t, srv)
 	rc.Set(ctx, "t:session:q", encodeRecord(version(time.Now().UnixMicro()+1, "cccccccccccc"), false, 0, []byte("silent")), 0)
 	if got := read(a, "session:q"); got != "v1" {

@@ -164,6 +164,15 @@ func (m *Mirror) putMany(ctx context.Context, keys []string, stored [][]byte) er
 // probeLoop brings the mirror up when Redis answers and keeps checking it:
 // every 250 ms while down, every second while up.
 func (m *Mirror) probeLoop() {
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-m.stop:
+			stop()
+		case <-base.Done():
+		}
+	}()
 	lastSweep := time.Time{}
 	for {
 		every := 250 * time.Millisecond
@@ -176,7 +185,7 @@ func (m *Mirror) probeLoop() {
 		case <-m.kick:
 		case <-time.After(every):
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(base, 30*time.Second)
 		m.probe(ctx)
 		if m.up() && time.Since(lastSweep) > 30*time.Second {
 			lastSweep = time.Now()
