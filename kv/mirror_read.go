@@ -1,0 +1,258 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Get returns key's value: from Redis while it serves (falling back to the
+// local copy when Redis has no trace of the key, as after Redis lost its
+// data), else from the local copy.
+func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
+	if m.up() {
+		cacheable := m.cache.covers(key)
+		var gen uint64
+		if cacheable {
+			if raw, ok := m.cache.get(key, m.now()); ok {
+				return valueOf(raw)
+			}
+			gen = m.cache.generation()
+		}
+		raw, err := m.rdb.Get(ctx, m.rkey(key)).Bytes()
+		if err == nil && cacheable {
+			m.cache.put(key, raw, gen, m.now())
+		}
+		switch {
+		case err == nil:
+			rec := decodeRecord(raw)
+			m.keepCopy(key, raw, rec)
+			if rec.deleted {
+				return nil, ErrNotFound
+			}
+			return rec.val, nil
+		case errors.Is(err, redis.Nil):
+			return m.local.Get(ctx, key)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		default:
+			m.trip(ctx, err)
+		}
+	}
+	val, err := m.local.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errNotFoundHere
+	}
+	return val, err
+}
+
+// valueOf returns a cached record's value, or ErrNotFound for a tombstone or
+// an expired record.
+func valueOf(raw []byte) ([]byte, error) {
+	rec := decodeRecord(raw)
+	if rec.deleted || rec.ttl(time.Now()) < 0 {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), rec.val...), nil
+}
+
+// errNotFoundHere is a local miss while Redis is down: the key may exist on
+// another instance. It matches ErrNotFound and ErrUnavailable.
+var errNotFoundHere = notFoundHere{}
+
+type notFoundHere struct{}
+
+func (notFoundHere) Error() string { return "kv: not found here (the shared store is unavailable)" }
+func (notFoundHere) Is(target error) bool {
+	return target == ErrNotFound || target == ErrUnavailable
+}
+
+// GetMany returns the values of keys: one MGET while Redis serves (keys it
+// has no trace of are read from the local copy), else the local copy.
+func (m *Mirror) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return [][]byte{}, nil
+	}
+	if m.up() {
+		rkeys := make([]string, len(keys))
+		for i, k := range keys {
+			rkeys[i] = m.rkey(k)
+		}
+		res, err := m.rdb.MGet(ctx, rkeys...).Result()
+		if err == nil {
+			return m.fillMisses(ctx, keys, res)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		m.trip(ctx, err)
+	}
+	return m.local.GetMany(ctx, keys)
+}
+
+// fillMisses decodes an MGET answer, reading keys Redis has no trace of
+// from the local copy.
+func (m *Mirror) fillMisses(ctx context.Context, keys []string, res []any) ([][]byte, error) {
+	vals := make([][]byte, len(keys))
+	var missing []int
+	for i, v := range res {
+		s, ok := v.(string)
+		if !ok {
+			missing = append(missing, i)
+			continue
+		}
+		raw := []byte(s)
+		rec := decodeRecord(raw)
+		m.keepCopy(keys[i], raw, rec)
+		if !rec.deleted {
+			vals[i] = rec.val
+		}
+	}
+	if len(missing) == 0 {
+		return vals, nil
+	}
+	mk := make([]string, len(missing))
+	for j, i := range missing {
+		mk[j] = keys[i]
+	}
+	local, err := m.local.GetMany(ctx, mk)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		vals[i] = local[j]
+	}
+	return vals, nil
+}
+
+// keepCopy queues raw (read from Redis) for the local copy unless the local
+// copy is known to hold that version already. It never waits: Redis holds
+// the record, the local copy is for outages.
+func (m *Mirror) keepCopy(key string, raw []byte, rec record) {
+	if rec.version == "" || m.knownLocal(key, rec.version) {
+		return
+	}
+	ttl := rec.ttl(m.now())
+	if ttl < 0 {
+		return
+	}
+	select {
+	case m.copies <- localOp{key: key, stored: raw, ttl: ttl, ifNewer: true}:
+	default: // the copier is behind; a later read copies it
+	}
+}
+
+func (m *Mirror) knownLocal(key, version string) bool {
+	m.seenMu.Lock()
+	defer m.seenMu.Unlock()
+	return m.seen[key] == version
+}
+
+func (m *Mirror) markLocal(key, version string) {
+	m.seenMu.Lock()
+	defer m.seenMu.Unlock()
+	if len(m.seen) >= maxSeen {
+		clear(m.seen)
+	}
+	m.seen[key] = version
+}
+
+// copyLoop writes queued copies to the local store, many per fsync.
+func (m *Mirror) copyLoop() {
+	batch := make([]localOp, 0, 64)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case op := <-m.copies:
+			batch = append(batch[:0], op)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case op := <-m.copies:
+					batch = append(batch, op)
+				default:
+					break drain
+				}
+			}
+			if _, err := m.local.apply(context.Background(), batch); err != nil {
+				m.log.Warn("copying records from redis to the local store failed", "err", err)
+				continue
+			}
+			for _, op := range batch {
+				m.markLocal(op.key, decodeRecord(op.stored).version)
+			}
+		}
+	}
+}
+
+// Scan lists keys from Redis' ordered index while Redis serves, else from
+// the local copy.
+func (m *Mirror) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
+	if m.up() {
+		done, err := m.scanRedis(ctx, r, fn)
+		if done || err == nil {
+			return err
+		}
+		// Redis failed before fn saw anything: the local copy answers.
+		m.trip(ctx, err)
+	}
+	return m.local.Scan(ctx, r, fn)
+}
+
+// scanRedis pages through the index with ZRANGEBYLEX and reads values with
+// MGET. done reports that fn was called, so a failure must not restart the
+// scan elsewhere.
+func (m *Mirror) scanRedis(ctx context.Context, r Range, fn func(key string, val []byte) error) (done bool, err error) {
+	lo := "[" + r.Prefix
+	if r.After != "" && r.After >= r.Prefix {
+		lo = "(" + r.After
+	}
+	hi := "[" + r.Prefix + "\xff"
+	n := 0
+	for {
+		count := int64(syncBatch)
+		if r.Limit > 0 {
+			count = int64(min(syncBatch, r.Limit-n+8))
+		}
+		members, err := m.rdb.ZRangeByLex(ctx, m.indexKey(), &redis.ZRangeBy{Min: lo, Max: hi, Count: count}).Result()
+		if err != nil {
+			return done, err
+		}
+		if len(members) == 0 {
+			return true, nil
+		}
+		rkeys := make([]string, len(members))
+		for i, k := range members {
+			rkeys[i] = m.rkey(k)
+		}
+		vals, err := m.rdb.MGet(ctx, rkeys...).Result()
+		if err != nil {
+			return done, err
+		}
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue // expired since; the sweep drops it from the index
+			}
+			rec := decodeRecord([]byte(s))
+			if rec.deleted {
+				continue
+			}
+			if r.Limit > 0 && n >= r.Limit {
+				return true, nil
+			}
+			n++
+			done = true
+			if err := fn(members[i], rec.val); err != nil {
+				return true, err
+			}
+		}
+		if int64(len(members)) < count {
+			return true, nil
+		}
+		lo = "(" + members[len(members)-1]
+	}
+}

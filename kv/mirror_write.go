@@ -1,0 +1,183 @@
+package kv
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Set stores val under key in Redis and the local copy; while Redis is down
+// it goes to the local copy and the outbox.
+func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	now := m.now()
+	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
+	return m.write(ctx, key, stored, modeSet)
+}
+
+// Delete leaves a tombstone under key in Redis and the local copy (so no
+// replay or push-back brings the key back), expiring when the record would
+// have.
+func (m *Mirror) Delete(ctx context.Context, key string) error {
+	var expires int64
+	if rec, found, err := m.local.getRecord(ctx, key); err != nil {
+		return err
+	} else if found {
+		expires = rec.expires
+	}
+	stored := encodeRecord(m.local.clock.next(m.now()), true, expires, nil)
+	return m.write(ctx, key, stored, modeDelete)
+}
+
+// Create stores val under key only if no instance has it. It needs Redis
+// (the one place that can say "nobody has it" for every instance): while
+// Redis is down it returns ErrUnavailable.
+func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if !m.up() {
+		return ErrUnavailable
+	}
+	// The local copy may know a key that Redis lost (pushed back soon).
+	if rec, found, err := m.local.getRecord(ctx, key); err != nil {
+		return err
+	} else if found && !rec.deleted {
+		return ErrExists
+	}
+	now := m.now()
+	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
+	res, err := m.put(ctx, key, stored, modeCreate)
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.trip(ctx, err)
+		return ErrUnavailable
+	case res.status == putNoEpoch:
+		// Redis lost its data and the probe has not refilled it yet: a
+		// name may exist on another instance.
+		m.wake()
+		return ErrUnavailable
+	case res.status == putRefused:
+		return ErrExists
+	}
+	m.cache.invalidate(key)
+	return m.saveLocal(ctx, key, res.stored)
+}
+
+// write applies one change online, or queues it while Redis is down.
+func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string) error {
+	for range 2 {
+		if m.up() {
+			res, err := m.put(ctx, key, stored, mode)
+			if err == nil {
+				m.cache.invalidate(key)
+				return m.saveLocal(ctx, key, res.stored)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.trip(ctx, err)
+		}
+		queued, err := m.enqueue(ctx, key, stored)
+		if queued || err != nil {
+			return err
+		}
+		// Redis came back while we waited for the outbox: write online.
+	}
+	return ErrUnavailable
+}
+
+// saveLocal writes a record Redis accepted to the local copy.
+func (m *Mirror) saveLocal(ctx context.Context, key string, stored []byte) error {
+	rec := decodeRecord(stored)
+	ttl := rec.ttl(m.now())
+	if ttl < 0 {
+		return nil
+	}
+	if _, err := m.local.apply(ctx, []localOp{{key: key, stored: stored, ttl: ttl, ifNewer: true}}); err != nil {
+		return err
+	}
+	m.markLocal(key, rec.version)
+	return nil
+}
+
+// enqueue writes the change to the local copy and the outbox in one synced
+// transaction. It reports false (nothing written) when the mirror is up
+// again, so the caller writes online instead.
+func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte) (bool, error) {
+	if !m.persistent {
+		return false, ErrUnavailable
+	}
+	m.outboxMu.Lock()
+	defer m.outboxMu.Unlock()
+	if m.up() {
+		return false, nil
+	}
+	rec := decodeRecord(stored)
+	ttl := rec.ttl(m.now())
+	if ttl < 0 {
+		return true, nil
+	}
+	// A local record may carry a newer version (a copy from an instance
+	// with a faster clock): go past it, so this later write wins.
+	if cur, found, err := m.local.getRecord(ctx, key); err != nil {
+		return false, err
+	} else if found && cur.version >= rec.version {
+		stored = bumpPast(stored, cur.version, m.local.clock.id)
+	}
+	seq := m.seq + 1
+	ops := []localOp{
+		{key: key, stored: stored, ttl: ttl},
+		{key: outboxKey(seq), stored: outboxEntry(key, stored)},
+	}
+	if _, err := m.local.apply(ctx, ops); err != nil {
+		return false, err
+	}
+	m.seq = seq
+	m.outboxLen.Add(1)
+	m.markLocal(key, decodeRecord(stored).version)
+	return true, nil
+}
+
+// bumpPast returns stored with a version just after other's.
+func bumpPast(stored []byte, other, id string) []byte {
+	var us int64
+	fmt.Sscanf(other[:tsDigits], "%d", &us)
+	out := append([]byte(nil), stored...)
+	copy(out[len(recMagic):], fmt.Sprintf("%0*d%s", tsDigits, us+1, id))
+	return out
+}
+
+func outboxKey(seq uint64) string { return fmt.Sprintf("%s%020d", outboxPrefix, seq) }
+
+// outboxEntry is "<key>\n<stored record>": keys never hold a newline.
+func outboxEntry(key string, stored []byte) []byte {
+	return append(append([]byte(key), '\n'), stored...)
+}
+
+func parseOutboxEntry(b []byte) (key string, stored []byte, ok bool) {
+	i := strings.IndexByte(string(b), '\n')
+	if i <= 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// loadOutbox finds the outbox's length and last sequence number at start.
+func (m *Mirror) loadOutbox() error {
+	var n int64
+	var last string
+	err := m.local.scanRaw(context.Background(), outboxPrefix, "", func(key string, _ []byte, _ uint64) error {
+		n++
+		last = key
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kv: read the outbox: %w", err)
+	}
+	if last != "" {
+		fmt.Sscanf(last[len(outboxPrefix):], "%d", &m.seq)
+	}
+	m.outboxLen.Store(n)
+	return nil
+}
