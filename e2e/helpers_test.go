@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"soulbridge/internal/testbin"
+	"soulbridge/internal/testwait"
 )
 
 func TestMain(m *testing.M) { testbin.Main(m) }
@@ -88,11 +89,5 @@ func readRepoFile(t *testing.T, name string) string {
 // waitFor polls cond until it holds or fails the test after within.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, within, what, cond)
 }

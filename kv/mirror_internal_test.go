@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"soulbridge/internal/testredis"
+	"soulbridge/internal/testwait"
 )
 
 // mirrorOn opens a Mirror (prefix "t:") over a Badger in dir, waiting until
@@ -28,19 +29,8 @@ func mirrorOn(t *testing.T, dir string, opts MirrorOptions) *Mirror {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	waitUntil(t, 5*time.Second, "mirror up", func() bool { return m.up() })
+	testwait.Until(t, 5*time.Second, "mirror up", func() bool { return m.up() })
 	return m
-}
-
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func rawRedis(t *testing.T, srv *testredis.Server) *redis.Client {
@@ -145,8 +135,8 @@ func TestOutboxOrderAndReplayRace(t *testing.T) {
 	srv.Kill()
 	// The first failed call opens the breaker (it may itself be queued).
 	_ = a.Set(ctx, "warm", []byte("x"), 0)
-	waitUntil(t, 3*time.Second, "A down", func() bool { return !a.up() })
-	waitUntil(t, 3*time.Second, "B down", func() bool { return !b.up() })
+	testwait.Until(t, 3*time.Second, "A down", func() bool { return !a.up() })
+	testwait.Until(t, 3*time.Second, "B down", func() bool { return !b.up() })
 
 	want := []string{"k1=1", "k2=1", "k1=2", "race=old", "k2=2"}
 	for _, kv := range want {
@@ -195,8 +185,8 @@ func TestOutboxOrderAndReplayRace(t *testing.T) {
 	a.Close()
 	srv.StartAgain()
 	a = mirrorOn(t, dirA, MirrorOptions{URL: srv.URL(), Persistent: true})
-	waitUntil(t, 5*time.Second, "A's outbox replayed", func() bool { return a.OutboxLen() == 0 && a.up() })
-	waitUntil(t, 5*time.Second, "B's outbox replayed", func() bool { return b.OutboxLen() == 0 && b.up() })
+	testwait.Until(t, 5*time.Second, "A's outbox replayed", func() bool { return a.OutboxLen() == 0 && a.up() })
+	testwait.Until(t, 5*time.Second, "B's outbox replayed", func() bool { return b.OutboxLen() == 0 && b.up() })
 	for _, c := range []struct{ key, want string }{{"k1", "2"}, {"k2", "2"}, {"race", "new"}} {
 		for name, m := range map[string]*Mirror{"A": a, "B": b} {
 			got, err := m.Get(ctx, c.key)
@@ -276,7 +266,7 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	if err := b.Set(ctx, "session:s", []byte("v1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, time.Second, "A keeps session:s in memory", func() bool {
+	testwait.Until(t, time.Second, "A keeps session:s in memory", func() bool {
 		if got := read(a, "session:s"); got != "v1" {
 			t.Fatalf("A reads %q, want v1", got)
 		}
@@ -295,7 +285,7 @@ func TestSessionCacheInvalidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		waitUntil(t, 500*time.Millisecond, "A sees the "+change.name, func() bool { return read(a, "session:s") == change.want })
+		testwait.Until(t, 500*time.Millisecond, "A sees the "+change.name, func() bool { return read(a, "session:s") == change.want })
 		t.Logf("%s seen on A after %s", change.name, time.Since(start))
 	}
 	// Keys outside the cached prefixes are never served from memory.
@@ -313,7 +303,7 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	}
 	// (B's own change message may still be on its way to A and keep A
 	// from caching the first read: read until A holds the record.)
-	waitUntil(t, time.Second, "A caches session:q", func() bool {
+	testwait.Until(t, time.Second, "A caches session:q", func() bool {
 		read(a, "session:q")
 		_, ok := a.cache.get("session:q", time.Now())
 		return ok
@@ -323,5 +313,5 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	if got := read(a, "session:q"); got != "v1" {
 		t.Fatalf("right after a silent change A reads %q, want the cached v1 (the cache is in use)", got)
 	}
-	waitUntil(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
+	testwait.Until(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
 }

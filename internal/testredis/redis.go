@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"soulbridge/internal/testbin"
 	"strconv"
 	"syscall"
 	"testing"
@@ -33,7 +34,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redis-server is not installed: apt-get install redis-server (Debian) to run this test")
 	}
-	s := &Server{t: t, dir: t.TempDir(), port: freePort(t)}
+	s := &Server{t: t, dir: t.TempDir(), port: testbin.FreePort(t)}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -105,14 +106,4 @@ func (s *Server) Restart() {
 func (s *Server) StartAgain() {
 	s.t.Helper()
 	s.start()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

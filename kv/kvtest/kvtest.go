@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"soulbridge/internal/testwait"
 	"soulbridge/kv"
 )
 
@@ -357,12 +358,6 @@ func Mirror(t testing.TB, prefix string, opts kv.MirrorOptions) *kv.Mirror {
 		t.Fatalf("kv.OpenMirror: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	deadline := time.Now().Add(5 * time.Second)
-	for m.Status() != "ok" {
-		if time.Now().After(deadline) {
-			t.Fatal("the mirror did not come up within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "the mirror up", func() bool { return m.Status() == "ok" })
 	return m
 }
