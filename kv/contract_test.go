@@ -3,6 +3,7 @@ package kv_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,9 +41,9 @@ func TestBadgerContract(t *testing.T) {
 // mirror (a real redis-server), each store under its own prefix.
 func TestMirrorContract(t *testing.T) {
 	srv := testredis.Start(t)
-	n := 0
+	var n atomic.Int32
 	kvtest.Run(t, func(t *testing.T) kv.Store {
-		n++
-		return kvtest.Mirror(t, fmt.Sprintf("m%d:", n), kv.MirrorOptions{URL: srv.URL(), Persistent: true})
+		prefix := fmt.Sprintf("m%d:", n.Add(1))
+		return kvtest.Mirror(t, prefix, kv.MirrorOptions{URL: srv.URL(), Persistent: true})
 	})
 }

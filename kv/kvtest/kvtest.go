@@ -43,7 +43,10 @@ func Run(t *testing.T, open Open) {
 		{"PingAndCloseTwice", testPingAndCloseTwice},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case has its own store; TTL waits overlap
+			c.fn(t, open(t))
+		})
 	}
 }
 
