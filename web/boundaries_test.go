@@ -527,3 +527,39 @@ func TestRequestLogRecordsTheStatusSent(t *testing.T) {
 		t.Errorf("POST /healthz logged with status %d, want 405", got)
 	}
 }
+
+func TestRequestLogDurationIsInMilliseconds(t *testing.T) {
+	w := newWired(t, false)
+	w.logs.reset()
+	begin := time.Now()
+	w.serve("GET", "/no-such-page", "", nil, "", nil)
+	elapsed := float64(time.Since(begin).Microseconds()) / 1000
+	var got []float64
+	w.logs.mu.Lock()
+	for _, r := range w.logs.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if r.Message == "request" && a.Key == "duration_ms" {
+				got = append(got, a.Value.Float64())
+			}
+			return true
+		})
+	}
+	w.logs.mu.Unlock()
+	if len(got) != 1 || got[0] < 0 || got[0] > elapsed {
+		t.Fatalf("duration_ms %v, want one value within the %v ms the request took", got, elapsed)
+	}
+}
+
+func TestSignUpAndLogInWithTheStoreDown(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	if err := s.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"username": {"alice"}, "password": {testPassword}}
+	for _, path := range []string{"/signup", "/login"} {
+		res := s.do(t, req{method: "POST", path: path, form: form})
+		if res.status != http.StatusInternalServerError || sessionCookie(res) != nil {
+			t.Errorf("POST %s with the store closed: %d, cookie %v; want 500 and no session", path, res.status, sessionCookie(res))
+		}
+	}
+}
