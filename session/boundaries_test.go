@@ -1,7 +1,7 @@
 package session_test
 
 // Tests that pin the exact boundaries of the session lifetimes and of the
-// throttled touch (found alive by mutation testing, see docs).
+// throttled touch (found alive by mutation testing).
 
 import (
 	"context"
