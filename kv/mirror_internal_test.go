@@ -315,3 +315,28 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	}
 	testwait.Until(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
 }
+
+// TestDeleteOfUnknownKeyIsBounded: deleting a key no store has (the log-out
+// of an expired session) leaves a tombstone that expires, not one forever.
+func TestDeleteOfUnknownKeyIsBounded(t *testing.T) {
+	srv := testredis.Start(t)
+	m := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	ctx := context.Background()
+	if err := m.Delete(ctx, "session:gone"); err != nil {
+		t.Fatal(err)
+	}
+	ttl := rawRedis(t, srv).PTTL(ctx, "t:session:gone").Val()
+	if ttl <= 0 || ttl > unknownTombstoneTTL {
+		t.Fatalf("tombstone of an unknown key: PTTL %s, want 0 < ttl <= %s", ttl, unknownTombstoneTTL)
+	}
+	// A user record (no TTL) deleted keeps a tombstone without expiry.
+	if err := m.Set(ctx, "user:a", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "user:a"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rawRedis(t, srv).PTTL(ctx, "t:user:a").Val(); ttl != -1 {
+		t.Fatalf("tombstone of a record without TTL: PTTL %s, want none (-1)", ttl)
+	}
+}

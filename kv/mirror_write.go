@@ -19,15 +19,23 @@ func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 // replay or push-back brings the key back), expiring when the record would
 // have.
 func (m *Mirror) Delete(ctx context.Context, key string) error {
-	var expires int64
+	now := m.now()
+	// A key this instance never had (an expired session's log-out, a key
+	// written elsewhere) gets a bounded tombstone, unless Redis knows the
+	// record's own expiry (the script keeps that one).
+	expires := now.Add(unknownTombstoneTTL).UnixMilli()
 	if rec, found, err := m.local.getRecord(ctx, key); err != nil {
 		return err
 	} else if found {
 		expires = rec.expires
 	}
-	stored := encodeRecord(m.local.clock.next(m.now()), true, expires, nil)
+	stored := encodeRecord(m.local.clock.next(now), true, expires, nil)
 	return m.write(ctx, key, stored, modeDelete)
 }
+
+// unknownTombstoneTTL bounds the tombstone of a key whose expiry nobody
+// knows, so deletes of keys that were never there do not pile up.
+const unknownTombstoneTTL = 7 * 24 * time.Hour
 
 // Create stores val under key only if no instance has it. It needs Redis
 // (the one place that can say "nobody has it" for every instance): while
