@@ -150,18 +150,16 @@ func (b *Badger) Backup(ctx context.Context, w io.Writer) (BackupStats, error) {
 	return BackupStats{Header: bw.header, Records: bw.n}, nil
 }
 
-// backupReader reads the stream.
-type backupReader struct {
+// BackupReader reads a backup stream.
+type BackupReader struct {
 	sc     *bufio.Scanner
 	header BackupHeader
 	n      int
 	ended  bool
 }
 
-// newBackupReader reads a backup's header line (a gzip-compressed backup
-// is read too), refusing anything that is not a soulbridge backup of a
-// format this build reads. The returned reader reads the records.
-func newBackupReader(r io.Reader) (*backupReader, error) {
+// newBackupReader reads the header line; see OpenBackup.
+func newBackupReader(r io.Reader) (*BackupReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -185,12 +183,12 @@ func newBackupReader(r io.Reader) (*backupReader, error) {
 	if h.Format != backupFormat {
 		return nil, fmt.Errorf("%w: format %d (this build reads format %d; use a newer soulbridge)", ErrNotBackup, h.Format, backupFormat)
 	}
-	return &backupReader{sc: sc, header: h}, nil
+	return &BackupReader{sc: sc, header: h}, nil
 }
 
 // next returns the next record; ok is false at the trailer. A stream that
 // ends without its trailer, or whose count disagrees, is an error.
-func (r *backupReader) next() (key string, stored []byte, ok bool, err error) {
+func (r *BackupReader) next() (key string, stored []byte, ok bool, err error) {
 	for r.sc.Scan() {
 		line := bytes.TrimSpace(r.sc.Bytes()) // a TTY on the way may add \r
 		if len(line) == 0 {
@@ -245,19 +243,23 @@ type RestoreOptions struct {
 	Replace bool
 }
 
-// Restore loads a backup read from r into the store. It refuses a foreign
-// stream, a backup taken under another key prefix, and (without Replace) a
-// store that already holds records, changing nothing then. Each record is
-// written as stored, so versions, tombstones and expiries are kept (a
-// session expires when it would have; records expired since the backup are
-// skipped). A stream that turns out damaged or cut off is rolled back. The
-// local mirror epoch is dropped, so an instance started with REDIS_URL on
-// the restored dir pushes the records to Redis where it holds nothing newer.
-func (b *Badger) Restore(ctx context.Context, r io.Reader, opts RestoreOptions) (BackupStats, error) {
-	br, err := newBackupReader(r)
-	if err != nil {
-		return BackupStats{}, err
-	}
+// OpenBackup reads a backup's header from r (a gzip-compressed backup is
+// read too), refusing with ErrNotBackup anything that is not a soulbridge
+// backup of a format this build reads. Pass the result to Restore.
+func OpenBackup(r io.Reader) (*BackupReader, error) { return newBackupReader(r) }
+
+// Header is the backup's header line.
+func (r *BackupReader) Header() BackupHeader { return r.header }
+
+// Restore loads a backup (OpenBackup) into the store. It refuses a backup
+// taken under another key prefix, and (without Replace) a store that
+// already holds records, changing nothing then. Each record is written as
+// stored, so versions, tombstones and expiries are kept (a session expires
+// when it would have; records expired since the backup are skipped). A
+// stream that turns out damaged or cut off is rolled back. The local mirror
+// epoch is dropped, so an instance started with REDIS_URL on the restored
+// dir pushes the records to Redis wherever Redis holds nothing newer.
+func (b *Badger) Restore(ctx context.Context, br *BackupReader, opts RestoreOptions) (BackupStats, error) {
 	if br.header.Prefix != b.prefix {
 		return BackupStats{}, fmt.Errorf("%w: it was taken with key prefix %q, this store uses %q (set SESSION_KEY_PREFIX to match)",
 			ErrNotBackup, br.header.Prefix, b.prefix)
@@ -281,7 +283,7 @@ func (b *Badger) Restore(ctx context.Context, r io.Reader, opts RestoreOptions) 
 	return BackupStats{Header: br.header, Records: br.n}, nil
 }
 
-func (b *Badger) load(ctx context.Context, br *backupReader) error {
+func (b *Badger) load(ctx context.Context, br *BackupReader) error {
 	batch := make([]localOp, 0, restoreBatch)
 	flush := func() error {
 		_, err := b.apply(ctx, batch)

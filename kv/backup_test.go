@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestBackupRestoreKeepsRecordsAndExpiry(t *testing.T) {
 	dst, _ := openTemp(t)
 	// The restore runs 10 minutes later: session:short has expired since.
 	dst.now = func() time.Time { return time.Now().Add(10 * time.Minute) }
-	rst, err := dst.Restore(ctx, bytes.NewReader(buf.Bytes()), RestoreOptions{})
+	rst, err := restoreFrom(t, dst, bytes.NewReader(buf.Bytes()), RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +63,11 @@ func TestBackupRestoreKeepsRecordsAndExpiry(t *testing.T) {
 	}
 
 	// A second restore is refused (not empty), then allowed with Replace.
-	if _, err := dst.Restore(ctx, bytes.NewReader(buf.Bytes()), RestoreOptions{}); !errors.Is(err, ErrNotEmpty) {
+	if _, err := restoreFrom(t, dst, bytes.NewReader(buf.Bytes()), RestoreOptions{}); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("restore into a non-empty store: %v, want ErrNotEmpty", err)
 	}
 	mustSetB(t, dst, "user:zed", "Z", 0)
-	if _, err := dst.Restore(ctx, bytes.NewReader(buf.Bytes()), RestoreOptions{Replace: true}); err != nil {
+	if _, err := restoreFrom(t, dst, bytes.NewReader(buf.Bytes()), RestoreOptions{Replace: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dst.Get(ctx, "user:zed"); !errors.Is(err, ErrNotFound) {
@@ -108,7 +109,7 @@ func TestRestoreRefusesForeignDamagedOrOtherPrefix(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			dst, _ := openTemp(t)
-			_, err := dst.Restore(ctx, strings.NewReader(c.in), RestoreOptions{})
+			_, err := restoreFrom(t, dst, strings.NewReader(c.in), RestoreOptions{})
 			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
 				t.Fatalf("restore: %v, want an error (%v)", err, c.want)
 			}
@@ -122,9 +123,17 @@ func TestRestoreRefusesForeignDamagedOrOtherPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.Restore(ctx, strings.NewReader(full), RestoreOptions{}); !errors.Is(err, ErrNotBackup) || !strings.Contains(err.Error(), "SESSION_KEY_PREFIX") {
+	if _, err := restoreFrom(t, other, strings.NewReader(full), RestoreOptions{}); !errors.Is(err, ErrNotBackup) || !strings.Contains(err.Error(), "SESSION_KEY_PREFIX") {
 		t.Fatalf("restore under another prefix: %v", err)
 	}
+}
+
+func restoreFrom(t testing.TB, b *Badger, r io.Reader, opts RestoreOptions) (BackupStats, error) {
+	br, err := OpenBackup(r)
+	if err != nil {
+		return BackupStats{}, err
+	}
+	return b.Restore(context.Background(), br, opts)
 }
 
 func mustSetB(t *testing.T, b *Badger, key, val string, ttl time.Duration) {
@@ -187,7 +196,7 @@ func BenchmarkBackup100kSessions(b *testing.B) {
 		}
 		in, _ := os.Open(path)
 		start = time.Now()
-		rst, err := dst.Restore(ctx, in, RestoreOptions{})
+		rst, err := restoreFrom(b, dst, in, RestoreOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
