@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -30,16 +31,17 @@ import (
 // and restore") has the rest.
 const adminSocket = "admin.sock"
 
-// backupSource is what the admin socket needs of the store (kv.Badger and
+// adminStore is what the admin socket needs of the store (kv.Badger and
 // kv.Mirror).
-type backupSource interface {
+type adminStore interface {
 	Backup(ctx context.Context, w io.Writer) (kv.BackupStats, error)
+	Restore(ctx context.Context, br *kv.BackupReader, opts kv.RestoreOptions) (kv.BackupStats, error)
 }
 
-// serveAdmin listens on the admin socket in dir and serves GET /backup
-// until the returned stop is called; stop cancels a backup still running
+// serveAdmin listens on the admin socket in dir and serves GET /backup and
+// POST /restore (into an empty store only: see restoreLive) until the returned stop is called; stop cancels a backup still running
 // and waits (a few seconds at most) for it before the store is closed.
-func serveAdmin(dir string, src backupSource, log *slog.Logger) (stop func()) {
+func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
 	path := filepath.Join(dir, adminSocket)
 	// A socket left by a killed process: this process holds the data dir's
 	// lock, so no other server is using it.
@@ -68,6 +70,34 @@ func serveAdmin(dir string, src backupSource, log *slog.Logger) (stop func()) {
 			return
 		}
 		log.Info("backup written", "records", st.Records, "source", st.Header.Source, "took", time.Since(start).Round(time.Millisecond).String())
+	})
+	mux.HandleFunc("POST /restore", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status, msg := http.StatusOK, ""
+		br, err := kv.OpenBackup(r.Body)
+		var st kv.BackupStats
+		if err == nil {
+			st, err = src.Restore(r.Context(), br, kv.RestoreOptions{})
+		}
+		switch {
+		case err == nil:
+			msg = fmt.Sprintf("restored %d records (backup of %s, %s) into the running server in %s",
+				st.Records, st.Header.CreatedAt.Format(time.RFC3339), st.Header.Source, time.Since(start).Round(time.Millisecond))
+			log.Info("backup restored into the running server", "records", st.Records)
+		case errors.Is(err, kv.ErrNotEmpty):
+			status, msg = http.StatusConflict, err.Error()
+		case errors.Is(err, kv.ErrNotBackup):
+			status, msg = http.StatusBadRequest, err.Error()
+		case errors.Is(err, kv.ErrUnavailable):
+			status, msg = http.StatusServiceUnavailable, "Redis is down: restore once /readyz says redis ok"
+		default:
+			// Messages from kv name no key or token; the rest is in the log.
+			log.Error("restore failed", "err", err)
+			status, msg = http.StatusInternalServerError, err.Error()
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintln(w, msg)
 	})
 	srv := &http.Server{
 		Handler:           mux,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"soulbridge/kv"
@@ -17,7 +19,8 @@ import (
 // key prefix are replaced by the backup's). The file is checked before the
 // data dir is touched: a foreign file, a backup of another key prefix or a
 // non-empty store is refused with nothing changed, and a file found cut off
-// half-way is rolled back. The server must be stopped: it holds the store.
+// half-way is rolled back. A running server holds the store: then the
+// backup is sent to it through the admin socket (restoreLive).
 func restoreCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
 	force := false
 	var files []string
@@ -46,14 +49,18 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		defer f.Close()
 		in = f
 	}
+	if serverRunning(ctx, cfg.DataDir) {
+		if force {
+			return fmt.Errorf("restore: a server is running on data dir %s: stop it first to use --force "+
+				"(a running server only takes a restore into an empty store)", cfg.DataDir)
+		}
+		return restoreLive(ctx, cfg.DataDir, in, stderr)
+	}
 	br, err := kv.OpenBackup(in)
 	if err != nil {
 		return fmt.Errorf("restore: %s: %w", files[0], err)
 	}
 	h := br.Header()
-	if serverRunning(ctx, cfg.DataDir) {
-		return fmt.Errorf("restore: a server is running on data dir %s: stop it first (restore loads a stopped service's data dir)", cfg.DataDir)
-	}
 	if err := takeDataDir(cfg.DataDir, newLogger("text", stderr)); err != nil {
 		return err
 	}
@@ -75,5 +82,34 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stderr, "soulbridge: restored %d records (backup of %s, %s) into %s in %s\n",
 		st.Records, h.CreatedAt.Format(time.RFC3339), h.Source, cfg.DataDir, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// restoreLive sends a backup to the server running on dir, which loads it
+// if its store is empty (with the mirror: and Redis holds nothing under the
+// prefix). This is how a fresh volume is filled on a platform that starts
+// the service on it as soon as it is attached (Railway): the store is
+// empty, so nothing can be lost, and the server serves the records at once.
+func restoreLive(ctx context.Context, dir string, in io.Reader, stderr io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://soulbridge/restore", in)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := adminClient(dir).Do(req)
+	if err != nil {
+		return fmt.Errorf("restore: sending the backup to the running server: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	text := strings.TrimSpace(string(msg))
+	if resp.StatusCode == http.StatusConflict {
+		return fmt.Errorf("restore: the running server's store is not empty (%s); nothing was changed. "+
+			"Stop it and restore with --force to replace its records", text)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("restore: the running server answered %s: %s", resp.Status, text)
+	}
+	fmt.Fprintf(stderr, "soulbridge: %s\n", text)
 	return nil
 }

@@ -52,7 +52,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return fmt.Errorf("open store: %w", err)
 	}
 	var store kv.Store = local
-	var backups backupSource = local
+	var admin adminStore = local
 	var mirror web.MirrorState
 	var counter auth.SharedCounter
 	if cfg.RedisURL != "" {
@@ -67,7 +67,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			return err
 		}
 		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent)
-		store, mirror, counter, backups = m, m, m, m
+		store, mirror, counter, admin = m, m, m, m
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -77,9 +77,10 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	// `soulbridge backup` asks this process through a socket in the data dir
+	// `soulbridge backup` and `restore` ask this process through a socket in
+	// the data dir
 	// (admin.go); stopped before the store is closed.
-	stopAdmin := serveAdmin(cfg.DataDir, backups, log)
+	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
 	defer stopAdmin()
 
 	handler, err := newHandler(cfg, keys.keys, store, mirror, counter, log)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,16 @@ func TestBackupRestoreKeepsUsersSessionsAvatars(t *testing.T) {
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file: %v %v, want mode 0600", fi, err)
 	}
+	// The socket the command asked through: 0600, and (started as root)
+	// the service user's after the privilege drop.
+	sock := filepath.Join(env["DATA_DIR"], "admin.sock")
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v, want a 0600 socket", fi, err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && st.Uid != testbin.ServiceUID {
+		t.Fatalf("admin socket owned by uid %d, want %d", st.Uid, testbin.ServiceUID)
+	}
 	raw, _ := os.ReadFile(file)
 	if strings.Contains(string(raw), backupPassword) {
 		t.Fatal("the backup holds a plain password")
@@ -57,9 +68,16 @@ func TestBackupRestoreKeepsUsersSessionsAvatars(t *testing.T) {
 	if r := testbin.Must(t, c, http.MethodGet, old.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("server after backup: %d", r.Status)
 	}
-	// A restore into the running server's data dir is refused.
+	// A restore into the running server, which holds records, is refused;
+	// with --force it must be stopped first.
+	if code, _, stderr := testbin.Run(t, 20*time.Second, env, "restore", file); code == 0 || !strings.Contains(stderr, "not empty") {
+		t.Fatalf("restore into a running server with records: exit %d, stderr:\n%s", code, stderr)
+	}
 	if code, _, stderr := testbin.Run(t, 20*time.Second, env, "restore", "--force", file); code == 0 || !strings.Contains(stderr, "stop it first") {
-		t.Fatalf("restore into a running server's dir: exit %d, stderr:\n%s", code, stderr)
+		t.Fatalf("restore --force into a running server's dir: exit %d, stderr:\n%s", code, stderr)
+	}
+	if a, _ := testbin.GetAvatar(t, c, old.Base(), cookies["carol"]); a.Avatar != "frog" {
+		t.Fatalf("a refused restore changed the running server: %+v", a)
 	}
 	old.Stop()
 
@@ -102,7 +120,11 @@ func TestBackupRestoreKeepsUsersSessionsAvatars(t *testing.T) {
 	wantRestored("after restore --force", "default")
 }
 
-func TestBackupRefusesForeignFileAndWorksStopped(t *testing.T) {
+// TestBackupStoppedAndRestoreLive: with no server the command opens the
+// store itself; a foreign or cut-off file is refused; a server running on
+// a fresh (empty) data dir takes a restore through its socket and serves
+// the records at once (Railway's new volume).
+func TestBackupStoppedAndRestoreLive(t *testing.T) {
 	testbin.SkipShort(t)
 	root := testbin.Root(t)
 	env := keyedEnv(t, filepath.Join(root, "data"))
@@ -132,12 +154,21 @@ func TestBackupRefusesForeignFileAndWorksStopped(t *testing.T) {
 	good := filepath.Join(root, "good")
 	os.WriteFile(good, []byte(stdout), 0o600)
 	newEnv := env.With(testbin.Env{"DATA_DIR": filepath.Join(root, "new")})
-	if code, _, stderr := testbin.Run(t, 20*time.Second, newEnv, "restore", good); code != 0 {
-		t.Fatalf("restore: exit %d, stderr:\n%s", code, stderr)
+	srv = testbin.Start(t, "fresh", newEnv)
+	if r := testbin.Must(t, c, http.MethodGet, srv.Base()+"/community/avatar", cookie, "", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("fresh server knows the cookie before the restore: %d", r.Status)
 	}
-	srv = testbin.Start(t, "restored", newEnv)
+	code, _, stderr = testbin.Run(t, 20*time.Second, newEnv, "restore", good)
+	if code != 0 || !strings.Contains(stderr, "into the running server") {
+		t.Fatalf("restore into the running fresh server: exit %d, stderr:\n%s", code, stderr)
+	}
 	if a, _ := testbin.GetAvatar(t, c, srv.Base(), cookie); a.Avatar != "koala" {
 		t.Fatalf("restored avatar %+v, want koala", a)
+	}
+	testbin.Form(t, c, srv.Base(), "/login", "dora", backupPassword)
+	// Once it holds records, a second live restore is refused.
+	if code, _, stderr := testbin.Run(t, 20*time.Second, newEnv, "restore", good); code == 0 || !strings.Contains(stderr, "not empty") {
+		t.Fatalf("second live restore: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

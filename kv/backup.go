@@ -260,6 +260,12 @@ func (r *BackupReader) Header() BackupHeader { return r.header }
 // epoch is dropped, so an instance started with REDIS_URL on the restored
 // dir pushes the records to Redis wherever Redis holds nothing newer.
 func (b *Badger) Restore(ctx context.Context, br *BackupReader, opts RestoreOptions) (BackupStats, error) {
+	return b.restore(ctx, br, opts, nil)
+}
+
+// restore is Restore; each batch, once written, is also passed to shared
+// (the mirror's copy to Redis) when it is set.
+func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOptions, shared func([]localOp) error) (BackupStats, error) {
 	if br.header.Prefix != b.prefix {
 		return BackupStats{}, fmt.Errorf("%w: it was taken with key prefix %q, this store uses %q (set SESSION_KEY_PREFIX to match)",
 			ErrNotBackup, br.header.Prefix, b.prefix)
@@ -271,10 +277,15 @@ func (b *Badger) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 	if n > 0 && !opts.Replace {
 		return BackupStats{}, fmt.Errorf("%w: it holds %d records", ErrNotEmpty, n)
 	}
-	if err := b.db.DropPrefix([]byte(b.prefix)); err != nil {
+	if opts.Replace {
+		err = b.db.DropPrefix([]byte(b.prefix))
+	} else {
+		_, err = b.apply(ctx, []localOp{{key: localEpochKey, remove: true}})
+	}
+	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: restore: clear: %w", err)
 	}
-	if err := b.load(ctx, br); err != nil {
+	if err := b.load(ctx, br, shared); err != nil {
 		if derr := b.db.DropPrefix([]byte(b.prefix)); derr != nil {
 			err = errors.Join(err, fmt.Errorf("kv: restore: roll back: %w", derr))
 		}
@@ -283,12 +294,19 @@ func (b *Badger) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 	return BackupStats{Header: br.header, Records: br.n}, nil
 }
 
-func (b *Badger) load(ctx context.Context, br *BackupReader) error {
+func (b *Badger) load(ctx context.Context, br *BackupReader, shared func([]localOp) error) error {
 	batch := make([]localOp, 0, restoreBatch)
 	flush := func() error {
-		_, err := b.apply(ctx, batch)
+		if _, err := b.apply(ctx, batch); err != nil {
+			return err
+		}
+		if shared != nil {
+			if err := shared(batch); err != nil {
+				return err
+			}
+		}
 		batch = batch[:0]
-		return err
+		return nil
 	}
 	now := b.now()
 	for {

@@ -30,6 +30,41 @@ func (m *Mirror) Backup(ctx context.Context, w io.Writer) (BackupStats, error) {
 	return st, err
 }
 
+// Restore loads a backup into a running instance whose store is empty,
+// locally and in Redis, which must serve (else ErrUnavailable) and must
+// hold no records either (else ErrNotEmpty): a restore starts a deployment
+// afresh, it never merges into live shared data. Replace is refused here
+// (ErrNotEmpty): stop the instances and restore a data dir for that. Each
+// record goes to Redis with the version rules of a push-back.
+func (m *Mirror) Restore(ctx context.Context, br *BackupReader, opts RestoreOptions) (BackupStats, error) {
+	if opts.Replace {
+		return BackupStats{}, fmt.Errorf("%w: replacing records is done on a stopped instance's data dir", ErrNotEmpty)
+	}
+	if !m.up() {
+		return BackupStats{}, ErrUnavailable
+	}
+	n, err := m.rdb.ZCard(ctx, m.indexKey()).Result()
+	if err != nil {
+		m.trip(ctx, err)
+		return BackupStats{}, ErrUnavailable
+	}
+	if n > 0 {
+		return BackupStats{}, fmt.Errorf("%w: Redis holds %d records under this prefix", ErrNotEmpty, n)
+	}
+	return m.local.restore(ctx, br, opts, func(batch []localOp) error {
+		keys := make([]string, len(batch))
+		recs := make([][]byte, len(batch))
+		for i, op := range batch {
+			keys[i], recs[i] = op.key, op.stored
+		}
+		if err := m.putMany(ctx, keys, recs); err != nil {
+			m.trip(ctx, err)
+			return fmt.Errorf("kv: restore: copy to redis: %w", err)
+		}
+		return nil
+	})
+}
+
 // BackupWithRedis is Mirror.Backup for a command that has the local store
 // but no running Mirror (no server holds the data dir): it reads Redis at
 // redisURL directly, and only reads. When Redis does not answer it writes
