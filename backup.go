@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
 	"soulbridge/kv"
@@ -113,6 +114,10 @@ func backupFromServer(ctx context.Context, dir string, out io.Writer) (kv.Backup
 	}
 	resp, err := adminClient(dir).Do(req)
 	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return kv.BackupStats{}, fmt.Errorf("the running server's backup socket %s refuses this user (uid %d): run as root or uid %d (docker exec and railway ssh run as root)",
+				adminSocket, os.Geteuid(), unprivileged)
+		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			return kv.BackupStats{}, errNoServer
