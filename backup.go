@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -87,14 +89,20 @@ func writeBackup(ctx context.Context, cfg Config, out, stderr io.Writer) (kv.Bac
 	if !errors.Is(err, errNoServer) {
 		return st, "from the running server", err
 	}
-	if err := takeDataDir(cfg.DataDir, newLogger("text", stderr)); err != nil {
-		return kv.BackupStats{}, "", err
-	}
+	// No privilege drop here (unlike restore): FILE.partial must still be
+	// renamed where root may write. Files Badger creates on open go to the
+	// data dir's owner afterwards, so a server running as that user can
+	// still open the store.
 	b, err := openForCommand(ctx, cfg)
 	if err != nil {
 		return kv.BackupStats{}, "", err
 	}
-	defer b.Close()
+	defer func() {
+		b.Close()
+		if err := keepOwner(cfg.DataDir); err != nil {
+			fmt.Fprintln(stderr, "soulbridge: WARNING:", err)
+		}
+	}()
 	if cfg.RedisURL != "" {
 		st, err = kv.BackupWithRedis(ctx, b, cfg.RedisURL, out)
 	} else {
@@ -154,4 +162,30 @@ func openForCommand(ctx context.Context, cfg Config) (*kv.Badger, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return b, nil
+}
+
+// keepOwner gives every file in dir to dir's own owner, when run as root
+// (files a root process created in a data dir that uid 65532 owns).
+func keepOwner(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	err = filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, int(st.Uid), int(st.Gid))
+	})
+	if err != nil {
+		return fmt.Errorf("give the data dir's files back to uid %d: %w", st.Uid, err)
+	}
+	return nil
 }

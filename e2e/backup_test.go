@@ -7,6 +7,7 @@ package e2e
 // dir is refused without --force, changing nothing.
 
 import (
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -138,6 +139,20 @@ func TestBackupStoppedAndRestoreLive(t *testing.T) {
 	code, stdout, stderr := testbin.Run(t, 20*time.Second, env, "backup")
 	if code != 0 || !strings.Contains(stderr, "store opened directly") || !strings.HasPrefix(stdout, `{"app":"soulbridge"`) {
 		t.Fatalf("backup of a stopped server: exit %d, stderr:\n%s", code, stderr)
+	}
+	// To a file in a directory only root may write (the test runs as
+	// root in CI): written there, and the data dir stays the service user's.
+	code, _, stderr = testbin.Run(t, 20*time.Second, env, "backup", filepath.Join(root, "stopped.backup"))
+	if code != 0 {
+		t.Fatalf("backup of a stopped server to a file: exit %d, stderr:\n%s", code, stderr)
+	}
+	if os.Geteuid() == 0 {
+		filepath.WalkDir(env["DATA_DIR"], func(path string, d fs.DirEntry, err error) error {
+			if fi, err := os.Lstat(path); err == nil && fi.Sys().(*syscall.Stat_t).Uid != testbin.ServiceUID {
+				t.Errorf("after a backup as root, %s is owned by uid %d", path, fi.Sys().(*syscall.Stat_t).Uid)
+			}
+			return nil
+		})
 	}
 	foreign := filepath.Join(root, "foreign")
 	os.WriteFile(foreign, []byte("username,password\ndora,x\n"), 0o600)
