@@ -243,6 +243,20 @@ func TestBackupMirrorHoldsOtherInstances(t *testing.T) {
 		}
 	}
 	testbin.Form(t, p.c, srv.Base(), "/login", "bea", backupPassword)
+	srv.Stop()
+
+	// The restored dir started with a new, empty Redis pushes its records
+	// there (restore dropped the local epoch), so a fresh instance beside
+	// it serves them too.
+	rs2 := testredis.Start(t)
+	q := &pair{redis: rs2, c: p.c}
+	q.a = testbin.Start(t, "restored+redis", newEnv.With(testbin.Env{"REDIS_URL": rs2.URL()}))
+	q.b = testbin.Start(t, "fresh+redis", envOf("c").With(testbin.Env{"REDIS_URL": rs2.URL()}))
+	q.waitRedis(t, "ok", 10*time.Second)
+	waitFor(t, 5*time.Second, "the fresh instance serves the restored session", func() bool {
+		st, got := q.avatar(t, q.b, onB)
+		return st == http.StatusOK && got == "whale"
+	})
 }
 
 func putAvatar(t *testing.T, c *http.Client, p *testbin.Proc, cookie, id string) {
