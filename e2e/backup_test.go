@@ -7,6 +7,11 @@ package e2e
 // dir is refused without --force, changing nothing.
 
 import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -264,5 +269,72 @@ func putAvatar(t *testing.T, c *http.Client, p *testbin.Proc, cookie, id string)
 	r, err := testbin.PutAvatar(c, p.Base(), cookie, id)
 	if err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT avatar %s: %v %d %s", id, err, r.Status, r.Body)
+	}
+}
+
+// TestBackupLarge measures the real binary on 100,000 sessions: a restore
+// of a generated backup into a fresh data dir, then a backup through the
+// running server's socket. Set SOULBRIDGE_BACKUP_LARGE=1 to run it (about
+// 15 s on 2 cores; not part of CI).
+func TestBackupLarge(t *testing.T) {
+	testbin.SkipShort(t)
+	if os.Getenv("SOULBRIDGE_BACKUP_LARGE") == "" {
+		t.Skip("set SOULBRIDGE_BACKUP_LARGE=1 to measure 100,000 sessions")
+	}
+	const n = 100_000
+	root := testbin.Root(t)
+	env := keyedEnv(t, filepath.Join(root, "data"))
+	in := filepath.Join(root, "generated.backup")
+	writeGeneratedBackup(t, in, n)
+
+	start := time.Now()
+	code, _, stderr := testbin.Run(t, 5*time.Minute, env, "restore", in)
+	if code != 0 {
+		t.Fatalf("restore: exit %d, stderr:\n%s", code, stderr)
+	}
+	restoreTook := time.Since(start)
+
+	srv := testbin.Start(t, "large", env)
+	out := filepath.Join(root, "out.backup")
+	start = time.Now()
+	code, _, stderr = testbin.Run(t, 5*time.Minute, env, "backup", out)
+	backupTook := time.Since(start)
+	if code != 0 || !strings.Contains(stderr, "100000 records") {
+		t.Fatalf("backup: exit %d, stderr:\n%s", code, stderr)
+	}
+	if r := testbin.Must(t, testbin.Client(t), http.MethodGet, srv.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("healthz after the backup: %d", r.Status)
+	}
+	fi, _ := os.Stat(out)
+	t.Logf("100,000 sessions through the real binary: restore %s, backup while serving %s, %.1f MB",
+		restoreTook.Round(time.Millisecond), backupTook.Round(time.Millisecond), float64(fi.Size())/1e6)
+}
+
+// writeGeneratedBackup writes a backup of n session records in the stored
+// record form of kv/record.go ("~1", 16-digit microseconds and a 12-character
+// instance id, 'v', 13-digit expiry in ms, then the value).
+func writeGeneratedBackup(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	now := time.Now()
+	fmt.Fprintf(w, `{"app":"soulbridge","kind":"backup","format":1,"prefix":"soulbridge:","created_at":%q,"source":"local"}`+"\n", now.UTC().Format(time.RFC3339Nano))
+	for i := range n {
+		id := sha256.Sum256([]byte(fmt.Sprint(i)))
+		seen := now.Add(-time.Duration(i) * 1237 * time.Millisecond)
+		val := fmt.Sprintf(`{"username":"user%06d","created_at":%q,"last_seen":%q,"expires_at":%q,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0","ip":"203.0.%d.%d"}`,
+			i%20000, seen.Add(-time.Hour).Format(time.RFC3339Nano), seen.Format(time.RFC3339Nano), seen.Add(2160*time.Hour).Format(time.RFC3339Nano), id[0], id[1])
+		rec := fmt.Sprintf("~1%016d0123456789abv%013d%s", seen.UnixMicro(), now.Add(720*time.Hour).UnixMilli(), val)
+		fmt.Fprintf(w, `{"k":"session:%s","r":"%s"}`+"\n", hex.EncodeToString(id[:]), base64.StdEncoding.EncodeToString([]byte(rec)))
+	}
+	fmt.Fprintf(w, `{"end":true,"records":%d}`+"\n", n)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
