@@ -35,8 +35,9 @@ commands:
                write a backup of the store in $DATA_DIR to FILE, or to stdout
                (-, the default); asks the running server if there is one
   restore [--force] FILE|-
-               load a backup into the store in $DATA_DIR (the server stopped);
-               refuses a store that holds records unless --force
+               load a backup into the store in $DATA_DIR, or into the server
+               running on it if its store is empty; refuses a store that
+               holds records unless --force (with the server stopped)
 `
 
 // run is the whole program; main only adds the process's environment.

@@ -77,9 +77,8 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	// `soulbridge backup` and `restore` ask this process through a socket in
-	// the data dir
-	// (admin.go); stopped before the store is closed.
+	// `soulbridge backup` and `restore` talk to this process through a
+	// socket in the data dir (admin.go); stopped before the store closes.
 	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
 	defer stopAdmin()
 
