@@ -31,6 +31,13 @@ commands:
   keygen       print a new random 32-byte key as 64 hex characters
   healthcheck  exit 0 if the server on $PORT answers /healthz with 200, else 1
   version      print the build's version
+  backup [FILE|-]
+               write a backup of the store in $DATA_DIR to FILE, or to stdout
+               (-, the default); asks the running server if there is one
+  restore [--force] FILE|-
+               load a backup into the store in $DATA_DIR, or into the server
+               running on it if its store is empty; refuses a store that
+               holds records unless --force (with the server stopped)
 `
 
 // run is the whole program; main only adds the process's environment.
@@ -38,6 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
+	}
+	switch cmd {
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return restoreCmd(ctx, args[1:], getenv, os.Stdin, stderr)
 	}
 	if len(args) > 1 {
 		return fmt.Errorf("%s takes no arguments\n%s", cmd, usage)

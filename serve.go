@@ -52,6 +52,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return fmt.Errorf("open store: %w", err)
 	}
 	var store kv.Store = local
+	var admin adminStore = local
 	var mirror web.MirrorState
 	var counter auth.SharedCounter
 	if cfg.RedisURL != "" {
@@ -66,7 +67,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			return err
 		}
 		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent)
-		store, mirror, counter = m, m, m
+		store, mirror, counter, admin = m, m, m, m
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -75,6 +76,11 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			log.Info("store closed")
 		}
 	}()
+
+	// `soulbridge backup` and `restore` talk to this process through a
+	// socket in the data dir (admin.go); stopped before the store closes.
+	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
+	defer stopAdmin()
 
 	handler, err := newHandler(cfg, keys.keys, store, mirror, counter, log)
 	if err != nil {

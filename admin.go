@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"soulbridge/kv"
+)
+
+// adminSocket is the name, in the data dir, of the Unix socket on which a
+// running server answers `soulbridge backup`.
+//
+// Why a socket in the data dir: while the server runs it holds Badger's
+// directory lock, so the backup command cannot open the store itself; it
+// asks the server, which writes the backup from its own open store (and,
+// with the Redis mirror, from Redis). Only local operators reach the
+// socket: it is never on the network, the data dir is 0700, the socket is
+// 0600 and owned by the uid the server runs as (65532 after the privilege
+// drop), so exactly that user and root can connect, which is what
+// `docker exec` and `railway ssh` give. No HTTP route is added, no token is
+// needed, and a server that cannot create the socket (a read-only or too
+// long path) still serves, with a warning. docs/architecture.md ("Backup
+// and restore") has the rest.
+const adminSocket = "admin.sock"
+
+// adminStore is what the admin socket needs of the store (kv.Badger and
+// kv.Mirror).
+type adminStore interface {
+	Backup(ctx context.Context, w io.Writer) (kv.BackupStats, error)
+	Restore(ctx context.Context, br *kv.BackupReader, opts kv.RestoreOptions) (kv.BackupStats, error)
+}
+
+// serveAdmin listens on the admin socket in dir and serves GET /backup and
+// POST /restore (into an empty store only: see restoreLive) until the returned stop is called; stop cancels a backup still running
+// and waits (a few seconds at most) for it before the store is closed.
+func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
+	path := filepath.Join(dir, adminSocket)
+	// A socket left by a killed process: this process holds the data dir's
+	// lock, so no other server is using it.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("backup socket: cannot remove the old one", "path", path, "err", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("backup socket unavailable: `soulbridge backup` works only with the server stopped", "path", path, "err", err)
+		return func() {}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		log.Warn("backup socket unavailable: cannot restrict it to this user", "path", path, "err", err)
+		return func() {}
+	}
+	base, cancel := context.WithCancel(context.Background())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		st, err := src.Backup(r.Context(), w)
+		if err != nil {
+			// The stream ends without its trailer: the command reports it.
+			log.Error("backup failed", "err", err)
+			return
+		}
+		log.Info("backup written", "records", st.Records, "source", st.Header.Source, "took", time.Since(start).Round(time.Millisecond).String())
+	})
+	mux.HandleFunc("POST /restore", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status, msg := http.StatusOK, ""
+		br, err := kv.OpenBackup(r.Body)
+		var st kv.BackupStats
+		if err == nil {
+			st, err = src.Restore(r.Context(), br, kv.RestoreOptions{})
+		}
+		switch {
+		case err == nil:
+			msg = fmt.Sprintf("restored %d records (backup of %s, %s) into the running server in %s",
+				st.Records, st.Header.CreatedAt.Format(time.RFC3339), st.Header.Source, time.Since(start).Round(time.Millisecond))
+			log.Info("backup restored into the running server", "records", st.Records)
+		case errors.Is(err, kv.ErrNotEmpty):
+			status, msg = http.StatusConflict, err.Error()
+		case errors.Is(err, kv.ErrNotBackup):
+			status, msg = http.StatusBadRequest, err.Error()
+		case errors.Is(err, kv.ErrUnavailable):
+			status, msg = http.StatusServiceUnavailable, "Redis is down: restore once /readyz says redis ok"
+		default:
+			// Messages from kv name no key or token; the rest is in the log.
+			log.Error("restore failed", "err", err)
+			status, msg = http.StatusInternalServerError, err.Error()
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintln(w, msg)
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go srv.Serve(ln)
+	return func() {
+		cancel()
+		ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = srv.Shutdown(ctx)
+		_ = os.Remove(path)
+	}
+}
+
+// errNoServer means no server answered on the admin socket.
+var errNoServer = errors.New("no server answers on the data dir's backup socket")
+
+// adminClient returns an HTTP client that talks to the admin socket in dir.
+func adminClient(dir string) *http.Client {
+	path := filepath.Join(dir, adminSocket)
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}}
+}
+
+// serverRunning reports whether a server answers on dir's admin socket.
+func serverRunning(ctx context.Context, dir string) bool {
+	path := filepath.Join(dir, adminSocket)
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}

@@ -1,0 +1,84 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"soulbridge/internal/testredis"
+)
+
+// TestMirrorBackupMergesRedisAndRestoresLive: A's backup holds what only B
+// wrote (through Redis), a tombstone of B's log-out, and A's own records;
+// a live restore into a fresh instance on an empty Redis fills both its
+// local copy and Redis, and is refused once Redis holds records.
+func TestMirrorBackupMergesRedisAndRestoresLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	a := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	b := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	if err := a.Set(ctx, "user:anna", []byte("A"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, "user:bea", []byte("B"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, "session:bea", []byte("S"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, "session:out", []byte("S"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "session:out"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.local.Get(ctx, "user:bea"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("A's local copy has bea (%v): the test needs it not to", err)
+	}
+	var buf bytes.Buffer
+	st, err := a.Backup(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Header.Source != "redis+local" || st.Records != 4 {
+		t.Fatalf("A's backup: %+v, want 4 records from redis+local:\n%s", st, buf.String())
+	}
+	for _, k := range []string{"user:anna", "user:bea", "session:bea", "session:out"} {
+		if !strings.Contains(buf.String(), `"k":"`+k+`"`) {
+			t.Fatalf("A's backup misses %s", k)
+		}
+	}
+
+	// A fresh deployment: a new Redis, a new instance, restored live.
+	srv2 := testredis.Start(t)
+	c := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv2.URL(), Persistent: true})
+	br, err := OpenBackup(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Restore(ctx, br, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv2.URL(), Persistent: true})
+	if v, err := d.Get(ctx, "session:bea"); err != nil || string(v) != "S" {
+		t.Fatalf("another instance after the live restore: %q %v", v, err)
+	}
+	if _, err := d.Get(ctx, "session:out"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("logged-out session after the restore: %v", err)
+	}
+	if v, err := c.local.Get(ctx, "user:anna"); err != nil || string(v) != "A" {
+		t.Fatalf("local copy after the live restore: %q %v", v, err)
+	}
+	// Redis now holds records: a second live restore, even on an instance
+	// with an empty local copy, is refused.
+	br, _ = OpenBackup(bytes.NewReader(buf.Bytes()))
+	if _, err := d.Restore(ctx, br, RestoreOptions{}); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("live restore over a Redis with records: %v, want ErrNotEmpty", err)
+	}
+}
