@@ -230,6 +230,21 @@ func TestMirrorOutage(t *testing.T) {
 	p.waitRedis(t, "ok", 10*time.Second)
 	p.wantAvatar(t, p.b, alice, "owl", "after the outage, A's write on B")
 	p.wantAvatar(t, p.a, bob, "fox", "after the outage, B's write on A")
+
+	// The outage is logged once per state change, never per request or
+	// per probe (go-redis' own dial errors included).
+	for name, proc := range map[string]*testbin.Proc{"A": p.a, "B": p.b} {
+		out := proc.Output()
+		if n := strings.Count(out, "redis mirror down"); n != 1 {
+			t.Errorf("%s logged 'redis mirror down' %d times during one outage, want once", name, n)
+		}
+		if strings.Contains(out, "failed to dial") || strings.Contains(out, "connection refused") {
+			t.Errorf("%s logged redis dial errors:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(p.a.Output(), "replayed the outbox") {
+		t.Errorf("A did not log the replay of its outbox")
+	}
 }
 
 // TestMirrorRedisRestartedEmpty: every live session works on both

@@ -103,6 +103,7 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		return nil, errors.New("kv: REDIS_URL is not a valid redis:// or rediss:// URL")
 	}
 	failFast(ropts)
+	quietRedis.Do(func() { redis.SetLogger(silentLogger{}) })
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,6 +131,15 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 	m.wg.Go(m.listen)
 	return m, nil
 }
+
+// quietRedis silences go-redis' own logger (a process-wide setting of that
+// library): it prints every failed dial, which while Redis is down means a
+// line per probe. The mirror logs each state change once instead.
+var quietRedis sync.Once
+
+type silentLogger struct{}
+
+func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // failFast replaces go-redis' patient defaults: a request must never wait
 // long for a Redis that is down or hung.
