@@ -128,6 +128,10 @@ func TestOpenRefusesDataDir(t *testing.T) {
 		{"manifest missing", true, func(d string) { os.Remove(filepath.Join(d, "MANIFEST")) }, "MANIFEST is missing"},
 		{"table truncated", true, func(d string) { os.Truncate(sst(d), 100) }, "is truncated or garbled"},
 		{"table garbled", true, func(d string) { garble(t, sst(d), -300) }, "checksum mismatch"},
+		{"value log garbled", true, func(d string) {
+			m, _ := filepath.Glob(filepath.Join(d, "*.vlog"))
+			garble(t, m[0], 0)
+		}, "has a garbled header"},
 		{"store files gone", true, func(d string) {
 			for _, n := range []string{"MANIFEST", "KEYREGISTRY", "DISCARD"} {
 				os.Remove(filepath.Join(d, n))
