@@ -559,10 +559,36 @@ func (b *Badger) startGC(every time.Duration) {
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.runGC()
+				b.reclaim()
 			}
 		}
 	})
+}
+
+// reclaim gives the space of deleted and expired keys back: value-log GC,
+// then, when the tables sit on more than one level, a Flatten, which
+// compacts them into one; compaction is what drops deleted and expired
+// keys, and session records (far under Badger's 1 MB value threshold) live
+// in the tables, not in the value log.
+func (b *Badger) reclaim() {
+	b.runGC()
+	levels := 0
+	for _, l := range b.db.Levels() {
+		if l.NumTables > 0 {
+			levels++
+		}
+	}
+	if levels < 2 {
+		return
+	}
+	select {
+	case <-b.stop:
+		return
+	default:
+	}
+	if err := b.db.Flatten(1); err != nil {
+		b.log.Warn("compaction (flatten) failed", "err", err)
+	}
 }
 
 // runGC rewrites value-log files until Badger finds nothing worth rewriting.
