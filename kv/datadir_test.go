@@ -146,6 +146,9 @@ func TestOpenRefusesDataDir(t *testing.T) {
 		{"marker of another app", false, func(d string) {
 			os.WriteFile(filepath.Join(d, MarkerName), []byte(`{"app":"other","prefix":"x","format":1}`), 0o600)
 		}, `belongs to "other"`},
+		{"marker garbled", true, func(d string) {
+			os.WriteFile(filepath.Join(d, MarkerName), []byte(`{"app":`), 0o600)
+		}, "the marker file soulbridge.json is damaged"},
 		{"newer format", true, func(d string) {
 			os.WriteFile(filepath.Join(d, MarkerName), []byte(`{"app":"soulbridge","prefix":"p:","format":3}`), 0o600)
 		}, "format 3"},
