@@ -193,14 +193,20 @@ func (b *Badger) markDataDir(dir string, st dirState) error {
 }
 
 // hasKeys reports whether any key starts with prefix (the whole stored
-// key, not under b.prefix).
+// key, not under b.prefix) without being one of b.prefix's own keys (the old
+// prefix may be the start of the new one).
 func (b *Badger) hasKeys(prefix string) (bool, error) {
 	found := false
+	own := []byte(b.prefix)
 	err := b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
-		it.Rewind()
-		found = it.ValidForPrefix([]byte(prefix))
+		for it.Rewind(); it.ValidForPrefix([]byte(prefix)); it.Next() {
+			if !bytes.HasPrefix(it.Item().Key(), own) {
+				found = true
+				return nil
+			}
+		}
 		return nil
 	})
 	return found, err

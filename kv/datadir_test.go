@@ -217,3 +217,25 @@ func snapshot(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+func TestPrefixChangeOverNothing(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := Open(ctx, Options{Dir: dir, Prefix: "a:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	var logs bytes.Buffer
+	b, err = Open(ctx, Options{Dir: dir, Prefix: "b:", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("warned though nothing was stored under the old prefix:\n%s", logs.String())
+	}
+	if m := readMarker(t, dir); m.Prefix != "b:" {
+		t.Errorf("marker prefix = %q, want b:", m.Prefix)
+	}
+}
