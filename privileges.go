@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -61,6 +62,9 @@ func handOver(dir string) error {
 		}
 		return os.Lchown(path, unprivileged, unprivileged)
 	})
+	if errors.Is(err, syscall.EROFS) {
+		return readOnly(dir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("hand data dir %s to uid %d: %w", dir, unprivileged, err)
 	}
@@ -81,9 +85,18 @@ func dropPrivileges() error {
 }
 
 func notWritable(dir string, err error) error {
+	if errors.Is(err, syscall.EROFS) {
+		return readOnly(dir, err)
+	}
 	return fmt.Errorf("data dir %s is not writable by uid %d (%v): give that user the directory (chown -R %d %s), "+
 		"point DATA_DIR at a writable directory, or on Railway start the service as root (RAILWAY_RUN_UID=0) so it can take the volume",
 		dir, os.Geteuid(), err, os.Geteuid(), dir)
+}
+
+// readOnly is the start-up error for a data dir on a read-only mount.
+func readOnly(dir string, err error) error {
+	return fmt.Errorf("data dir %s is on a read-only file system (%v): mount it read-write (a Railway volume is; "+
+		"with docker, drop :ro from the -v or --mount option) or point DATA_DIR at a writable directory", dir, err)
 }
 
 // unreachableAncestor returns the first existing ancestor of dir that uid

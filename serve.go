@@ -28,6 +28,11 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	}
 	log.Info("starting soulbridge", "version", cfg.Version, "port", cfg.Port)
 
+	// Before anything is written there (the privilege drop's chown, the key
+	// file): refuse another app's data dir or a newer release's store.
+	if err := kv.CheckDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 	if err := takeDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
@@ -47,6 +52,9 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	}
 	if errors.Is(err, kv.ErrLocked) {
 		return fmt.Errorf("data dir %s is locked by another process (still running after %s; DATA_LOCK_TIMEOUT): %w", cfg.DataDir, cfg.LockTimeout, err)
+	}
+	if errors.Is(err, kv.ErrDataDir) {
+		return err // names the dir, what was found and what to do
 	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

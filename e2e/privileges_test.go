@@ -32,14 +32,16 @@ func TestPrivilegeDrop(t *testing.T) {
 	root := testbin.Root(t)
 	data := filepath.Join(root, "data")
 	// A root-owned volume with root-owned content, as Railway mounts it: a
-	// directory and a file, both to be handed over.
+	// directory and a file, both to be handed over. (Names starting with
+	// "soulbridge" are the app's own; a file of any other name, with no
+	// store beside it, would be another app's and refused: datadir_test.go.)
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(filepath.Join(data, "lost+found"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(data, "left-by-root"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(data, "soulbridge-left-by-root"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// No SECRET_KEY: the key file is generated after the drop, and must be
@@ -62,7 +64,7 @@ func TestPrivilegeDrop(t *testing.T) {
 	// A write, so the store has files of its own.
 	c := testbin.Client(t)
 	testbin.Signup(t, c, p.Base(), "frank", "frank-password")
-	for _, name := range []string{keyFile, "MANIFEST", "lost+found", "left-by-root"} {
+	for _, name := range []string{keyFile, "MANIFEST", "lost+found", "soulbridge-left-by-root"} {
 		if _, err := os.Stat(filepath.Join(data, name)); err != nil {
 			t.Errorf("data dir: %v", err)
 		}

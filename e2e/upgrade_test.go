@@ -2,13 +2,17 @@ package e2e
 
 // Upgrades are deploys too: the previous release writes accounts, sessions
 // and avatars, then this build starts on the same data dir, first alone,
-// then with the Redis mirror on, and a second instance with an empty data
-// dir joins: everyone is still logged in with their avatar, and a session
-// logged out before the upgrade stays out.
+// then with the Redis mirror on (the first start writes the data dir marker,
+// the second finds it current), and a second instance with an empty data dir
+// joins: everyone is still logged in with their avatar, and a session logged
+// out before the upgrade stays out.
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +51,9 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Fatalf("previous release: logout %d", r.Status)
 	}
 	p.Stop()
+	if _, err := os.Stat(filepath.Join(data, markerFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the previous release left a marker (%v): it should predate the marker", err)
+	}
 
 	check := func(base, when string) {
 		t.Helper()
@@ -67,10 +74,21 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		testbin.Form(t, c, base, "/login", "bob", "correct horse battery")
 	}
 
-	// This build, mirror off.
+	// This build, mirror off. A store without a marker is format 1: read as
+	// it is, and the marker (format 2) is written.
 	p = testbin.Start(t, "this-build", env)
 	check(p.Base(), "this build on the previous release's data dir")
 	p.Stop()
+	if !strings.Contains(p.Output(), "store format 1") {
+		t.Errorf("the first start of this build did not log the format 1 store:\n%s", p.Output())
+	}
+	if m := readMarkerFile(t, data); m.App != "soulbridge" || m.Format != 2 || m.Prefix != "soulbridge:" {
+		t.Errorf("marker after the upgrade = %+v", m)
+	}
+	marked, err := os.Stat(filepath.Join(data, markerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// This build, mirror on: the old records are pushed to Redis, so a new
 	// instance with an empty data dir serves them too.
@@ -84,6 +102,13 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		return err == nil && n == 2
 	})
 	check(p.Base(), "this build with the mirror on")
+	// The second start found a current marker: no migration, no rewrite.
+	if again, err := os.Stat(filepath.Join(data, markerFile)); err != nil || !again.ModTime().Equal(marked.ModTime()) {
+		t.Errorf("the second start rewrote the marker (%v)", err)
+	}
+	if out := p.Output(); strings.Contains(out, "store format 1") || strings.Contains(out, "writing the marker") {
+		t.Errorf("the second start migrated or rewrote the marker:\n%s", out)
+	}
 	fresh := testbin.Start(t, "fresh-instance", testbin.ServerEnv(t, filepath.Join(root, "fresh"),
 		testbin.Env{"SECRET_KEY": key}.With(withRedis)))
 	waitFor(t, 5*time.Second, "fresh instance: redis ok", func() bool {

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -73,14 +76,20 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 	deadline := time.Now().Add(opts.LockTimeout)
 	logged := false
 	for {
-		db, err := badger.Open(bopts)
+		db, st, err := openChecked(opts, bopts)
 		if err == nil {
 			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, stop: make(chan struct{})}
+			if !opts.InMemory {
+				if err := b.markDataDir(opts.Dir, st); err != nil {
+					b.Close()
+					return nil, err
+				}
+			}
 			b.startGC(gcEvery)
 			return b, nil
 		}
 		if !isLockError(err) {
-			return nil, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+			return nil, err
 		}
 		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("kv: %s: waited %s: %w", opts.Dir, opts.LockTimeout, ErrLocked)
@@ -97,6 +106,110 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// errBusy is openChecked's "another process holds the directory lock".
+var errBusy = errors.New("kv: Cannot acquire directory lock (held by another process)")
+
+// openChecked opens Badger once. On disk it first takes the directory lock
+// itself, looks at the data dir (inspectDataDir) and checks the store's
+// files (checkStoreFiles), so nothing another process is still writing is
+// judged, then lets go of the lock for Badger to take it. A refusal is a
+// *DataDirError; a held lock is an error isLockError recognises.
+func openChecked(opts Options, bopts badger.Options) (*badger.DB, dirState, error) {
+	var st dirState
+	if !opts.InMemory {
+		unlock, ok, err := tryLock(opts.Dir)
+		if err != nil {
+			return nil, st, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+		}
+		if !ok {
+			return nil, st, errBusy
+		}
+		st, err = inspectDataDir(opts.Dir)
+		if err == nil {
+			err = checkStoreFiles(opts.Dir, st, bopts)
+		}
+		unlock()
+		var refused *DataDirError
+		if errors.As(err, &refused) {
+			return nil, st, err
+		}
+		if err != nil {
+			return nil, st, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+		}
+	}
+	db, err := badger.Open(bopts)
+	if err == nil || isLockError(err) || opts.InMemory {
+		return db, st, err
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS):
+		return nil, st, &DataDirError{Dir: opts.Dir,
+			Found: fmt.Sprintf("the store's files cannot be written by uid %d (%v)", os.Geteuid(), err),
+			Fix: fmt.Sprintf("mount the data dir read-write and give that user the directory (chown -R %d %s), "+
+				"or start the service as root so it can take the volume", os.Geteuid(), opts.Dir)}
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.ENOMEM):
+		return nil, st, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+	}
+	return nil, st, damaged(opts.Dir, fmt.Sprintf("the store cannot be opened (%v)", err))
+}
+
+// markDataDir writes the data dir's marker when it is missing or out of
+// date, and warns when the key prefix changed over existing data. A dir
+// whose marker is current costs the one read inspectDataDir made.
+func (b *Badger) markDataDir(dir string, st dirState) error {
+	want := marker{App: markerApp, Prefix: b.prefix, Format: StoreFormat}
+	m := st.marker
+	switch {
+	case m == nil && len(st.badger) > 0:
+		b.log.Info("data dir from a release before the marker (store format 1): read as it is, nothing to migrate; writing the marker",
+			"dir", dir, "marker", MarkerName, "format", StoreFormat)
+	case m == nil:
+		b.log.Info("new data dir: writing the marker", "dir", dir, "marker", MarkerName, "format", StoreFormat)
+	case m.Prefix != b.prefix:
+		hidden, err := b.hasKeys(m.Prefix)
+		if err != nil {
+			return fmt.Errorf("kv: look for data under the previous key prefix: %w", err)
+		}
+		if hidden {
+			b.log.Warn("SESSION_KEY_PREFIX changed over existing data: everything stored under the old prefix "+
+				"(accounts, sessions, avatars) is invisible to this process; set SESSION_KEY_PREFIX back to the old "+
+				"prefix to see it again", "dir", dir, "old_prefix", m.Prefix, "new_prefix", b.prefix)
+			if m.Format == StoreFormat {
+				return nil
+			}
+			want.Prefix = m.Prefix // the marker keeps naming the data's prefix
+		} else {
+			b.log.Info("key prefix changed; nothing was stored under the old one", "old_prefix", m.Prefix, "new_prefix", b.prefix)
+		}
+	case m.Format == StoreFormat:
+		return nil
+	}
+	if err := writeMarker(dir, want); err != nil {
+		return fmt.Errorf("kv: write the data dir marker %s: %w", filepath.Join(dir, MarkerName), err)
+	}
+	return nil
+}
+
+// hasKeys reports whether any key starts with prefix (the whole stored
+// key, not under b.prefix) without being one of b.prefix's own keys (the old
+// prefix may be the start of the new one).
+func (b *Badger) hasKeys(prefix string) (bool, error) {
+	found := false
+	own := []byte(b.prefix)
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.ValidForPrefix([]byte(prefix)); it.Next() {
+			if !bytes.HasPrefix(it.Item().Key(), own) {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
 }
 
 // isLockError reports whether err is Badger's "directory locked" failure.
@@ -452,10 +565,36 @@ func (b *Badger) startGC(every time.Duration) {
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.runGC()
+				b.reclaim()
 			}
 		}
 	})
+}
+
+// reclaim gives the space of deleted and expired keys back: value-log GC,
+// then, when the tables sit on more than one level, a Flatten, which
+// compacts them into one; compaction is what drops deleted and expired
+// keys, and session records (far under Badger's 1 MB value threshold) live
+// in the tables, not in the value log.
+func (b *Badger) reclaim() {
+	b.runGC()
+	levels := 0
+	for _, l := range b.db.Levels() {
+		if l.NumTables > 0 {
+			levels++
+		}
+	}
+	if levels < 2 {
+		return
+	}
+	select {
+	case <-b.stop:
+		return
+	default:
+	}
+	if err := b.db.Flatten(1); err != nil {
+		b.log.Warn("compaction (flatten) failed", "err", err)
+	}
 }
 
 // runGC rewrites value-log files until Badger finds nothing worth rewriting.
