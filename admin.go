@@ -29,7 +29,7 @@ import (
 // needed, and a server that cannot create the socket (a read-only or too
 // long path) still serves, with a warning. docs/architecture.md ("Backup
 // and restore") has the rest.
-const adminSocket = "admin.sock"
+const adminSocket = "soulbridge-admin.sock"
 
 // adminStore is what the admin socket needs of the store (kv.Badger and
 // kv.Mirror).

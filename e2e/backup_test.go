@@ -57,7 +57,7 @@ func TestBackupRestoreKeepsUsersSessionsAvatars(t *testing.T) {
 	}
 	// The socket the command asked through: 0600, and (started as root)
 	// the service user's after the privilege drop.
-	sock := filepath.Join(env["DATA_DIR"], "admin.sock")
+	sock := filepath.Join(env["DATA_DIR"], "soulbridge-admin.sock")
 	fi, err := os.Stat(sock)
 	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v %v, want a 0600 socket", fi, err)
