@@ -28,6 +28,9 @@ type Options struct {
 	InMemory bool
 	// Logger receives Badger's warnings and the store's own events.
 	Logger *slog.Logger
+
+	// statFS replaces the free-space measure (tests); nil is statfs.
+	statFS statFunc
 }
 
 const (
@@ -46,6 +49,7 @@ type Badger struct {
 	log    *slog.Logger
 	clock  *versionClock
 	now    func() time.Time
+	space  *spaceGuard // nil in memory: the full-volume guard (space.go)
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -64,9 +68,14 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	bopts := memoryBounded(opts, log)
+	var space *spaceGuard
 	if !opts.InMemory {
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("kv: create data dir: %w", err)
+		}
+		space = newSpaceGuard(opts.Dir, opts.statFS, bopts.MemTableSize, log)
+		if err := space.openable(); err != nil {
+			return nil, err
 		}
 	}
 
@@ -75,8 +84,9 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 	for {
 		db, err := badger.Open(bopts)
 		if err == nil {
-			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, stop: make(chan struct{})}
+			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, space: space, stop: make(chan struct{})}
 			b.startGC(gcEvery)
+			b.startSpacePoll(spaceRefreshEvery)
 			return b, nil
 		}
 		if !isLockError(err) {
@@ -106,22 +116,28 @@ func isLockError(err error) bool {
 }
 
 // memoryBounded returns Badger options sized for a 512 MB container: small
-// memtables and value-log files, bounded block and index caches.
+// memtables and value-log files, bounded block and index caches. The
+// memtable is small also because the full-volume guard keeps room for it
+// (space.go); values up to 256 KiB (all of ours) stay in the LSM tree, so
+// the value log is practically never written.
 func memoryBounded(opts Options, log *slog.Logger) badger.Options {
 	var bo badger.Options
+	memSize := int64(memTableSize)
 	if opts.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	} else {
 		bo = badger.DefaultOptions(opts.Dir)
+		memSize = memTableSizeFor(opts.Dir)
 	}
 	return bo.
 		WithSyncWrites(true).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(memSize).
+		WithValueThreshold(256 << 10).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
 		WithBaseTableSize(2 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(16 << 20).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
@@ -174,6 +190,9 @@ func (b *Badger) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := b.space.allow(false); err != nil {
+		return err
+	}
 	err := b.update(func(txn *badger.Txn) error {
 		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
 	})
@@ -194,6 +213,9 @@ func (b *Badger) stamp(val []byte, ttl time.Duration) []byte {
 // succeed exactly once.
 func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(false); err != nil {
 		return err
 	}
 	err := b.update(func(txn *badger.Txn) error {
@@ -235,6 +257,9 @@ func (b *Badger) live(txn *badger.Txn, key string) (bool, error) {
 // Delete removes key. Deleting a missing key is not an error.
 func (b *Badger) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(true); err != nil {
 		return err
 	}
 	if err := b.update(func(txn *badger.Txn) error { return txn.Delete(b.key(key)) }); err != nil {
@@ -348,6 +373,9 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := b.space.allow(deletesOnly(ops)); err != nil {
+		return 0, err
+	}
 	var n int
 	err := b.update(func(txn *badger.Txn) error {
 		n = 0
@@ -452,7 +480,9 @@ func (b *Badger) startGC(every time.Duration) {
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.runGC()
+				if !b.space.status().ReadOnly { // GC rewrites: a write
+					b.runGC()
+				}
 			}
 		}
 	})
