@@ -76,7 +76,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	handler, err := newHandler(cfg, keys.keys, store, mirror, counter, log)
+	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 }
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
 	site, err := web.NewSite(store, web.SiteConfig{
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
@@ -133,6 +133,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Version:           cfg.Version,
 		Logger:            log,
 		Mirror:            mirror,
+		Disk:              disk,
 		Counter:           counter,
 	})
 	if err != nil {
