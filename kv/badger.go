@@ -86,6 +86,7 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		if err == nil {
 			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, space: space, stop: make(chan struct{})}
 			b.startGC(gcEvery)
+			b.space.poll() // allocate the new memtable log now
 			b.startSpacePoll(spaceRefreshEvery)
 			return b, nil
 		}

@@ -79,6 +79,7 @@ type spaceGuard struct {
 	tables      int64 // bytes of Badger's tables at the last measure
 	held        bool  // the reserve file is in place
 	heldSize    int64 // its size
+	allocated   map[string]bool // memtable logs whose blocks are allocated
 	lowLogged   bool
 	fullLogged  bool
 	errLogged   bool
@@ -88,7 +89,7 @@ func newSpaceGuard(dir string, stat statFunc, memSize int64, log *slog.Logger) *
 	if stat == nil {
 		stat = statFS
 	}
-	g := &spaceGuard{dir: dir, stat: stat, log: log, now: time.Now, memSize: memSize}
+	g := &spaceGuard{dir: dir, stat: stat, log: log, now: time.Now, memSize: memSize, allocated: map[string]bool{}}
 	if fi, err := os.Stat(g.reservePath()); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 		g.held, g.heldSize = true, fi.Size()
 	}
@@ -171,6 +172,58 @@ func (g *spaceGuard) poll() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refreshLocked(true)
+	g.allocateLogsLocked()
+}
+
+// allocateLogsLocked allocates the blocks of every memtable log Badger
+// created since the last call. Badger creates a log sparse, at twice the
+// memtable size, and fills it through mmap: once its blocks are allocated,
+// a write that passed the guard cannot fault on a page the filesystem has
+// no room for, even when something else fills the volume between two
+// measures. (FALLOC_FL_KEEP_SIZE: the size and the data stay as they are.)
+func (g *spaceGuard) allocateLogsLocked() {
+	entries, err := os.ReadDir(g.dir)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".mem") {
+			continue
+		}
+		seen[name] = true
+		if g.allocated[name] {
+			continue
+		}
+		if err := allocateFile(filepath.Join(g.dir, name)); err != nil {
+			if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EOPNOTSUPP) {
+				g.log.Warn("cannot allocate a memtable log", "file", name, "err", err)
+			}
+			continue
+		}
+		g.allocated[name] = true
+	}
+	for name := range g.allocated {
+		if !seen[name] {
+			delete(g.allocated, name)
+		}
+	}
+}
+
+const fallocKeepSize = 0x01 // FALLOC_FL_KEEP_SIZE
+
+func allocateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return syscall.Fallocate(int(f.Fd()), fallocKeepSize, 0, fi.Size())
 }
 
 // status reports the volume as the guard last saw it.

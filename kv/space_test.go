@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,6 +42,21 @@ func TestSpaceGuard(t *testing.T) {
 	}
 	if fi.Size() < int64(b.space.deleteReserve()) {
 		t.Fatalf("reserve file is %d bytes, less than the delete reserve %d", fi.Size(), b.space.deleteReserve())
+	}
+	// The memtable log's blocks are allocated, so a write into it cannot
+	// fault on a full volume.
+	mems, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if len(mems) == 0 {
+		t.Fatal("no memtable log after Open")
+	}
+	for _, m := range mems {
+		var st syscall.Stat_t
+		if err := syscall.Stat(m, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Blocks*512 < st.Size {
+			t.Errorf("%s: %d of %d bytes allocated", filepath.Base(m), st.Blocks*512, st.Size)
+		}
 	}
 	if err := b.Set(ctx, "a", []byte("1"), 0); err != nil {
 		t.Fatalf("Set with room: %v", err)
