@@ -76,9 +76,9 @@ type spaceGuard struct {
 	checked     time.Time
 	free, total uint64
 	statErr     error
-	tables      int64 // bytes of Badger's tables at the last measure
-	held        bool  // the reserve file is in place
-	heldSize    int64 // its size
+	tables      int64           // bytes of Badger's tables at the last measure
+	held        bool            // the reserve file is in place
+	heldSize    int64           // its size
 	allocated   map[string]bool // memtable logs whose blocks are allocated
 	lowLogged   bool
 	fullLogged  bool
