@@ -340,3 +340,52 @@ func TestDiskFullAtStart(t *testing.T) {
 		t.Errorf("after the restart the avatar = %q, want fox", a.Avatar)
 	}
 }
+
+// TestDiskFullAtStartWithoutReserve: the volume is full and the space
+// reserve is gone too (another program took it while the process was
+// down), after a clean stop. The store opens read-only: the session and the
+// avatar are served, writes answer 507, /readyz says degraded/read-only.
+// Once space is back the process exits non-zero so the platform restarts
+// it, and the restarted process writes.
+func TestDiskFullAtStartWithoutReserve(t *testing.T) {
+	vol := smallVolume(t)
+	data := filepath.Join(vol, "data")
+	env := keyedEnv(t, data)
+	p := testbin.Start(t, "noreserve", env)
+	c := testbin.Client(t)
+	cookie := testbin.Signup(t, c, p.Base(), "ada", "ada-password")
+	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT avatar: %v %v", r, err)
+	}
+	p.Stop()
+	if err := os.Remove(filepath.Join(data, "space.reserve")); err != nil {
+		t.Fatalf("the store left no space reserve: %v", err)
+	}
+	filler := filepath.Join(vol, "other-program.dat")
+	fill(t, filler)
+
+	p = testbin.Start(t, "noreserve-full", env)
+	if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Avatar != "owl" {
+		t.Errorf("avatar after a read-only start = %q, want owl", a.Avatar)
+	}
+	checkRefused(t, c, p.Base(), cookie)
+	checkReadOnly(t, c, p)
+	if r := testbin.Must(t, c, http.MethodPost, p.Base()+"/logout", cookie, "", nil); r.Status != http.StatusInsufficientStorage {
+		t.Errorf("log-out on a read-only store: %d, want 507", r.Status)
+	}
+	alive(t, p)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.WaitExit(15 * time.Second); code == 0 {
+		t.Errorf("exit status 0 once space is back: a restart policy ON_FAILURE would not restart it")
+	}
+	if !strings.Contains(p.Output(), "restarts the store read-write") {
+		t.Errorf("no log line saying why it exits:\n%s", p.Output())
+	}
+	p = testbin.Start(t, "noreserve-after", env)
+	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "fox"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT avatar after the restart: %v %v", r, err)
+	}
+}

@@ -75,7 +75,13 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		}
 		space = newSpaceGuard(opts.Dir, opts.statFS, bopts.MemTableSize, log)
 		if err := space.openable(); err != nil {
-			return nil, err
+			// A read-write open writes through mmap (a new memtable log, the
+			// flush of what a crash left): it could crash here. Serve
+			// read-only instead; see spaceGuard.readOnlyOpen.
+			log.Error("data volume too full to open the store for writing: opening it read-only", "err", err)
+			bopts = bopts.WithReadOnly(true)
+			space.readOnlyOpen = true
+			space.writable = make(chan struct{})
 		}
 	}
 
@@ -89,6 +95,10 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 			b.space.poll() // allocate the new memtable log now
 			b.startSpacePoll(spaceRefreshEvery)
 			return b, nil
+		}
+		if bopts.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+			return nil, fmt.Errorf("kv: open %s read-only: a crash left a memtable log that only a read-write open can replay, "+
+				"and the volume is too full for that (%s): %w", opts.Dir, fixFull, ErrFull)
 		}
 		if !isLockError(err) {
 			return nil, fmt.Errorf("kv: open %s: %w", opts.Dir, err)

@@ -81,6 +81,15 @@ type spaceGuard struct {
 	heldSize    int64           // its size
 	allocated   map[string]bool // memtable logs whose blocks are allocated
 	lowLogged   bool
+	// readOnlyOpen: the volume was too full to open Badger read-write, so
+	// it was opened read-only: every write is refused, and writable is
+	// closed once the volume has room for a read-write open and the
+	// reserve. The process then exits (serve.go) and the platform restarts
+	// it read-write: reopening in place would mean swapping the Badger
+	// handle under every reader and the mirror, for a case the reserve file
+	// already makes rare.
+	readOnlyOpen bool
+	writable     chan struct{}
 	fullLogged  bool
 	errLogged   bool
 }
@@ -144,6 +153,9 @@ func (g *spaceGuard) allow(del bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refreshLocked(false)
+	if g.readOnlyOpen {
+		return fmt.Errorf("kv: %s: the store was opened read-only on a full volume: %w", g.dir, ErrFull)
+	}
 	if g.statErr != nil {
 		// Cannot measure: do not refuse on a guess (logged once).
 		return nil
@@ -172,7 +184,9 @@ func (g *spaceGuard) poll() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refreshLocked(true)
-	g.allocateLogsLocked()
+	if !g.readOnlyOpen {
+		g.allocateLogsLocked()
+	}
 }
 
 // allocateLogsLocked allocates the blocks of every memtable log Badger
@@ -236,6 +250,9 @@ func (g *spaceGuard) status() DiskStatus {
 	g.refreshLocked(false)
 	st := DiskStatus{Free: g.free, Total: g.total}
 	switch {
+	case g.readOnlyOpen:
+		st.ReadOnly = true
+		st.Reason = fmt.Sprintf("the data volume was too full to open the store for writing (%d bytes free); it restarts read-write once %d bytes are free", g.free, g.writeReserve()+uint64(g.reserveFileSize()))
 	case g.statErr != nil:
 	case g.free < g.writeReserve():
 		st.ReadOnly = true
@@ -262,6 +279,18 @@ func (g *spaceGuard) refreshLocked(force bool) {
 		return
 	}
 	wr := g.writeReserve()
+	if g.readOnlyOpen {
+		if g.free >= wr+uint64(g.reserveFileSize()) {
+			select {
+			case <-g.writable:
+			default:
+				g.log.Info("data volume has room again: the store must be reopened for writing", "dir", g.dir, "free_bytes", g.free)
+				close(g.writable)
+			}
+		}
+		g.logLocked()
+		return
+	}
 	if g.held && g.free < wr {
 		if err := os.Remove(g.reservePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			g.log.Error("cannot release the space reserve", "path", g.reservePath(), "err", err)
@@ -318,7 +347,7 @@ func (g *spaceGuard) logLocked() {
 	case !low:
 		g.lowLogged = false
 	}
-	if (g.free < g.writeReserve() || !g.held) && !g.fullLogged {
+	if (g.free < g.writeReserve() || !g.held || g.readOnlyOpen) && !g.fullLogged {
 		g.log.Error("data volume is full: changes are refused (507) until space is freed; reads, sessions and log-out keep working",
 			"dir", g.dir, "free_bytes", g.free, "total_bytes", g.total, "needed_bytes", g.writeReserve(), "fix", fixFull)
 		g.fullLogged = true
@@ -446,4 +475,14 @@ func (b *Badger) startSpacePoll(every time.Duration) {
 			}
 		}
 	})
+}
+
+// Writable returns a channel closed once a store that was opened read-only
+// on a full volume could be opened for writing (the process should then
+// restart); nil, which never fires, for a store opened read-write.
+func (b *Badger) Writable() <-chan struct{} {
+	if b.space == nil || !b.space.readOnlyOpen {
+		return nil
+	}
+	return b.space.writable
 }

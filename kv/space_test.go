@@ -165,11 +165,35 @@ func TestOpenOnFullVolume(t *testing.T) {
 	}
 	b.Close()
 
-	// Full and no reserve file: Open refuses rather than risk SIGBUS.
+	// Full and no reserve file: a read-write open could fault, so the
+	// store opens read-only, and says when it could be reopened.
 	d.free.Store(0)
 	size = 0
-	if _, err := Open(context.Background(), Options{Dir: dir, Prefix: "t:", statFS: stat}); !errors.Is(err, ErrFull) {
-		t.Errorf("open on a full volume without a reserve = %v, want ErrFull", err)
+	b, err = Open(context.Background(), Options{Dir: dir, Prefix: "t:", statFS: stat})
+	if err != nil {
+		t.Fatalf("open on a full volume without a reserve: %v", err)
+	}
+	defer b.Close()
+	if v, err := b.Get(context.Background(), "k"); err != nil || string(v) != "v" {
+		t.Errorf("read-only Get = %q, %v", v, err)
+	}
+	if err := b.Delete(context.Background(), "k"); !errors.Is(err, ErrFull) {
+		t.Errorf("read-only Delete = %v, want ErrFull", err)
+	}
+	if st := b.DiskStatus(); !st.ReadOnly || st.Reason == "" {
+		t.Errorf("read-only status = %+v", st)
+	}
+	select {
+	case <-b.Writable():
+		t.Fatal("Writable fired on a full volume")
+	default:
+	}
+	d.free.Store(1 << 30)
+	b.space.poll()
+	select {
+	case <-b.Writable():
+	case <-time.After(time.Second):
+		t.Fatal("Writable did not fire once space is back")
 	}
 }
 
