@@ -90,8 +90,8 @@ type spaceGuard struct {
 	// already makes rare.
 	readOnlyOpen bool
 	writable     chan struct{}
-	fullLogged  bool
-	errLogged   bool
+	fullLogged   bool
+	errLogged    bool
 }
 
 func newSpaceGuard(dir string, stat statFunc, memSize int64, log *slog.Logger) *spaceGuard {
