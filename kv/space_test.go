@@ -217,3 +217,28 @@ func TestDeletesOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyMemtable: a memtable log an older release left after a crash
+// (sized for 8 MiB memtables) is replayed with that size, since a smaller
+// memtable could not hold it; otherwise the store uses memTableSize.
+func TestLegacyMemtable(t *testing.T) {
+	dir := t.TempDir()
+	if got := memTableSizeFor(dir); got != memTableSize {
+		t.Errorf("empty dir: %d, want %d", got, memTableSize)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00001.mem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "00001.mem"), 2*memTableSize); err != nil {
+		t.Fatal(err)
+	}
+	if got := memTableSizeFor(dir); got != memTableSize {
+		t.Errorf("current log: %d, want %d", got, memTableSize)
+	}
+	if err := os.Truncate(filepath.Join(dir, "00001.mem"), 2*legacyMemTableSize); err != nil {
+		t.Fatal(err)
+	}
+	if got := memTableSizeFor(dir); got != legacyMemTableSize {
+		t.Errorf("legacy log: %d, want %d", got, legacyMemTableSize)
+	}
+}
