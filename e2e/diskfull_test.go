@@ -389,3 +389,58 @@ func TestDiskFullAtStartWithoutReserve(t *testing.T) {
 		t.Fatalf("PUT avatar after the restart: %v %v", r, err)
 	}
 }
+
+// TestDiskFullStop: SIGTERM while another program holds every byte of the
+// volume, the store's released reserve included. Closing Badger would flush
+// the memtable through mmap; the process exits 0 instead of crashing, and
+// nothing acknowledged is lost (the memtable log is synced).
+func TestDiskFullStop(t *testing.T) {
+	vol := smallVolume(t)
+	data := filepath.Join(vol, "data")
+	env := keyedEnv(t, data)
+	p := testbin.Start(t, "fullstop", env)
+	c := testbin.Client(t)
+	cookie := testbin.Signup(t, c, p.Base(), "ada", "ada-password")
+	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT avatar: %v %v", r, err)
+	}
+	filler := filepath.Join(vol, "other-program.dat")
+	fill(t, filler)
+	waitFor(t, 5*time.Second, "the space reserve to be released", func() bool {
+		_, err := os.Stat(filepath.Join(data, "space.reserve"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	fill(t, filler)
+	t.Logf("volume filled: %d bytes free", freeBytes(t, vol))
+	p.Stop()
+
+	// Still full: the start must not crash either (it serves, or it
+	// exits with a message naming the fix).
+	p = testbin.Spawn(t, "fullstop-full", env)
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.Exited() && time.Now().Before(deadline) {
+		if r, err := testbin.Do(c, http.MethodGet, p.Base()+"/community/avatar", cookie, "", nil); err == nil && r.Status == http.StatusOK {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p.Exited() {
+		code := p.WaitExit(time.Second)
+		if code != 1 || !strings.Contains(p.Output(), "grow the volume") {
+			t.Errorf("start on a volume with no byte free exited %d without naming the fix:\n%s", code, p.Output())
+		}
+		t.Logf("start on a volume with no byte free: exited %d, naming the fix", code)
+	} else {
+		t.Logf("start on a volume with no byte free: serves read-only")
+		checkReadOnly(t, c, p)
+		p.Stop()
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	p = testbin.Start(t, "fullstop-after", env)
+	if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Avatar != "owl" {
+		t.Errorf("avatar after a stop on a full volume = %q, want owl", a.Avatar)
+	}
+}

@@ -456,6 +456,16 @@ func (b *Badger) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)
 		b.wg.Wait()
+		if err := b.space.closable(); err != nil {
+			// Badger's Close flushes the memtable to a table through mmap,
+			// which would crash on a volume with no room for it. The
+			// memtable log is synced, so leaving it is what kill -9 does:
+			// nothing acknowledged is lost, the next start replays it.
+			b.log.Error("closing the store without flushing its memtable: the data volume is full; "+
+				"nothing is lost (the memtable log is on disk and the next start replays it)", "err", err)
+			b.closeErr = nil
+			return
+		}
 		b.closeErr = b.db.Close()
 	})
 	return b.closeErr

@@ -486,3 +486,20 @@ func (b *Badger) Writable() <-chan struct{} {
 	}
 	return b.space.writable
 }
+
+// closable returns an error matching ErrFull when Badger's Close could
+// fault: it flushes a non-empty memtable to a table of up to one memtable
+// through mmap. A read-only store writes nothing on Close.
+func (g *spaceGuard) closable() error {
+	if g == nil || g.readOnlyOpen {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.measureLocked()
+	need := uint64(g.memSize + spaceSlack)
+	if g.statErr != nil || g.free >= need {
+		return nil
+	}
+	return fmt.Errorf("kv: %s: %d bytes free, %d needed to flush on close (%s): %w", g.dir, g.free, need, fixFull, ErrFull)
+}
