@@ -77,7 +77,8 @@ type spaceGuard struct {
 	free, total uint64
 	statErr     error
 	tables      int64           // bytes of Badger's tables at the last measure
-	held        bool            // the reserve file is in place
+	held        bool            // the reserve file is in place (or noReserve)
+	noReserve   bool            // the reserve file cannot be made here: go on without
 	heldSize    int64           // its size
 	allocated   map[string]bool // memtable logs whose blocks are allocated
 	lowLogged   bool
@@ -291,7 +292,7 @@ func (g *spaceGuard) refreshLocked(force bool) {
 		g.logLocked()
 		return
 	}
-	if g.held && g.free < wr {
+	if g.held && !g.noReserve && g.free < wr {
 		if err := os.Remove(g.reservePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			g.log.Error("cannot release the space reserve", "path", g.reservePath(), "err", err)
 		} else {
@@ -308,7 +309,7 @@ func (g *spaceGuard) refreshLocked(force bool) {
 		case err != nil && !errors.Is(err, syscall.ENOSPC):
 			// Writes go on without a reserve file; only a start on a full
 			// volume then has less room.
-			g.held, g.heldSize = true, 0
+			g.held, g.heldSize, g.noReserve = true, 0, true
 			g.log.Warn("cannot create the space reserve; going on without it", "path", g.reservePath(), "err", err)
 		case err != nil:
 			g.log.Warn("cannot create the space reserve", "path", g.reservePath(), "err", err)
