@@ -58,7 +58,11 @@ func smallVolume(t *testing.T) string {
 }
 
 // fill writes path until the filesystem has no byte left (ENOSPC), as the
-// other program on the volume does, and returns how much it wrote.
+// other program on the volume does, and returns how much it wrote. It takes
+// the free space in one fallocate first, so the store's once-a-second
+// measure sees the volume either before or after (a program still writing
+// when the store releases its reserve would take that too; the test wants
+// one that stopped at "no space left"), then writes what is left.
 func fill(t *testing.T, path string) int64 {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -66,13 +70,26 @@ func fill(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free := int64(freeBytes(t, filepath.Dir(path))); free > 0 {
+		if err := syscall.Fallocate(int(f.Fd()), 0, fi.Size(), free); err != nil && !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("fallocate %s: %v", path, err)
+		}
+	}
+	if _, err := f.Seek(0, 2); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 256<<10)
-	var n int64
+	n := fi.Size()
 	for {
 		w, err := f.Write(buf)
 		n += int64(w)
 		if errors.Is(err, syscall.ENOSPC) {
-			return n
+			st, _ := f.Stat()
+			return st.Size() - fi.Size()
 		}
 		if err != nil {
 			t.Fatalf("fill %s: %v", path, err)

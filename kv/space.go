@@ -267,7 +267,7 @@ func (g *spaceGuard) status() DiskStatus {
 
 // refreshLocked re-measures when the last measure is older than
 // spaceRefreshEvery (or always, with force), then releases the reserve file
-// when free space fell under the write reserve, restores it when there is
+// when free space fell under the delete reserve, restores it when there is
 // room for it and the write reserve again, and logs the transitions once.
 func (g *spaceGuard) refreshLocked(force bool) {
 	now := g.now()
@@ -292,7 +292,10 @@ func (g *spaceGuard) refreshLocked(force bool) {
 		g.logLocked()
 		return
 	}
-	if g.held && !g.noReserve && g.free < wr {
+	// Released only when even deletes would be refused: a program still
+	// filling the volume would take it too if it went earlier; one that
+	// stopped at "no space left" leaves it to the store.
+	if g.held && !g.noReserve && g.free < g.deleteReserve() {
 		if err := os.Remove(g.reservePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			g.log.Error("cannot release the space reserve", "path", g.reservePath(), "err", err)
 		} else {
