@@ -218,6 +218,7 @@ func (g *spaceGuard) allocateLogsLocked() {
 			continue
 		}
 		g.allocated[name] = true
+		g.measureLocked() // the allocation took space
 	}
 	for name := range g.allocated {
 		if !seen[name] {
