@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -245,5 +246,17 @@ func TestLegacyMemtable(t *testing.T) {
 	}
 	if got := memTableSizeFor(dir); got != legacyMemTableSize {
 		t.Errorf("legacy log: %d, want %d", got, legacyMemTableSize)
+	}
+}
+
+// BenchmarkAllow is what the guard adds to a write: a mutex and a time
+// comparison, with a real statfs once a second.
+func BenchmarkAllow(b *testing.B) {
+	g := newSpaceGuard(b.TempDir(), nil, memTableSize, slog.New(slog.DiscardHandler))
+	g.held = true
+	for b.Loop() {
+		if err := g.allow(false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
