@@ -430,6 +430,11 @@ func TestDiskFullStop(t *testing.T) {
 	fill(t, filler)
 	t.Logf("volume filled: %d bytes free", freeBytes(t, vol))
 	p.Stop()
+	closed := "closed Badger"
+	if strings.Contains(p.Output(), "without flushing its memtable") {
+		closed = "left the memtable log unflushed"
+	}
+	t.Logf("stop with %d bytes free: %s", freeBytes(t, vol), closed)
 
 	// Still full: the start must not crash either (it serves, or it
 	// exits with a message naming the fix).
