@@ -90,7 +90,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
 	defer stopAdmin()
 
-	handler, err := newHandler(cfg, keys.keys, store, mirror, counter, log)
+	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)
 	if err != nil {
 		return err
 	}
@@ -114,10 +114,18 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
+	// A store opened read-only on a full volume (kv.Badger.Writable)
+	// cannot start writing in place: once the volume has room, drain and
+	// exit non-zero so the platform (restart policy ON_FAILURE) starts a
+	// process that opens it read-write (docs/architecture.md, "Full volume").
+	reopen := false
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case <-local.Writable():
+		log.Warn("the data volume has room again: exiting so the platform restarts the store read-write")
+		reopen = true
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout.String())
 	// Not srv.Shutdown: once it has begun, net/http closes without an answer
@@ -133,11 +141,14 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		log.Warn("shutdown timed out; closing remaining connections")
 	}
 	srv.Close()
+	if reopen {
+		return errors.New("restart needed: the store was opened read-only on a full volume, and the volume has room again")
+	}
 	return nil
 }
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
 	site, err := web.NewSite(store, web.SiteConfig{
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
@@ -147,6 +158,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Version:           cfg.Version,
 		Logger:            log,
 		Mirror:            mirror,
+		Disk:              disk,
 		Counter:           counter,
 	})
 	if err != nil {

@@ -31,6 +31,9 @@ type Options struct {
 	InMemory bool
 	// Logger receives Badger's warnings and the store's own events.
 	Logger *slog.Logger
+
+	// statFS replaces the free-space measure (tests); nil is statfs.
+	statFS statFunc
 }
 
 const (
@@ -49,6 +52,7 @@ type Badger struct {
 	log    *slog.Logger
 	clock  *versionClock
 	now    func() time.Time
+	space  *spaceGuard // nil in memory: the full-volume guard (space.go)
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -67,9 +71,20 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	bopts := memoryBounded(opts, log)
+	var space *spaceGuard
 	if !opts.InMemory {
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("kv: create data dir: %w", err)
+		}
+		space = newSpaceGuard(opts.Dir, opts.statFS, bopts.MemTableSize, log)
+		if err := space.openable(); err != nil {
+			// A read-write open writes through mmap (a new memtable log, the
+			// flush of what a crash left): it could crash here. Serve
+			// read-only instead; see spaceGuard.readOnlyOpen.
+			log.Error("data volume too full to open the store for writing: opening it read-only", "err", err)
+			bopts = bopts.WithReadOnly(true)
+			space.readOnlyOpen = true
+			space.writable = make(chan struct{})
 		}
 	}
 
@@ -78,7 +93,7 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 	for {
 		db, st, err := openChecked(opts, bopts)
 		if err == nil {
-			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, stop: make(chan struct{})}
+			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, space: space, stop: make(chan struct{})}
 			if !opts.InMemory {
 				if err := b.markDataDir(opts.Dir, st); err != nil {
 					b.Close()
@@ -86,7 +101,13 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 				}
 			}
 			b.startGC(gcEvery)
+			b.space.poll() // allocate the new memtable log now
+			b.startSpacePoll(spaceRefreshEvery)
 			return b, nil
+		}
+		if bopts.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+			return nil, fmt.Errorf("kv: open %s read-only: a crash left a memtable log that only a read-write open can replay, "+
+				"and the volume is too full for that (%s): %w", opts.Dir, fixFull, ErrFull)
 		}
 		if !isLockError(err) {
 			return nil, err
@@ -219,22 +240,28 @@ func isLockError(err error) bool {
 }
 
 // memoryBounded returns Badger options sized for a 512 MB container: small
-// memtables and value-log files, bounded block and index caches.
+// memtables and value-log files, bounded block and index caches. The
+// memtable is small also because the full-volume guard keeps room for it
+// (space.go); values up to 256 KiB (all of ours) stay in the LSM tree, so
+// the value log is practically never written.
 func memoryBounded(opts Options, log *slog.Logger) badger.Options {
 	var bo badger.Options
+	memSize := int64(memTableSize)
 	if opts.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	} else {
 		bo = badger.DefaultOptions(opts.Dir)
+		memSize = memTableSizeFor(opts.Dir)
 	}
 	return bo.
 		WithSyncWrites(true).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(memSize).
+		WithValueThreshold(256 << 10).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
 		WithBaseTableSize(2 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(16 << 20).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
@@ -287,6 +314,9 @@ func (b *Badger) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := b.space.allow(false); err != nil {
+		return err
+	}
 	err := b.update(func(txn *badger.Txn) error {
 		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
 	})
@@ -307,6 +337,9 @@ func (b *Badger) stamp(val []byte, ttl time.Duration) []byte {
 // succeed exactly once.
 func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(false); err != nil {
 		return err
 	}
 	err := b.update(func(txn *badger.Txn) error {
@@ -348,6 +381,9 @@ func (b *Badger) live(txn *badger.Txn, key string) (bool, error) {
 // Delete removes key. Deleting a missing key is not an error.
 func (b *Badger) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(true); err != nil {
 		return err
 	}
 	if err := b.update(func(txn *badger.Txn) error { return txn.Delete(b.key(key)) }); err != nil {
@@ -461,6 +497,9 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := b.space.allow(deletesOnly(ops)); err != nil {
+		return 0, err
+	}
 	var n int
 	err := b.update(func(txn *badger.Txn) error {
 		n = 0
@@ -530,6 +569,16 @@ func (b *Badger) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)
 		b.wg.Wait()
+		if err := b.space.closable(); err != nil {
+			// Badger's Close flushes the memtable to a table through mmap,
+			// which would crash on a volume with no room for it. The
+			// memtable log is synced, so leaving it is what kill -9 does:
+			// nothing acknowledged is lost, the next start replays it.
+			b.log.Error("closing the store without flushing its memtable: the data volume is full; "+
+				"nothing is lost (the memtable log is on disk and the next start replays it)", "err", err)
+			b.closeErr = nil
+			return
+		}
 		b.closeErr = b.db.Close()
 	})
 	return b.closeErr
@@ -565,7 +614,9 @@ func (b *Badger) startGC(every time.Duration) {
 			case <-b.stop:
 				return
 			case <-t.C:
-				b.reclaim()
+				if !b.space.status().ReadOnly { // reclaiming rewrites: a write
+					b.reclaim()
+				}
 			}
 		}
 	})

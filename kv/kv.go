@@ -35,6 +35,16 @@ var (
 	// down matches both ErrNotFound and ErrUnavailable: the key may exist on
 	// another instance.
 	ErrUnavailable = errors.New("kv: the shared store is unavailable")
+	// ErrFull is returned by Set, Create and Delete (and every local write
+	// of the mirror) when the data volume has too little free space to
+	// write safely: Badger writes through mmap, and a full filesystem would
+	// crash the process (SIGBUS) instead of failing the write. Nothing is
+	// written then. Deletes need less room than other writes, so they go on
+	// longer; every write is refused while the volume stays full (the store
+	// is read-only then, and reads go on). Open returns it when the volume
+	// is too full to open the store safely even after releasing the space
+	// reserve. docs/architecture.md ("Full volume") explains the reserve.
+	ErrFull = errors.New("kv: the data volume is full")
 	// ErrLocked is returned by Open when another process holds the data
 	// dir's lock for longer than the lock timeout.
 	ErrLocked = errors.New("kv: data dir is locked by another process")
@@ -49,6 +59,9 @@ var (
 // are opaque bytes. A TTL > 0 makes a key expire that long after the write;
 // a TTL <= 0 keeps it until it is deleted. An expired key is invisible to
 // every method, exactly like a deleted one.
+//
+// Full volume: any write may return an error matching ErrFull instead of
+// writing; Get, GetMany, Scan and Ping keep working.
 //
 // Durability: a nil error from Set, Create or Delete means the write is on
 // the local disk (fsync) and so survives kill -9 and power loss; with the

@@ -178,7 +178,9 @@ func (m *Mirror) copyLoop() {
 				}
 			}
 			if _, err := m.local.apply(context.Background(), batch); err != nil {
-				m.log.Warn("copying records from redis to the local store failed", "err", err)
+				if !errors.Is(err, ErrFull) { // a full volume is logged once by the guard
+					m.log.Warn("copying records from redis to the local store failed", "err", err)
+				}
 				continue
 			}
 			for _, op := range batch {

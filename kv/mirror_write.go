@@ -44,6 +44,9 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 	if !m.up() {
 		return ErrUnavailable
 	}
+	if err := m.local.space.allow(false); err != nil {
+		return err
+	}
 	// The local copy may know a key that Redis lost (pushed back soon).
 	if rec, found, err := m.local.getRecord(ctx, key); err != nil {
 		return err
@@ -74,6 +77,10 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 
 // write applies one change online, or queues it while Redis is down.
 func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string) error {
+	// Refuse before Redis takes a change the local copy could not keep.
+	if err := m.local.space.allow(mode == modeDelete); err != nil {
+		return err
+	}
 	for range 2 {
 		if m.up() {
 			res, err := m.put(ctx, key, stored, mode)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"soulbridge/kv"
 )
 
 type ctxKey struct{}
@@ -35,9 +37,11 @@ func (m *Manager) Middleware(next http.Handler, onErr func(http.ResponseWriter, 
 			onErr(w, r, err)
 			return
 		}
-		if err := m.touch(r.Context(), s); err != nil {
+		if err := m.touch(r.Context(), s); err != nil && !errors.Is(err, kv.ErrFull) {
 			// The session is still valid; a failed renewal only means it
-			// slides later. Log and go on rather than fail the request.
+			// slides later. Log and go on rather than fail the request. A
+			// full volume (the store logged it once) is not logged per
+			// request: the renewal is simply retried on the next one.
 			m.cfg.Logger.Warn("session renewal failed", "session", s.ID[:12], "err", err)
 		}
 		if oldKey {

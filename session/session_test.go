@@ -5,12 +5,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"soulbridge/kv"
 	"soulbridge/kv/kvtest"
 	"soulbridge/session"
 )
@@ -568,5 +571,48 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	got, _, err := load(newManager(t, st, clk), c)
 	if err != nil || got.ID != s.ID || got.Username != "alice" {
 		t.Fatalf("after reopen: %v", err)
+	}
+}
+
+// fullStore is the real store on a volume that filled up: every Set is
+// refused with kv.ErrFull, as kv's full-volume guard refuses it.
+type fullStore struct {
+	*kv.Badger
+	full atomic.Bool
+}
+
+func (s *fullStore) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if s.full.Load() {
+		return fmt.Errorf("kv: set: %w", kv.ErrFull)
+	}
+	return s.Badger.Set(ctx, key, val, ttl)
+}
+
+// TestTouchOnFullVolume: a renewal that cannot be written (full volume)
+// keeps the session valid; it slides once the volume has room again.
+func TestTouchOnFullVolume(t *testing.T) {
+	clk := newClock()
+	store := &fullStore{Badger: openStore(t)}
+	m := newManager(t, store, clk)
+	s, c := start(t, m, plainHTTP)
+	store.full.Store(true)
+	for range 3 {
+		clk.Advance(testTouch + time.Second)
+		if out := serve(m, plainHTTP, c); out.sess == nil || out.sess.ID != s.ID {
+			t.Fatal("a renewal refused for a full volume ended the session")
+		}
+	}
+	store.full.Store(false)
+	clk.Advance(time.Second)
+	out := serve(m, plainHTTP, c)
+	if out.sess == nil {
+		t.Fatal("session lost once space is back")
+	}
+	var rec session.Record
+	if err := json.Unmarshal(sessionKeys(t, store.Badger)["session:"+s.ID], &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.LastSeen.Equal(clk.Now()) {
+		t.Fatalf("renewal not written once space is back: last seen %v, want %v", rec.LastSeen, clk.Now())
 	}
 }

@@ -66,6 +66,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, kv.ErrUnavailable):
 		e = &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err,
 			Message: "This cannot be done right now: the site's shared storage is unavailable. Please try again in a moment."}
+	case errors.Is(err, kv.ErrFull):
+		// The store logged the full volume once, with the fix; reads,
+		// sessions and log-out go on.
+		e = &Error{Status: http.StatusInsufficientStorage, Cause: err,
+			Message: "the site's storage is full; changes cannot be saved right now"}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody is listening for an answer.
 		e = &Error{Status: 499, Message: "request cancelled", Cause: err}
@@ -73,7 +78,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &Error{Status: http.StatusInternalServerError, Message: "internal server error", Cause: err}
 	}
 	status := e.Status
-	if status >= 500 {
+	if status >= 500 && status != http.StatusInsufficientStorage {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	if status == 499 {

@@ -16,7 +16,7 @@ func TestHealth(t *testing.T) {
 		want map[string]any
 	}{
 		{"/healthz", map[string]any{"status": "ok"}},
-		{"/readyz", map[string]any{"status": "ok", "store": "ok", "redis": "disabled", "outbox": float64(0), "persistent": true, "version": testVersion}},
+		{"/readyz", map[string]any{"status": "ok", "store": "ok", "redis": "disabled", "outbox": float64(0), "persistent": true, "disk_free_bytes": float64(0), "version": testVersion}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"soulbridge/assets"
 	"soulbridge/auth"
 	"soulbridge/avatar"
+	"soulbridge/kv"
 	"soulbridge/session"
 )
 
@@ -23,6 +24,12 @@ type MirrorState interface {
 	Status() string
 	// OutboxLen is the number of writes waiting to be replayed to Redis.
 	OutboxLen() int64
+}
+
+// DiskState reports the data volume as /readyz shows it (kv.Badger keeps
+// it: free space, and whether a full volume makes the store read-only).
+type DiskState interface {
+	DiskStatus() kv.DiskStatus
 }
 
 // Pinger checks that the store can serve.
@@ -45,6 +52,8 @@ type Deps struct {
 	Version    string
 	// Mirror reports the Redis mirror's state; nil means disabled.
 	Mirror MirrorState
+	// Disk reports the data volume; nil means not reported.
+	Disk DiskState
 }
 
 // Server is the site's HTTP handler.
@@ -59,6 +68,7 @@ type Server struct {
 	persistent bool
 	version    string
 	mirror     MirrorState
+	disk       DiskState
 
 	handler http.Handler
 }
@@ -76,6 +86,7 @@ func New(d Deps) *Server {
 		persistent: d.Persistent,
 		version:    d.Version,
 		mirror:     d.Mirror,
+		disk:       d.Disk,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

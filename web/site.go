@@ -43,6 +43,9 @@ type SiteConfig struct {
 	Logger *slog.Logger
 	// Mirror reports the Redis mirror's state; nil means disabled.
 	Mirror MirrorState
+	// Disk reports the data volume (free space, read-only when full); nil
+	// means not reported.
+	Disk DiskState
 }
 
 // NewSite wires the site over store: the session manager, the account and
@@ -88,5 +91,6 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		Persistent:        cfg.Persistent,
 		Version:           cfg.Version,
 		Mirror:            cfg.Mirror,
+		Disk:              cfg.Disk,
 	}), nil
 }
