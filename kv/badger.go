@@ -76,6 +76,12 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("kv: create data dir: %w", err)
 		}
+		// Refuse another app's dir before the guard puts its reserve file
+		// there (the check is repeated under the lock, with the store files).
+		var refused *DataDirError
+		if _, err := inspectDataDir(opts.Dir); errors.As(err, &refused) {
+			return nil, err
+		}
 		space = newSpaceGuard(opts.Dir, opts.statFS, bopts.MemTableSize, log)
 		if err := space.openable(); err != nil {
 			// A read-write open writes through mmap (a new memtable log, the
