@@ -4,43 +4,14 @@ package session_test
 // throttled touch (found alive by mutation testing).
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"soulbridge/internal/testlog"
 	"soulbridge/session"
 )
-
-// logRecorder is a slog handler that keeps every record it is given.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = append(h.records, r.Clone())
-	return nil
-}
-
-// messages returns the messages logged at level or above.
-func (h *logRecorder) messages(level slog.Level) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, r := range h.records {
-		if r.Level >= level {
-			out = append(out, r.Message)
-		}
-	}
-	return out
-}
 
 func TestNewRefusesZeroMaxLifetime(t *testing.T) {
 	_, err := session.New(openStore(t), session.Config{
@@ -106,7 +77,7 @@ func TestZeroTouchIntervalMeansFiveMinutes(t *testing.T) {
 
 func TestRenewalLogsOnlyFailures(t *testing.T) {
 	clk := newClock()
-	logs := &logRecorder{}
+	logs := &testlog.Recorder{}
 	store := &countingStore{Badger: openStore(t)}
 	// Idle and absolute lifetimes equal, so the absolute end bounds a
 	// renewal made just before it.
@@ -133,7 +104,7 @@ func TestRenewalLogsOnlyFailures(t *testing.T) {
 	if n := store.sets.Load(); n != 1 {
 		t.Fatalf("renewal wrote %d times, want 1", n)
 	}
-	if msgs := logs.messages(slog.LevelWarn); len(msgs) != 0 {
+	if msgs := logs.AtLeast(slog.LevelWarn); len(msgs) != 0 {
 		t.Fatalf("a successful renewal logged %q", msgs)
 	}
 
@@ -166,7 +137,7 @@ func TestRenewalLogsOnlyFailures(t *testing.T) {
 	if n := store.sets.Load(); n != 0 {
 		t.Fatalf("renewal at the absolute end wrote %d times, want 0", n)
 	}
-	msgs := logs.messages(slog.LevelWarn)
+	msgs := logs.AtLeast(slog.LevelWarn)
 	if len(msgs) != 1 || msgs[0] != "session renewal failed" {
 		t.Fatalf("failed renewal logged %q, want one \"session renewal failed\"", msgs)
 	}

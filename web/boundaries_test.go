@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,60 +25,12 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/internal/testclock"
+	"soulbridge/internal/testlog"
 	"soulbridge/kv"
 	"soulbridge/kv/kvtest"
 	"soulbridge/session"
 	"soulbridge/web"
 )
-
-// logRecorder is a slog handler that keeps every record it is given.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = append(h.records, r.Clone())
-	return nil
-}
-
-// reset forgets every record.
-func (h *logRecorder) reset() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = nil
-}
-
-// count returns how many records at exactly level carry msg.
-func (h *logRecorder) count(level slog.Level, msg string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, r := range h.records {
-		if r.Level == level && r.Message == msg {
-			n++
-		}
-	}
-	return n
-}
-
-// atLeast returns the messages logged at level or above.
-func (h *logRecorder) atLeast(level slog.Level) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, r := range h.records {
-		if r.Level >= level {
-			out = append(out, r.Message)
-		}
-	}
-	return out
-}
 
 // wired is the real router built like newSite, but with a captured log, a
 // manual clock for log-in throttling, and served in-process so a test can
@@ -87,7 +38,7 @@ func (h *logRecorder) atLeast(level slog.Level) []string {
 type wired struct {
 	h     http.Handler
 	store *kv.Badger
-	logs  *logRecorder
+	logs  *testlog.Recorder
 	clk   *testclock.Clock
 }
 
@@ -111,7 +62,7 @@ func newWired(t *testing.T, trustProxy bool) *wired {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logRecorder{}
+	logs := &testlog.Recorder{}
 	h := web.New(web.Deps{
 		Sessions:          newSessions(t, store, bytes.Repeat([]byte{0x5b}, 32)),
 		Auth:              accounts,
@@ -318,12 +269,12 @@ func TestOnlyServerErrorsAreLoggedAsErrors(t *testing.T) {
 		{"GET", "/community/avatar"}, // 401
 		{"DELETE", "/login"},         // 405
 	} {
-		w.logs.reset()
+		w.logs.Reset()
 		res := w.serve(r.method, r.path, "", nil, "", nil)
 		if res.StatusCode < 400 || res.StatusCode >= 500 {
 			t.Fatalf("%s %s: %d, want a 4xx", r.method, r.path, res.StatusCode)
 		}
-		if msgs := w.logs.atLeast(slog.LevelError); len(msgs) != 0 {
+		if msgs := w.logs.AtLeast(slog.LevelError); len(msgs) != 0 {
 			t.Errorf("%s %s (%d) logged errors: %q", r.method, r.path, res.StatusCode, msgs)
 		}
 	}
@@ -332,12 +283,12 @@ func TestOnlyServerErrorsAreLoggedAsErrors(t *testing.T) {
 	if err := w.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w.logs.reset()
+	w.logs.Reset()
 	res = w.serve("GET", "/community/avatar", "", nil, "", alice)
 	if res.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("with the store closed: %d, want 500", res.StatusCode)
 	}
-	if msgs := w.logs.atLeast(slog.LevelError); len(msgs) != 1 || msgs[0] != "request failed" {
+	if msgs := w.logs.AtLeast(slog.LevelError); len(msgs) != 1 || msgs[0] != "request failed" {
 		t.Fatalf("a 500 logged errors %q, want one \"request failed\"", msgs)
 	}
 }
@@ -351,17 +302,17 @@ func TestAvatarChangeIsLoggedOnlyWhenMade(t *testing.T) {
 		t.Fatalf("sign-up: %d %v", res.StatusCode, cs)
 	}
 	jsonCT := map[string]string{"Content-Type": "application/json"}
-	w.logs.reset()
+	w.logs.Reset()
 	if res := w.serve("PUT", "/community/avatar", "", jsonCT, `{"avatar":"no-such-avatar"}`, cs[0]); res.StatusCode != 400 {
 		t.Fatalf("unknown avatar: %d, want 400", res.StatusCode)
 	}
-	if n := w.logs.count(slog.LevelInfo, "avatar changed"); n != 0 {
+	if n := w.logs.Count(slog.LevelInfo, "avatar changed"); n != 0 {
 		t.Fatalf("a refused change logged \"avatar changed\" %d times", n)
 	}
 	if res := w.serve("PUT", "/community/avatar", "", jsonCT, `{"avatar":"owl"}`, cs[0]); res.StatusCode != 200 {
 		t.Fatalf("owl: %d, want 200", res.StatusCode)
 	}
-	if n := w.logs.count(slog.LevelInfo, "avatar changed"); n != 1 {
+	if n := w.logs.Count(slog.LevelInfo, "avatar changed"); n != 1 {
 		t.Fatalf("a change logged \"avatar changed\" %d times, want once", n)
 	}
 }
@@ -467,12 +418,10 @@ func TestErrorPageIsTitledByStatus(t *testing.T) {
 }
 
 // requestLogStatus returns the status of the one "request" line logged.
-func requestLogStatus(t *testing.T, logs *logRecorder) int64 {
+func requestLogStatus(t *testing.T, logs *testlog.Recorder) int64 {
 	t.Helper()
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
 	var got []int64
-	for _, r := range logs.records {
+	for _, r := range logs.Records() {
 		if r.Message != "request" {
 			continue
 		}
@@ -502,7 +451,7 @@ func TestRequestLogRecordsTheStatusSent(t *testing.T) {
 		{"DELETE", "/login", 405},
 	}
 	for _, tc := range tests {
-		w.logs.reset()
+		w.logs.Reset()
 		res := w.serve(tc.method, tc.path, "", nil, "", nil)
 		if int64(res.StatusCode) != tc.want {
 			t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, res.StatusCode, tc.want)
@@ -512,14 +461,14 @@ func TestRequestLogRecordsTheStatusSent(t *testing.T) {
 		}
 	}
 	// Successful liveness probes are not logged; failing ones are.
-	w.logs.reset()
+	w.logs.Reset()
 	if res := w.serve("GET", "/healthz", "", nil, "", nil); res.StatusCode != 200 {
 		t.Fatalf("healthz: %d", res.StatusCode)
 	}
-	if n := w.logs.count(slog.LevelInfo, "request"); n != 0 {
+	if n := w.logs.Count(slog.LevelInfo, "request"); n != 0 {
 		t.Errorf("a healthy /healthz was logged %d times", n)
 	}
-	w.logs.reset()
+	w.logs.Reset()
 	if res := w.serve("POST", "/healthz", "", nil, "", nil); res.StatusCode != 405 {
 		t.Fatalf("POST /healthz: %d, want 405", res.StatusCode)
 	}
@@ -530,13 +479,12 @@ func TestRequestLogRecordsTheStatusSent(t *testing.T) {
 
 func TestRequestLogDurationIsInMilliseconds(t *testing.T) {
 	w := newWired(t, false)
-	w.logs.reset()
+	w.logs.Reset()
 	begin := time.Now()
 	w.serve("GET", "/no-such-page", "", nil, "", nil)
 	elapsed := float64(time.Since(begin).Microseconds()) / 1000
 	var got []float64
-	w.logs.mu.Lock()
-	for _, r := range w.logs.records {
+	for _, r := range w.logs.Records() {
 		r.Attrs(func(a slog.Attr) bool {
 			if r.Message == "request" && a.Key == "duration_ms" {
 				got = append(got, a.Value.Float64())
@@ -544,7 +492,6 @@ func TestRequestLogDurationIsInMilliseconds(t *testing.T) {
 			return true
 		})
 	}
-	w.logs.mu.Unlock()
 	if len(got) != 1 || got[0] < 0 || got[0] > elapsed {
 		t.Fatalf("duration_ms %v, want one value within the %v ms the request took", got, elapsed)
 	}
