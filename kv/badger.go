@@ -106,9 +106,14 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 					return nil, err
 				}
 			}
-			b.startGC(gcEvery)
-			b.space.poll() // allocate the new memtable log now
-			b.startSpacePoll(spaceRefreshEvery)
+			b.every(gcEvery, b.reclaimUnlessFull)
+			if b.space != nil {
+				b.space.poll() // allocate the new memtable log now
+				// Measure the volume every tick, so the reserve file is
+				// released as soon as something else fills the volume and
+				// restored (writes resume) as soon as space is back.
+				b.every(spaceRefreshEvery, b.space.poll)
+			}
 			return b, nil
 		}
 		if bopts.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
@@ -610,22 +615,28 @@ func (b *Badger) update(fn func(txn *badger.Txn) error) error {
 	return err
 }
 
-// startGC runs value-log GC in the background until Close.
-func (b *Badger) startGC(every time.Duration) {
+// every runs fn every d in the background until Close.
+func (b *Badger) every(d time.Duration, fn func()) {
 	b.wg.Go(func() {
-		t := time.NewTicker(every)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-b.stop:
 				return
 			case <-t.C:
-				if !b.space.status().ReadOnly { // reclaiming rewrites: a write
-					b.reclaim()
-				}
+				fn()
 			}
 		}
 	})
+}
+
+// reclaimUnlessFull runs reclaim unless the volume is too full to write
+// (reclaiming rewrites tables: a write).
+func (b *Badger) reclaimUnlessFull() {
+	if !b.space.status().ReadOnly {
+		b.reclaim()
+	}
 }
 
 // reclaim gives the space of deleted and expired keys back: value-log GC,

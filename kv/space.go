@@ -461,27 +461,6 @@ func deletesOnly(ops []localOp) bool {
 // refused (for /readyz). An in-memory store reports zeros.
 func (b *Badger) DiskStatus() DiskStatus { return b.space.status() }
 
-// startSpacePoll measures the volume every tick until Close, so the reserve
-// file is released as soon as something else fills the volume and restored
-// (writes resume) as soon as space is back, without waiting for a write.
-func (b *Badger) startSpacePoll(every time.Duration) {
-	if b.space == nil {
-		return
-	}
-	b.wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.C:
-				b.space.poll()
-			}
-		}
-	})
-}
-
 // Writable returns a channel closed once a store that was opened read-only
 // on a full volume could be opened for writing (the process should then
 // restart); nil, which never fires, for a store opened read-write.
