@@ -15,7 +15,9 @@ import (
 // TestBadgerContract runs the shared store contract against Badger on disk
 // and in memory.
 func TestBadgerContract(t *testing.T) {
+	t.Parallel()
 	t.Run("disk", func(t *testing.T) {
+		t.Parallel()
 		kvtest.Run(t, func(t *testing.T) kv.Store {
 			b, err := kv.Open(context.Background(), kv.Options{Dir: t.TempDir(), Prefix: "t:", LockTimeout: time.Second})
 			if err != nil {
@@ -26,6 +28,7 @@ func TestBadgerContract(t *testing.T) {
 		})
 	})
 	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
 		kvtest.Run(t, func(t *testing.T) kv.Store {
 			b, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "t:"})
 			if err != nil {
@@ -40,6 +43,7 @@ func TestBadgerContract(t *testing.T) {
 // TestMirrorContract runs the shared store contract against the Redis
 // mirror (a real redis-server), each store under its own prefix.
 func TestMirrorContract(t *testing.T) {
+	t.Parallel()
 	srv := testredis.Start(t)
 	var n atomic.Int32
 	kvtest.Run(t, func(t *testing.T) kv.Store {
