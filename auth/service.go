@@ -12,13 +12,16 @@ import (
 )
 
 // Throttle limits (docs/architecture.md, "Log-in throttling"): 10 failures
-// per address (IPv6: per /64) or 50 per account in 15 minutes. At most
+// per address (IPv6: per /64) or 50 per account in 15 minutes; an attempt
+// from a known device (Attempt.Device) counts against that device, 10 per
+// 15 minutes, instead of the account, so nobody can lock the owner out. At most
 // MaxInFlightPerAddr password checks run at once per address and, unless
 // Config.MaxInFlight says otherwise, 4 per hashing slot overall; an attempt
 // over either bound is answered "throttled" at once, retry after BusyRetry.
 const (
 	IPLimit            = 10
 	AccountLimit       = 50
+	DeviceLimit        = 10
 	Window             = 15 * time.Minute
 	MaxInFlightPerAddr = 2
 	BusyRetry          = time.Second
@@ -61,6 +64,7 @@ type Service struct {
 	cfg       Config
 	byIP      *Throttle
 	byAccount *Throttle
+	byDevice  *Throttle
 	inFlight  *gate
 }
 
@@ -80,6 +84,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		cfg:       cfg,
 		byIP:      NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
 		byAccount: NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
+		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
 		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
 	}, nil
 }
@@ -123,21 +128,41 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 // password is hashed, so concurrent attempts cannot all pass the check; a
 // success, or an attempt that never reached a verdict, gives it back.
 func (s *Service) LogIn(ctx context.Context, username, password, ip string) (User, error) {
-	name, nameErr := NormalizeUsername(username)
-	addr := AddrKey(ip)
+	return s.Authenticate(ctx, Attempt{Username: username, Password: password, IP: ip})
+}
+
+// Attempt is one log-in attempt.
+type Attempt struct {
+	Username, Password string
+	// IP is the client's address.
+	IP string
+	// Device is the nonce of a valid device cookie the client holds for
+	// this account (it logged in to it before), or "". A known device is
+	// exempt from the per-account lockout; its failures count against the
+	// device instead (DeviceLimit).
+	Device string
+}
+
+// Authenticate is LogIn with the attempt's device.
+func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
+	name, nameErr := NormalizeUsername(a.Username)
+	addr := AddrKey(a.IP)
 	if !s.inFlight.enter(addr) {
 		return User{}, &ThrottledError{RetryAfter: BusyRetry}
 	}
 	defer s.inFlight.leave(addr)
 	counters := []counter{{s.byIP, IPLimit, "ip:" + addr}}
-	if nameErr == nil {
+	switch {
+	case nameErr == nil && a.Device != "":
+		counters = append(counters, counter{s.byDevice, DeviceLimit, "device:" + a.Device})
+	case nameErr == nil:
 		counters = append(counters, counter{s.byAccount, AccountLimit, "user:" + name})
 	}
 	held, wait := s.reserve(ctx, counters)
 	if wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
-	u, err := s.check(ctx, name, nameErr, password)
+	u, err := s.check(ctx, name, nameErr, a.Password)
 	if !errors.Is(err, ErrBadCredentials) {
 		s.release(ctx, held)
 	}

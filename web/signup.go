@@ -46,6 +46,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, s.clientIP(r)); err != nil {
 		return err
 	}
+	if err := s.setDevice(w, r, u.Username); err != nil {
+		return err
+	}
 	s.log.Info("account created", "user", u.Username)
 	http.Redirect(w, r, "/community", http.StatusSeeOther)
 	return nil
