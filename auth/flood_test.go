@@ -134,3 +134,34 @@ func TestLoginSuccessGivesTheReservationBack(t *testing.T) {
 		t.Fatalf("after %d failures: %v, want throttled", auth.IPLimit, err)
 	}
 }
+
+// TestSignupOfATakenNameHashesNothing (issue 10, row 3): the name is looked
+// up before the password is hashed, so 40 sign-ups of a taken name cost far
+// less than 40 hashes (DefaultParams, one hash at a time).
+func TestSignupOfATakenNameHashesNothing(t *testing.T) {
+	h, err := auth.NewHasher(auth.DefaultParams, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auth.New(openStore(t), auth.Config{Hasher: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	if _, err := s.SignUpFrom(ctx, "alice", pw, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	oneHash := time.Since(t0)
+	t0 = time.Now()
+	for i := range 40 {
+		if _, err := s.SignUpFrom(ctx, "Alice", pw, "192.0.2.1"); !errors.Is(err, auth.ErrUsernameTaken) {
+			t.Fatalf("taken name %d: %v, want ErrUsernameTaken", i+1, err)
+		}
+	}
+	taken := time.Since(t0)
+	t.Logf("one sign-up (one hash): %v; 40 sign-ups of a taken name: %v", oneHash, taken)
+	if taken > 4*oneHash {
+		t.Errorf("40 sign-ups of a taken name took %v, more than 4 hashes (%v each): they hash", taken, oneHash)
+	}
+}

@@ -25,7 +25,10 @@ const (
 	Window             = 15 * time.Minute
 	MaxInFlightPerAddr = 2
 	BusyRetry          = time.Second
-	maxTracked         = 100_000
+	// SignupLimit accounts per address (IPv6: per /64) per SignupWindow.
+	SignupLimit  = 20
+	SignupWindow = time.Hour
+	maxTracked   = 100_000
 )
 
 // Config configures a Service.
@@ -65,6 +68,7 @@ type Service struct {
 	byIP      *Throttle
 	byAccount *Throttle
 	byDevice  *Throttle
+	bySignup  *Throttle
 	inFlight  *gate
 }
 
@@ -85,13 +89,28 @@ func New(store Store, cfg Config) (*Service, error) {
 		byIP:      NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
 		byAccount: NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
 		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
+		bySignup:  NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
 		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
 	}, nil
 }
 
-// SignUp creates an account. It returns a *ValidationError for a bad
-// username or password and ErrUsernameTaken when the name exists in any case.
+// SignUp creates an account, unthrottled (for callers that are not a
+// client on the network; the site uses SignUpFrom). It returns a
+// *ValidationError for a bad username or password and ErrUsernameTaken when
+// the name exists in any case.
 func (s *Service) SignUp(ctx context.Context, username, password string) (User, error) {
+	return s.signUp(ctx, username, password, "", false)
+}
+
+// SignUpFrom is SignUp for a client at ip, throttled per address
+// (SignupLimit per SignupWindow; IPv6 per /64) and by the checks in flight:
+// *ThrottledError when over. Invalid input and taken names are refused
+// before any hash and are not counted.
+func (s *Service) SignUpFrom(ctx context.Context, username, password, ip string) (User, error) {
+	return s.signUp(ctx, username, password, ip, true)
+}
+
+func (s *Service) signUp(ctx context.Context, username, password, ip string, throttled bool) (u User, err error) {
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return User{}, err
@@ -99,12 +118,35 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 	if err := CheckPassword(password); err != nil {
 		return User{}, err
 	}
+	// The name first: a taken name costs a read, not a hash. Create below
+	// still decides atomically between two sign-ups racing for a name.
+	if _, err := s.store.Get(ctx, userPrefix+name); err == nil {
+		return User{}, ErrUsernameTaken
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return User{}, fmt.Errorf("auth: sign up: %w", err)
+	}
+	if throttled {
+		addr := AddrKey(ip)
+		if !s.inFlight.enter(addr) {
+			return User{}, &ThrottledError{RetryAfter: BusyRetry}
+		}
+		defer s.inFlight.leave(addr)
+		held, wait := s.reserve(ctx, []counter{{s.bySignup, SignupLimit, SignupWindow, "signup:" + addr}})
+		if wait > 0 {
+			return User{}, &ThrottledError{RetryAfter: wait}
+		}
+		defer func() {
+			if err != nil {
+				s.release(ctx, held) // only accounts created count
+			}
+		}()
+	}
 	hash, err := s.cfg.Hasher.Hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
 	now := s.cfg.Now().UTC()
-	u := User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(u)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: encode user: %w", err)
@@ -151,12 +193,12 @@ func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
 		return User{}, &ThrottledError{RetryAfter: BusyRetry}
 	}
 	defer s.inFlight.leave(addr)
-	counters := []counter{{s.byIP, IPLimit, "ip:" + addr}}
+	counters := []counter{{s.byIP, IPLimit, Window, "ip:" + addr}}
 	switch {
 	case nameErr == nil && a.Device != "":
-		counters = append(counters, counter{s.byDevice, DeviceLimit, "device:" + a.Device})
+		counters = append(counters, counter{s.byDevice, DeviceLimit, Window, "device:" + a.Device})
 	case nameErr == nil:
-		counters = append(counters, counter{s.byAccount, AccountLimit, "user:" + name})
+		counters = append(counters, counter{s.byAccount, AccountLimit, Window, "user:" + name})
 	}
 	held, wait := s.reserve(ctx, counters)
 	if wait > 0 {
@@ -191,9 +233,10 @@ func AddrKey(ip string) string {
 // counter is one throttle an attempt counts against: this instance's
 // Throttle, the limit, and the key (shared under throttlePrefix+key).
 type counter struct {
-	local *Throttle
-	limit int
-	key   string
+	local  *Throttle
+	limit  int
+	window time.Duration
+	key    string
 }
 
 // reservation is a counted attempt, to give back on success.
@@ -225,7 +268,7 @@ func (s *Service) reserve(ctx context.Context, cs []counter) ([]reservation, tim
 func (s *Service) reserveOne(ctx context.Context, c counter) (reservation, time.Duration) {
 	if s.cfg.Shared != nil {
 		key := throttlePrefix + c.key
-		n, err := s.cfg.Shared.Incr(ctx, key, Window)
+		n, err := s.cfg.Shared.Incr(ctx, key, c.window)
 		if err == nil {
 			if n <= int64(c.limit) {
 				c.local.Fail(c.key)
@@ -234,7 +277,7 @@ func (s *Service) reserveOne(ctx context.Context, c counter) (reservation, time.
 			_ = s.cfg.Shared.Decr(ctx, key)
 			_, left, err := s.cfg.Shared.Count(ctx, key)
 			if err != nil || left <= 0 {
-				left = Window
+				left = c.window
 			}
 			return reservation{}, max(left, time.Second)
 		}

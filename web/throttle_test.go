@@ -185,3 +185,36 @@ func TestDeviceCookieOverHTTPS(t *testing.T) {
 		t.Errorf("over HTTPS: %q, want __Host-sb_device; Secure; Path=/; no Domain", setCookieLine(res, dev.Name))
 	}
 }
+
+// TestSignupThrottledPerAddress (issue 10, row 3): one address can create
+// auth.SignupLimit accounts an hour (at least 10), then gets 429 with
+// Retry-After; another address still signs up.
+func TestSignupThrottledPerAddress(t *testing.T) {
+	if auth.SignupLimit < 10 {
+		t.Fatalf("SignupLimit %d, want at least 10 an hour", auth.SignupLimit)
+	}
+	s := newSite(t, siteOptions{trustProxy: true})
+	signup := func(ip, name string) resp {
+		return s.do(t, req{method: "POST", path: "/signup", header: map[string]string{"X-Real-IP": ip},
+			form: url.Values{"username": {name}, "password": {testPassword}}})
+	}
+	for i := range auth.SignupLimit {
+		if res := signup("203.0.113.5", fmt.Sprintf("bot%03d", i)); res.status != http.StatusSeeOther {
+			t.Fatalf("sign-up %d: %d, want 303", i+1, res.status)
+		}
+	}
+	// A taken name is refused as taken, not counted.
+	if res := signup("203.0.113.5", "bot000"); res.status != http.StatusConflict {
+		t.Errorf("taken name: %d, want 409", res.status)
+	}
+	res := signup("203.0.113.5", "onemore")
+	if res.status != http.StatusTooManyRequests {
+		t.Fatalf("sign-up %d from one address: %d, want 429", auth.SignupLimit+1, res.status)
+	}
+	if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(auth.SignupWindow/time.Second) {
+		t.Errorf("Retry-After %q, want seconds in (0, %d]", res.header.Get("Retry-After"), int(auth.SignupWindow/time.Second))
+	}
+	if res := signup("198.51.100.8", "human"); res.status != http.StatusSeeOther {
+		t.Errorf("sign-up from another address: %d, want 303", res.status)
+	}
+}
