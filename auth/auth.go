@@ -40,11 +40,13 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // ThrottledError is returned by LogIn while a client IP or an account has
-// failed too often; RetryAfter says when to try again.
+// failed too often, by SignUpFrom while an address has signed up too often,
+// and by both while too many checks are in flight; RetryAfter says when to
+// try again.
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("auth: too many failed log-ins, retry after %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("auth: too many attempts, retry after %s", e.RetryAfter.Round(time.Second))
 }
 
 // Username and password limits.

@@ -5,17 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"soulbridge/kv"
 )
 
 // Throttle limits (docs/architecture.md, "Log-in throttling"): 10 failures
-// per IP or 50 per account in 15 minutes.
+// per address (IPv6: per /64) or 50 per account in 15 minutes; an attempt
+// from a known device (Attempt.Device) counts against that device, 10 per
+// 15 minutes, instead of the account, so nobody can lock the owner out. At most
+// MaxInFlightPerAddr password checks run at once per address and, unless
+// Config.MaxInFlight says otherwise, 4 per hashing slot overall; an attempt
+// over either bound is answered "throttled" at once, retry after BusyRetry.
 const (
-	IPLimit      = 10
-	AccountLimit = 50
-	Window       = 15 * time.Minute
+	IPLimit            = 10
+	AccountLimit       = 50
+	DeviceLimit        = 10
+	Window             = 15 * time.Minute
+	MaxInFlightPerAddr = 2
+	BusyRetry          = time.Second
+	// SignupLimit accounts per address (IPv6: per /64) per SignupWindow.
+	SignupLimit  = 20
+	SignupWindow = time.Hour
 	maxTracked   = 100_000
 )
 
@@ -28,6 +40,9 @@ type Config struct {
 	// Shared, if set, counts failed log-ins across instances; while it
 	// errs (the shared tier is down) the per-instance counters decide.
 	Shared SharedCounter
+	// MaxInFlight bounds the password checks in flight on this instance;
+	// 0 means 4 per hashing slot of Hasher.
+	MaxInFlight int
 }
 
 // SharedCounter counts events per key in windows shared by every instance
@@ -39,6 +54,9 @@ type SharedCounter interface {
 	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
 	// Count returns key's count and how long its window still runs.
 	Count(ctx context.Context, key string) (n int64, left time.Duration, err error)
+	// Decr takes one count back from key, if key still exists (a
+	// reservation given back; an expired window stays expired).
+	Decr(ctx context.Context, key string) error
 }
 
 const throttlePrefix = "throttle:"
@@ -49,6 +67,9 @@ type Service struct {
 	cfg       Config
 	byIP      *Throttle
 	byAccount *Throttle
+	byDevice  *Throttle
+	bySignup  *Throttle
+	inFlight  *gate
 }
 
 // New returns a Service over store.
@@ -59,17 +80,37 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4 * cap(cfg.Hasher.sem)
+	}
 	return &Service{
 		store:     store,
 		cfg:       cfg,
 		byIP:      NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
 		byAccount: NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
+		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
+		bySignup:  NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
+		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
 	}, nil
 }
 
-// SignUp creates an account. It returns a *ValidationError for a bad
-// username or password and ErrUsernameTaken when the name exists in any case.
+// SignUp creates an account, unthrottled (for callers that are not a
+// client on the network; the site uses SignUpFrom). It returns a
+// *ValidationError for a bad username or password and ErrUsernameTaken when
+// the name exists in any case.
 func (s *Service) SignUp(ctx context.Context, username, password string) (User, error) {
+	return s.signUp(ctx, username, password, "", false)
+}
+
+// SignUpFrom is SignUp for a client at ip, throttled per address
+// (SignupLimit per SignupWindow; IPv6 per /64) and by the checks in flight:
+// *ThrottledError when over. Invalid input and taken names are refused
+// before any hash and are not counted.
+func (s *Service) SignUpFrom(ctx context.Context, username, password, ip string) (User, error) {
+	return s.signUp(ctx, username, password, ip, true)
+}
+
+func (s *Service) signUp(ctx context.Context, username, password, ip string, throttled bool) (u User, err error) {
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return User{}, err
@@ -77,12 +118,35 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 	if err := CheckPassword(password); err != nil {
 		return User{}, err
 	}
+	// The name first: a taken name costs a read, not a hash. Create below
+	// still decides atomically between two sign-ups racing for a name.
+	if _, err := s.store.Get(ctx, userPrefix+name); err == nil {
+		return User{}, ErrUsernameTaken
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return User{}, fmt.Errorf("auth: sign up: %w", err)
+	}
+	if throttled {
+		addr := AddrKey(ip)
+		if !s.inFlight.enter(addr) {
+			return User{}, &ThrottledError{RetryAfter: BusyRetry}
+		}
+		defer s.inFlight.leave(addr)
+		held, wait := s.reserve(ctx, []counter{{s.bySignup, SignupLimit, SignupWindow, "signup:" + addr}})
+		if wait > 0 {
+			return User{}, &ThrottledError{RetryAfter: wait}
+		}
+		defer func() {
+			if err != nil {
+				s.release(ctx, held) // only accounts created count
+			}
+		}()
+	}
 	hash, err := s.cfg.Hasher.Hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
 	now := s.cfg.Now().UTC()
-	u := User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(u)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: encode user: %w", err)
@@ -97,49 +161,140 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 }
 
 // LogIn checks username and password for a client at ip. It returns
-// *ThrottledError while the IP or the account has failed too often,
+// *ThrottledError while the address or the account has failed too often, or
+// while too many checks are in flight (for the address or overall),
 // ErrBadCredentials for an unknown user or a wrong password (same error,
 // same cost), and the account on success.
+//
+// The attempt is reserved (checked and counted in one step) before the
+// password is hashed, so concurrent attempts cannot all pass the check; a
+// success, or an attempt that never reached a verdict, gives it back.
 func (s *Service) LogIn(ctx context.Context, username, password, ip string) (User, error) {
-	name, nameErr := NormalizeUsername(username)
-	wait := s.blocked(ctx, s.byIP, IPLimit, "ip:", ip)
-	if nameErr == nil {
-		wait = max(wait, s.blocked(ctx, s.byAccount, AccountLimit, "user:", name))
+	return s.Authenticate(ctx, Attempt{Username: username, Password: password, IP: ip})
+}
+
+// Attempt is one log-in attempt.
+type Attempt struct {
+	Username, Password string
+	// IP is the client's address.
+	IP string
+	// Device is the nonce of a valid device cookie the client holds for
+	// this account (it logged in to it before), or "". A known device is
+	// exempt from the per-account lockout; its failures count against the
+	// device instead (DeviceLimit).
+	Device string
+}
+
+// Authenticate is LogIn with the attempt's device.
+func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
+	name, nameErr := NormalizeUsername(a.Username)
+	addr := AddrKey(a.IP)
+	if !s.inFlight.enter(addr) {
+		return User{}, &ThrottledError{RetryAfter: BusyRetry}
 	}
+	defer s.inFlight.leave(addr)
+	counters := []counter{{s.byIP, IPLimit, Window, "ip:" + addr}}
+	switch {
+	case nameErr == nil && a.Device != "":
+		counters = append(counters, counter{s.byDevice, DeviceLimit, Window, "device:" + a.Device})
+	case nameErr == nil:
+		counters = append(counters, counter{s.byAccount, AccountLimit, Window, "user:" + name})
+	}
+	held, wait := s.reserve(ctx, counters)
 	if wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
-	u, err := s.check(ctx, name, nameErr, password)
-	if errors.Is(err, ErrBadCredentials) {
-		s.fail(ctx, s.byIP, "ip:", ip)
-		if nameErr == nil {
-			s.fail(ctx, s.byAccount, "user:", name)
-		}
+	u, err := s.check(ctx, name, nameErr, a.Password)
+	if !errors.Is(err, ErrBadCredentials) {
+		s.release(ctx, held)
 	}
 	return u, err
 }
 
-// blocked says how long key must wait: by the shared count while the
-// shared tier answers, else by this instance's own.
-func (s *Service) blocked(ctx context.Context, local *Throttle, limit int, kind, key string) time.Duration {
-	if s.cfg.Shared != nil {
-		n, left, err := s.cfg.Shared.Count(ctx, throttlePrefix+kind+key)
-		if err == nil {
-			if n < int64(limit) {
-				return 0
-			}
-			return max(left, time.Second)
-		}
+// AddrKey is the throttle key of a client address: an IPv4 address as is,
+// an IPv6 address as its /64 (one subscriber's allocation, which gives its
+// holder 2^64 addresses to rotate through).
+func AddrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
 	}
-	return local.Blocked(key)
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
-// fail counts a failure for key, locally always (it decides while the
-// shared tier is down) and in the shared tier when there is one.
-func (s *Service) fail(ctx context.Context, local *Throttle, kind, key string) {
-	local.Fail(key)
+// counter is one throttle an attempt counts against: this instance's
+// Throttle, the limit, and the key (shared under throttlePrefix+key).
+type counter struct {
+	local  *Throttle
+	limit  int
+	window time.Duration
+	key    string
+}
+
+// reservation is a counted attempt, to give back on success.
+type reservation struct {
+	counter
+	shared bool // counted in the shared tier too
+}
+
+// reserve counts the attempt against every counter, or against none and
+// says how long to wait when one of them is at its limit.
+func (s *Service) reserve(ctx context.Context, cs []counter) ([]reservation, time.Duration) {
+	held := make([]reservation, 0, len(cs))
+	for _, c := range cs {
+		r, wait := s.reserveOne(ctx, c)
+		if wait > 0 {
+			s.release(ctx, held)
+			return nil, wait
+		}
+		held = append(held, r)
+	}
+	return held, 0
+}
+
+// reserveOne checks and counts one attempt against c: by the shared count
+// while the shared tier answers (INCR first, then give it back if it went
+// over, so two instances cannot both take the last attempt), else by this
+// instance's own. The local count is kept either way: it decides while the
+// shared tier is down.
+func (s *Service) reserveOne(ctx context.Context, c counter) (reservation, time.Duration) {
 	if s.cfg.Shared != nil {
-		_, _ = s.cfg.Shared.Incr(ctx, throttlePrefix+kind+key, Window)
+		key := throttlePrefix + c.key
+		n, err := s.cfg.Shared.Incr(ctx, key, c.window)
+		if err == nil {
+			if n <= int64(c.limit) {
+				c.local.Fail(c.key)
+				return reservation{counter: c, shared: true}, 0
+			}
+			_ = s.cfg.Shared.Decr(ctx, key)
+			_, left, err := s.cfg.Shared.Count(ctx, key)
+			if err != nil || left <= 0 {
+				left = c.window
+			}
+			return reservation{}, max(left, time.Second)
+		}
+	}
+	if wait := c.local.Reserve(c.key); wait > 0 {
+		return reservation{}, max(wait, time.Second)
+	}
+	return reservation{counter: c}, 0
+}
+
+// release gives reservations back.
+func (s *Service) release(ctx context.Context, held []reservation) {
+	for _, r := range held {
+		r.local.Release(r.key)
+		if r.shared {
+			_ = s.cfg.Shared.Decr(ctx, throttlePrefix+r.key)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"soulbridge/auth"
@@ -62,5 +63,65 @@ func TestThrottleSharedAcrossInstances(t *testing.T) {
 	var th *auth.ThrottledError
 	if _, err := a.LogIn(ctx, "alice", pw, ip2); !errors.As(err, &th) {
 		t.Fatalf("with redis down, after %d local failures: %v, want throttled", auth.IPLimit, err)
+	}
+}
+
+// TestSharedReservationsAreGivenBack: with the counters in Redis, a
+// success gives its reservation back on the shared tier too (kv.Mirror's
+// Decr), so many log-ins that succeed, on either instance, leave an
+// address its full allowance of failures; and a flood split over two
+// instances is still held to IPLimit failures in all.
+func TestSharedReservationsAreGivenBack(t *testing.T) {
+	srv := testredis.Start(t)
+	a, b := sharedService(t, srv.URL()), sharedService(t, srv.URL())
+	ctx := context.Background()
+	signUp(t, a, "alice", pw)
+	const ip = "203.0.113.44"
+	for i := range 3 * auth.IPLimit {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		if _, err := s.LogIn(ctx, "alice", pw, ip); err != nil {
+			t.Fatalf("success %d: %v", i+1, err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			_, err := s.LogIn(ctx, "alice", "wrong password", ip)
+			var th *auth.ThrottledError
+			switch {
+			case errors.Is(err, auth.ErrBadCredentials):
+				mu.Lock()
+				bad++
+				mu.Unlock()
+			case errors.As(err, &th):
+			default:
+				t.Errorf("flood: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for bad < auth.IPLimit { // the in-flight bound turned some away early
+		if _, err := a.LogIn(ctx, "alice", "wrong password", ip); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("after %d failures (limit %d), 30 successes before: %v", bad, auth.IPLimit, err)
+		}
+		bad++
+	}
+	if bad > auth.IPLimit {
+		t.Errorf("%d failures answered over two instances, want at most %d", bad, auth.IPLimit)
+	}
+	var th *auth.ThrottledError
+	if _, err := b.LogIn(ctx, "alice", pw, ip); !errors.As(err, &th) {
+		t.Fatalf("after %d failures: %v, want throttled", auth.IPLimit, err)
 	}
 }

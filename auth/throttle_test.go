@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,5 +85,41 @@ func TestThrottleEvictsExpiredThenOldest(t *testing.T) {
 	}
 	if th.Blocked("c") != 0 && th.Blocked("d") != 0 {
 		t.Fatal("neither of the oldest keys was evicted")
+	}
+}
+
+// TestThrottleReserve: Reserve checks and counts in one step, so of many
+// concurrent reservations exactly limit succeed; Release gives one back.
+func TestThrottleReserve(t *testing.T) {
+	clk := newClock()
+	th := auth.NewThrottle(10, time.Minute, 100, clk.Now)
+	var wg sync.WaitGroup
+	var granted atomic.Int32
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if th.Reserve("k") == 0 {
+				granted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := granted.Load(); n != 10 {
+		t.Fatalf("%d of 200 concurrent reservations granted, want 10", n)
+	}
+	if d := th.Reserve("k"); d != time.Minute {
+		t.Fatalf("Reserve at the limit = %v, want the rest of the window (1m)", d)
+	}
+	th.Release("k")
+	if d := th.Reserve("k"); d != 0 {
+		t.Fatalf("Reserve after a Release = %v, want 0", d)
+	}
+	if d := th.Reserve("k"); d == 0 {
+		t.Fatal("Reserve granted past the limit")
+	}
+	clk.Advance(time.Minute)
+	if d := th.Reserve("k"); d != 0 {
+		t.Fatalf("Reserve in a new window = %v, want 0", d)
 	}
 }

@@ -50,3 +50,26 @@ func (m *Mirror) Count(ctx context.Context, key string) (int64, time.Duration, e
 	}
 	return n, max(ttl.Val(), 0), nil
 }
+
+// decrScript takes one count back from a key that still exists; a key whose
+// window ended is left alone (a plain DECR would recreate it, at -1 and
+// without an expiry).
+var decrScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+`)
+
+// Decr takes one count back from key (a reservation given back), or
+// returns ErrUnavailable while Redis is down.
+func (m *Mirror) Decr(ctx context.Context, key string) error {
+	if !m.up() {
+		return ErrUnavailable
+	}
+	if err := decrScript.Run(ctx, m.rdb, []string{m.rkey(key)}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		m.trip(ctx, err)
+		return ErrUnavailable
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,9 @@ type site struct {
 // siteOptions adjusts the Deps a test site is built from.
 type siteOptions struct {
 	trustProxy bool
+	// realHasher hashes at auth.DefaultParams, one hash per CPU at a time
+	// (as in production), instead of the fast test parameters.
+	realHasher bool
 }
 
 // newSite wires the site over an in-memory store with web.NewSite, as
@@ -53,6 +57,9 @@ func newSite(t *testing.T, opts siteOptions) *site {
 
 	key := bytes.Repeat([]byte{0x5b}, 32)
 	hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, 2)
+	if opts.realHasher {
+		hasher, err = auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0))
+	}
 	if err != nil {
 		t.Fatalf("auth.NewHasher: %v", err)
 	}

@@ -24,14 +24,19 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 
 // login checks the credentials and starts a new session (the token the
 // client presented, if any, is ended, never promoted): 303 to next or
-// /community; 401 on failure; 429 with Retry-After when throttled.
+// /community, with a fresh device cookie (web/device.go); 401 on failure;
+// 429 with Retry-After when throttled.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
 	form := views.AuthForm{Username: r.PostForm.Get("username"), Next: safeNext(r.PostForm.Get("next"))}
 	ip := s.clientIP(r)
-	u, err := s.auth.LogIn(r.Context(), form.Username, r.PostForm.Get("password"), ip)
+	attempt := auth.Attempt{Username: form.Username, Password: r.PostForm.Get("password"), IP: ip}
+	if name, err := auth.NormalizeUsername(form.Username); err == nil {
+		attempt.Device = s.deviceNonce(r, name)
+	}
+	u, err := s.auth.Authenticate(r.Context(), attempt)
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
@@ -50,6 +55,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, ip); err != nil {
+		return err
+	}
+	if err := s.setDevice(w, r, u.Username); err != nil {
 		return err
 	}
 	s.log.Info("logged in", "user", u.Username)

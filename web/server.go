@@ -54,6 +54,9 @@ type Deps struct {
 	Mirror MirrorState
 	// Disk reports the data volume; nil means not reported.
 	Disk DiskState
+	// DeviceKeys sign device cookies (web/device.go): current first, then
+	// previous keys still accepted; none means no device cookies.
+	DeviceKeys [][]byte
 }
 
 // Server is the site's HTTP handler.
@@ -69,6 +72,7 @@ type Server struct {
 	version    string
 	mirror     MirrorState
 	disk       DiskState
+	devices    *deviceCodec
 
 	handler http.Handler
 }
@@ -87,6 +91,7 @@ func New(d Deps) *Server {
 		version:    d.Version,
 		mirror:     d.Mirror,
 		disk:       d.Disk,
+		devices:    newDeviceCodec(d.DeviceKeys),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -22,15 +22,22 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // signup creates the account and logs it in: 303 to /community with a new
-// session; 400 with the reason for bad input; 409 when the name is taken.
+// session; 400 with the reason for bad input; 409 when the name is taken;
+// 429 with Retry-After when the address signed up too often.
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
 	form := views.AuthForm{Username: r.PostForm.Get("username")}
-	u, err := s.auth.SignUp(r.Context(), form.Username, r.PostForm.Get("password"))
+	ip := s.clientIP(r)
+	u, err := s.auth.SignUpFrom(r.Context(), form.Username, r.PostForm.Get("password"), ip)
 	var verr *auth.ValidationError
+	var throttled *auth.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		s.log.Warn("sign-up throttled", "ip", ip)
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
+			Message: "Too many sign-ups from your network. Please try again later."}
 	case errors.As(err, &verr):
 		return s.signupError(w, r, form, http.StatusBadRequest, verr.Field, verr.Message)
 	case errors.Is(err, auth.ErrUsernameTaken):
@@ -43,7 +50,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, s.clientIP(r)); err != nil {
+	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, ip); err != nil {
+		return err
+	}
+	if err := s.setDevice(w, r, u.Username); err != nil {
 		return err
 	}
 	s.log.Info("account created", "user", u.Username)

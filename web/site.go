@@ -92,5 +92,6 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		Version:           cfg.Version,
 		Mirror:            cfg.Mirror,
 		Disk:              cfg.Disk,
+		DeviceKeys:        cfg.Keys,
 	}), nil
 }
