@@ -24,8 +24,11 @@ type Config struct {
 	// last-seen time (and so between two writes); 0 means 5 minutes.
 	TouchInterval time.Duration
 	// Now returns the current time; nil means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// TrustProxyHeaders honours X-Forwarded-Proto (TRUST_PROXY_HEADERS):
+	// only then does "https" there count as HTTPS (see IsHTTPS).
+	TrustProxyHeaders bool
+	Logger            *slog.Logger
 }
 
 // Manager creates, loads, renews and ends sessions.
@@ -99,7 +102,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // signed with an unknown key, naming no live record) returns ErrNoSession;
 // other errors are store failures.
 func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey bool, err error) {
-	value, ok := cookieValue(r)
+	value, ok := cookieValue(r, m.https(r))
 	if !ok {
 		return nil, false, ErrNoSession
 	}
@@ -131,22 +134,28 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err := m.endPresented(ctx, r); err != nil {
 		return err
 	}
-	clearCookies(w, r)
+	clearCookies(w, r, m.https(r))
 	return nil
 }
 
-// endPresented deletes the record named by r's cookie, if it decodes.
+// endPresented deletes the records named by r's session cookies, if they
+// decode. Unlike Load it also takes the bare name over HTTPS: ending a
+// session grants nothing, and a log-out there should end a session begun
+// before the site moved to HTTPS.
 func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
-	value, ok := cookieValue(r)
-	if !ok {
-		return nil
-	}
-	token, _, err := m.codec.decode(value)
-	if err != nil {
-		return nil
-	}
-	if err := m.store.Delete(ctx, KeyPrefix+idOf(token)); err != nil {
-		return fmt.Errorf("session: end: %w", err)
+	for _, name := range []string{SecureCookieName, CookieName} {
+		c, err := r.Cookie(name)
+		if err != nil || c.Value == "" {
+			continue
+		}
+		value := c.Value
+		token, _, err := m.codec.decode(value)
+		if err != nil {
+			continue
+		}
+		if err := m.store.Delete(ctx, KeyPrefix+idOf(token)); err != nil {
+			return fmt.Errorf("session: end: %w", err)
+		}
 	}
 	return nil
 }
@@ -184,6 +193,10 @@ func (m *Manager) writeCookie(w http.ResponseWriter, r *http.Request, s *Session
 	if err != nil {
 		return err
 	}
-	setCookie(w, r, value, s.ExpiresAt.Sub(m.cfg.Now()))
+	setCookie(w, m.https(r), value, s.ExpiresAt.Sub(m.cfg.Now()))
 	return nil
 }
+
+// https reports whether r came over HTTPS, X-Forwarded-Proto counting only
+// from a trusted edge.
+func (m *Manager) https(r *http.Request) bool { return IsHTTPS(r, m.cfg.TrustProxyHeaders) }
