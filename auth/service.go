@@ -74,7 +74,7 @@ func (s *Service) SignUp(ctx context.Context, username, password string) (User, 
 	if err != nil {
 		return User{}, err
 	}
-	if err := CheckPassword(password); err != nil {
+	if err := CheckNewPassword(name, password); err != nil {
 		return User{}, err
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, password)
