@@ -1,11 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"soulbridge/kv"
@@ -36,6 +38,21 @@ type Manager struct {
 	store Store
 	codec *codec
 	cfg   Config
+	// locks serialise, per record (striped by ID), the renewal's
+	// read-compare-write against the deletes of this Manager, so a renewal
+	// can never write back a record a log-out has just removed.
+	locks [64]sync.Mutex
+}
+
+// lock locks the stripe of record id and returns its unlock.
+func (m *Manager) lock(id string) func() {
+	var h uint32
+	for i := 0; i < len(id); i++ {
+		h = h*31 + uint32(id[i])
+	}
+	mu := &m.locks[h%uint32(len(m.locks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a Manager over store.
@@ -126,7 +143,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if !m.cfg.Now().Before(rec.expiry(m.cfg.IdleTimeout)) {
 		return nil, false, ErrNoSession
 	}
-	return &Session{Record: rec, ID: id, token: token}, oldKey, nil
+	return &Session{Record: rec, ID: id, token: token, raw: b}, oldKey, nil
 }
 
 // End deletes r's session server-side (if any) and expires the cookie.
@@ -153,22 +170,58 @@ func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
 		if err != nil {
 			continue
 		}
-		if err := m.store.Delete(ctx, KeyPrefix+idOf(token)); err != nil {
+		if err := m.delete(ctx, idOf(token)); err != nil {
 			return fmt.Errorf("session: end: %w", err)
 		}
 	}
 	return nil
 }
 
+// errEnded is touch's answer for a session whose record is gone since Load
+// read it: the request goes on without a session.
+var errEnded = errors.New("session: ended while the request ran")
+
+// delete removes record id, under its lock (see touch).
+func (m *Manager) delete(ctx context.Context, id string) error {
+	defer m.lock(id)()
+	return m.store.Delete(ctx, KeyPrefix+id)
+}
+
 // touch slides the idle lifetime, writing at most once per TouchInterval.
+//
+// The write is conditional: the store has no compare-and-set, so under the
+// record's lock touch reads the record again and writes only if it still
+// holds the very bytes Load read. A record deleted meanwhile (a log-out or
+// revocation racing this request) is not written back, and touch returns
+// errEnded; a record changed meanwhile (another request renewed it first)
+// is left alone. Deletes through this Manager take the same lock, so within
+// one process the race is closed; across instances sharing the Redis
+// mirror, what remains is the gap between the re-read and the write (well
+// under a millisecond, instead of the whole request).
 func (m *Manager) touch(ctx context.Context, s *Session) error {
 	now := m.cfg.Now().UTC()
 	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
 		return nil
 	}
-	s.LastSeen = now
-	s.UpdatedAt = now
-	return m.save(ctx, s)
+	defer m.lock(s.ID)()
+	cur, err := m.store.Get(ctx, KeyPrefix+s.ID)
+	if errors.Is(err, kv.ErrNotFound) {
+		return errEnded
+	}
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	if !bytes.Equal(cur, s.raw) {
+		return nil
+	}
+	next := *s
+	next.LastSeen = now
+	next.UpdatedAt = now
+	if err := m.save(ctx, &next); err != nil {
+		return err
+	}
+	*s = next
+	return nil
 }
 
 func (m *Manager) save(ctx context.Context, s *Session) error {
@@ -183,6 +236,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	if err := m.store.Set(ctx, KeyPrefix+s.ID, b, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	}
+	s.raw = b
 	return nil
 }
 
