@@ -205,7 +205,7 @@ func (m *Manager) touch(ctx context.Context, s *Session) error {
 	}
 	defer m.lock(s.ID)()
 	cur, err := m.store.Get(ctx, KeyPrefix+s.ID)
-	if errors.Is(err, kv.ErrNotFound) {
+	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
 		return errEnded
 	}
 	if err != nil {
