@@ -178,7 +178,7 @@ func TestDiskFullWhileServing(t *testing.T) {
 	users := []string{"ada", "bob", "cyd", "dee"}
 	cookies := map[string]string{}
 	for _, u := range users {
-		cookies[u] = testbin.Signup(t, c, p.Base(), u, u+"-password")
+		cookies[u] = testbin.Signup(t, c, p.Base(), u, "staple battery horse")
 	}
 	ids := testbin.Catalogue(t, c, p.Base())
 
