@@ -169,6 +169,33 @@ func TestConfigSecretKeyRules(t *testing.T) {
 			wantErr: []string{"SECRET_KEY_FALLBACKS", "soulbridge keygen"},
 		},
 		{
+			name:    "all-zero hex SECRET_KEY has no entropy",
+			env:     func(dir string) env { return env{"DATA_DIR": dir, "SECRET_KEY": strings.Repeat("0", 64)} },
+			wantErr: []string{"SECRET_KEY", "one byte value", "soulbridge keygen"},
+		},
+		{
+			name:    "one repeated character as raw SECRET_KEY",
+			env:     func(dir string) env { return env{"DATA_DIR": dir, "SECRET_KEY": strings.Repeat("a", 40)} },
+			wantErr: []string{"SECRET_KEY", "one byte value", "soulbridge keygen"},
+		},
+		{
+			name: "all-zero fallback",
+			env: func(dir string) env {
+				return env{"DATA_DIR": dir, "SECRET_KEY": cfgHexKey, "SECRET_KEY_FALLBACKS": strings.Repeat("00", 32)}
+			},
+			wantErr: []string{"SECRET_KEY_FALLBACKS", "one byte value"},
+		},
+		{
+			name: "all-zero key file",
+			env: func(dir string) env {
+				if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("0", 64)+"\n"), 0o600); err != nil {
+					panic(err)
+				}
+				return env{"DATA_DIR": dir}
+			},
+			wantErr: []string{"secret.key", "one byte value"},
+		},
+		{
 			name: "fallbacks in order after the current key",
 			env: func(dir string) env {
 				return env{"DATA_DIR": dir, "SECRET_KEY": cfgRawKey, "SECRET_KEY_FALLBACKS": " " + cfgFallback + " ,, " + cfgHex128 + ","}

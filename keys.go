@@ -38,7 +38,23 @@ func parseKey(s string) ([]byte, error) {
 	if len(k) < minKeyLen {
 		return nil, fmt.Errorf("key is too short (%d bytes, need at least %d): generate one with `soulbridge keygen`", len(k), minKeyLen)
 	}
+	if oneByteValue(k) {
+		return nil, fmt.Errorf("key has no entropy (all %d bytes are one byte value, such as an all-zero placeholder): generate one with `soulbridge keygen`", len(k))
+	}
 	return k, nil
+}
+
+// oneByteValue reports whether every byte of k is the same: a placeholder
+// (all zeros, "aaaa…"), not a secret. This is the one shape refused beyond
+// the length rule; a real entropy estimate would also refuse honest
+// passphrases, and keygen's output never trips it.
+func oneByteValue(k []byte) bool {
+	for _, b := range k[1:] {
+		if b != k[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // newKeyHex returns a fresh random 32-byte key as 64 hex characters.

@@ -16,27 +16,34 @@ const unprivileged = 65532
 
 // takeDataDir prepares the data dir. Started as root (Railway mounts volumes
 // root-owned), it creates the dir, hands it recursively to 65532 and drops
-// to 65532 for good; as any other user it only creates the dir. Either way
-// it then checks the dir is writable, naming the fix if not.
+// to 65532 for good; as any other user it only creates the dir. A root start
+// that cannot drop (uid 65532 could not even reach the dir, because an
+// ancestor such as /root is closed to others) is refused, naming the fix:
+// nothing is ever served as root. On Railway and in the image the data dir
+// is /data, which is always reachable.
 //
-// One exception: when uid 65532 could not even reach the dir (an ancestor
-// such as /root is closed to others), dropping would make the dir unusable,
-// so it stays root and says so. On Railway and in the image the data dir is
-// /data, which is always reachable.
+// Then, as the user that will serve, it sets the process umask to 077 (so
+// the store's files, the key file and everything else the process creates
+// are 0600 and its directories 0700) and brings what already exists in the
+// dir to those modes (restrictModes); last, it checks the dir is writable,
+// naming the fix if not.
 func takeDataDir(dir string, log *slog.Logger) error {
 	if os.Geteuid() == 0 {
 		if blocker := unreachableAncestor(dir, unprivileged); blocker != "" {
-			log.Warn("running as root: uid 65532 could not reach the data dir through "+blocker+
-				"; move DATA_DIR somewhere reachable (such as /data) to run unprivileged", "dir", dir)
-		} else if err := handOver(dir); err != nil {
-			return err
-		} else {
-			log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
+			return fmt.Errorf("refusing to run as root: data dir %s cannot be reached by uid %d, to which the server drops, "+
+				"because %s is closed to it: point DATA_DIR at a directory uid %d can reach (such as /data), "+
+				"or open the way (chmod o+x %s)", dir, unprivileged, blocker, unprivileged, blocker)
 		}
+		if err := handOver(dir); err != nil {
+			return err
+		}
+		log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
 	}
+	syscall.Umask(0o077)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return notWritable(dir, err)
 	}
+	restrictModes(dir, log)
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
 		return notWritable(dir, err)
@@ -44,6 +51,44 @@ func takeDataDir(dir string, log *slog.Logger) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// restrictModes makes dir and every directory under it 0700 and every
+// regular file 0600, whatever an earlier release, a restore or an operator
+// left (the store's files hold password hashes). Symbolic links are neither
+// followed nor changed (chmod would follow them), nor is anything else that
+// is not a plain file or directory. A mode that cannot be changed (a file
+// system without Unix modes, a file owned by someone else) is logged with
+// the fix, once, and start-up goes on: the dir itself was checked writable.
+func restrictModes(dir string, log *slog.Logger) {
+	var failed error
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if failed == nil && !errors.Is(err, fs.ErrNotExist) {
+				failed = err
+			}
+			return nil
+		}
+		want := fs.FileMode(0o600)
+		switch {
+		case d.IsDir():
+			want = 0o700
+		case !d.Type().IsRegular():
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Mode().Perm() == want {
+			return nil
+		}
+		if err := os.Chmod(path, want); err != nil && failed == nil && !errors.Is(err, fs.ErrNotExist) {
+			failed = err
+		}
+		return nil
+	})
+	if failed != nil {
+		log.Warn("could not restrict the data dir to its owner (want directories 0700, files 0600): "+
+			"chmod -R go-rwx the data dir as its owner", "dir", dir, "err", failed)
+	}
 }
 
 // handOver creates dir, gives it (recursively) to uid/gid 65532 and drops

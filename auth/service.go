@@ -115,14 +115,16 @@ func (s *Service) signUp(ctx context.Context, username, password, ip string, thr
 	if err != nil {
 		return User{}, err
 	}
-	if err := CheckPassword(password); err != nil {
+	if err := CheckNewPassword(name, password); err != nil {
 		return User{}, err
 	}
 	// The name first: a taken name costs a read, not a hash. Create below
 	// still decides atomically between two sign-ups racing for a name.
 	if _, err := s.store.Get(ctx, userPrefix+name); err == nil {
 		return User{}, ErrUsernameTaken
-	} else if !errors.Is(err, kv.ErrNotFound) {
+	} else if errors.Is(err, kv.ErrUnavailable) || !errors.Is(err, kv.ErrNotFound) {
+		// Unavailable: the shared store is down, and Create would refuse
+		// anyway; say so before spending a hash.
 		return User{}, fmt.Errorf("auth: sign up: %w", err)
 	}
 	if throttled {

@@ -97,7 +97,7 @@ func TestSignUpConcurrentSameName(t *testing.T) {
 			if i%2 == 0 {
 				name = "bob"
 			}
-			_, errs[i] = s.SignUp(context.Background(), name, fmt.Sprintf("password-%02d", i))
+			_, errs[i] = s.SignUp(context.Background(), name, fmt.Sprintf("staple battery %02d", i))
 		})
 	}
 	wg.Wait()
@@ -115,7 +115,7 @@ func TestSignUpConcurrentSameName(t *testing.T) {
 		t.Fatalf("%d concurrent sign-ups of one name succeeded, want exactly 1", wins)
 	}
 	// The stored account is the winner's.
-	if _, err := s.LogIn(context.Background(), "bob", fmt.Sprintf("password-%02d", winner), "192.0.2.1"); err != nil {
+	if _, err := s.LogIn(context.Background(), "bob", fmt.Sprintf("staple battery %02d", winner), "192.0.2.1"); err != nil {
 		t.Fatalf("winner cannot log in: %v", err)
 	}
 }

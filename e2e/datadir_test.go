@@ -32,7 +32,7 @@ const markerFile = "soulbridge.json"
 func makeStore(t *testing.T, dir string) {
 	t.Helper()
 	p := testbin.Start(t, "make-store", keyedEnv(t, dir))
-	testbin.Signup(t, testbin.Client(t), p.Base(), "keeper", "keeper-password")
+	testbin.Signup(t, testbin.Client(t), p.Base(), "keeper", "staple battery horse")
 	p.Stop()
 }
 
@@ -172,7 +172,7 @@ func TestDataDirDamagedStore(t *testing.T) {
 	}
 	// The undamaged original still starts, and keeps its user.
 	p := testbin.Start(t, "good", keyedEnv(t, good))
-	testbin.Form(t, testbin.Client(t), p.Base(), "/login", "keeper", "keeper-password")
+	testbin.Form(t, testbin.Client(t), p.Base(), "/login", "keeper", "staple battery horse")
 	p.Stop()
 }
 

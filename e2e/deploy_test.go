@@ -99,7 +99,7 @@ func TestLockContention(t *testing.T) {
 	if r := testbin.Must(t, c, http.MethodGet, a.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("A /healthz while B waits: %d", r.Status)
 	}
-	cookie := testbin.Signup(t, c, a.Base(), "dave", "dave-password")
+	cookie := testbin.Signup(t, c, a.Base(), "dave", "staple battery horse")
 	code, ok := b.Wait(30 * time.Second)
 	took := time.Since(b.Started())
 	if !ok {

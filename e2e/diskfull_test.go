@@ -148,7 +148,7 @@ func checkRefused(t *testing.T, c *http.Client, base, cookie string) {
 	if r.Status != http.StatusInsufficientStorage || strings.TrimSpace(r.Body) != fullJSON {
 		t.Errorf("PUT avatar on a full volume: %d %q, want 507 %s", r.Status, r.Body, fullJSON)
 	}
-	form := url.Values{"username": {"latecomer"}, "password": {"latecomer-password"}}
+	form := url.Values{"username": {"latecomer"}, "password": {"staple battery horse"}}
 	r = testbin.Must(t, c, http.MethodPost, base+"/signup", "", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if r.Status != http.StatusInsufficientStorage || !strings.Contains(r.Body, "storage is full") || !strings.Contains(r.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("sign-up on a full volume: %d %s %.300q, want a 507 page saying the storage is full", r.Status, r.Header.Get("Content-Type"), r.Body)
@@ -178,7 +178,7 @@ func TestDiskFullWhileServing(t *testing.T) {
 	users := []string{"ada", "bob", "cyd", "dee"}
 	cookies := map[string]string{}
 	for _, u := range users {
-		cookies[u] = testbin.Signup(t, c, p.Base(), u, u+"-password")
+		cookies[u] = testbin.Signup(t, c, p.Base(), u, "staple battery horse")
 	}
 	ids := testbin.Catalogue(t, c, p.Base())
 
@@ -287,7 +287,7 @@ func TestDiskFullWhileServing(t *testing.T) {
 	if code, rd := readyz(t, c, p.Base()); code != http.StatusOK || rd["status"] != "ok" || rd["store"] != "ok" {
 		t.Errorf("/readyz once space is back: %d %v", code, rd)
 	}
-	cookies["eve"] = testbin.Signup(t, c, p.Base(), "eve", "eve-password")
+	cookies["eve"] = testbin.Signup(t, c, p.Base(), "eve", "staple battery horse")
 	if r, err := testbin.PutAvatar(c, p.Base(), cookies["eve"], "fox"); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT avatar once space is back: %v %v", r, err)
 	}
@@ -317,7 +317,7 @@ func TestDiskFullAtStart(t *testing.T) {
 	env := keyedEnv(t, data)
 	p := testbin.Start(t, "fullstart", env)
 	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "ada-password")
+	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
 	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT avatar: %v %v", r, err)
 	}
@@ -370,7 +370,7 @@ func TestDiskFullAtStartWithoutReserve(t *testing.T) {
 	env := keyedEnv(t, data)
 	p := testbin.Start(t, "noreserve", env)
 	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "ada-password")
+	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
 	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT avatar: %v %v", r, err)
 	}
@@ -417,7 +417,7 @@ func TestDiskFullStop(t *testing.T) {
 	env := keyedEnv(t, data)
 	p := testbin.Start(t, "fullstop", env)
 	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "ada-password")
+	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
 	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT avatar: %v %v", r, err)
 	}

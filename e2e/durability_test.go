@@ -48,7 +48,7 @@ func TestCrashDurability(t *testing.T) {
 	var writers []*crashWriter
 	for i := range 4 {
 		name := fmt.Sprintf("crash%d", i)
-		writers = append(writers, &crashWriter{name: name, cookie: testbin.Signup(t, c, p.Base(), name, "password-"+name), settled: "default"})
+		writers = append(writers, &crashWriter{name: name, cookie: testbin.Signup(t, c, p.Base(), name, "staple battery "+strings.ToUpper(name[:1])), settled: "default"})
 	}
 
 	const rounds = 3
@@ -186,7 +186,7 @@ func TestReadsDoNotWrite(t *testing.T) {
 	data := filepath.Join(testbin.Root(t), "data")
 	c := testbin.Client(t)
 	p := testbin.Start(t, "reads", testbin.ServerEnv(t, data, testbin.Env{"SECRET_KEY": testbin.Key(t)}))
-	cookie := testbin.Signup(t, c, p.Base(), "reader", "reader-password")
+	cookie := testbin.Signup(t, c, p.Base(), "reader", "staple battery horse")
 	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT /community/avatar owl: %v status %d body %s", err, r.Status, r.Body)
 	}

@@ -226,7 +226,7 @@ func TestDeployHandover(t *testing.T) {
 	users := []string{"ada", "bob", "cyd", "dee"}
 	cookies := map[string]string{}
 	for _, u := range users {
-		cookies[u] = testbin.SessionCookie + "=" + testbin.Signup(t, c, base, u, u+"-password")
+		cookies[u] = testbin.SessionCookie + "=" + testbin.Signup(t, c, base, u, "staple battery horse")
 	}
 
 	// The load: one goroutine per user, each alternating PUT (a different

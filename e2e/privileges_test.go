@@ -63,7 +63,7 @@ func TestPrivilegeDrop(t *testing.T) {
 
 	// A write, so the store has files of its own.
 	c := testbin.Client(t)
-	testbin.Signup(t, c, p.Base(), "frank", "frank-password")
+	testbin.Signup(t, c, p.Base(), "frank", "staple battery horse")
 	for _, name := range []string{keyFile, "MANIFEST", "lost+found", "soulbridge-left-by-root"} {
 		if _, err := os.Stat(filepath.Join(data, name)); err != nil {
 			t.Errorf("data dir: %v", err)
@@ -107,7 +107,7 @@ func TestPrivilegeDrop(t *testing.T) {
 	if !strings.Contains(p.Output(), "dropped root privileges") {
 		t.Errorf("nested data dir: privileges not dropped:\n%s", p.Output())
 	}
-	testbin.Signup(t, c, p.Base(), "grace", "grace-password")
+	testbin.Signup(t, c, p.Base(), "grace", "staple battery horse")
 	p.Stop()
 }
 

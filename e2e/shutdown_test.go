@@ -28,7 +28,7 @@ func TestGracefulShutdown(t *testing.T) {
 	root := testbin.Root(t)
 	c := testbin.Client(t)
 	p := testbin.Start(t, "graceful", testbin.ServerEnv(t, filepath.Join(root, "data"), nil))
-	cookie := testbin.Signup(t, c, p.Base(), "erin", "erin-password")
+	cookie := testbin.Signup(t, c, p.Base(), "erin", "staple battery horse")
 
 	// The in-flight request.
 	body := `{"avatar":"fox"}`

@@ -174,7 +174,7 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 		if strings.Contains(p.Output(), strings.TrimSpace(string(b1))) {
 			t.Error("the generated key is in the log")
 		}
-		cookie := testbin.Signup(t, c, p.Base(), "carol", "carol-password")
+		cookie := testbin.Signup(t, c, p.Base(), "carol", "staple battery horse")
 		p.Stop()
 
 		p = testbin.Start(t, "keyfile-boot2", testbin.ServerEnv(t, data, nil))

@@ -66,20 +66,33 @@ func (c *codec) decode(value string) (token []byte, old bool, err error) {
 	return nil, false, ErrNoSession
 }
 
-// isHTTPS reports whether the client reached us over HTTPS, directly or
-// through a TLS-terminating edge that says so in X-Forwarded-Proto.
-func isHTTPS(r *http.Request) bool {
+// IsHTTPS reports whether the client reached us over HTTPS: directly (TLS
+// on the connection) or, only when trustProxy is set (TRUST_PROXY_HEADERS),
+// through a TLS-terminating edge that says so in X-Forwarded-Proto. Without
+// a trusted edge the header is the client's own word and proves nothing.
+func IsHTTPS(r *http.Request, trustProxy bool) bool {
 	if r.TLS != nil {
 		return true
+	}
+	if !trustProxy {
+		return false
 	}
 	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
-// cookieValue returns the session cookie's raw value, preferring the
-// __Host- cookie when both are present.
-func cookieValue(r *http.Request) (string, bool) {
-	for _, name := range []string{SecureCookieName, CookieName} {
+// cookieValue returns the session cookie's raw value. Over HTTPS only the
+// __Host- cookie is read: the bare name carries no guarantee (a sibling
+// subdomain or a plain-HTTP man in the middle can plant it), so accepting it
+// would defeat the prefix. Over plain HTTP the __Host- cookie is preferred
+// when present (a browser only ever got it over HTTPS, so it is at least as
+// trustworthy; this is an edge not declared trusted), else the bare name.
+func cookieValue(r *http.Request, secure bool) (string, bool) {
+	names := []string{SecureCookieName, CookieName}
+	if secure {
+		names = names[:1]
+	}
+	for _, name := range names {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
 			return c.Value, true
 		}
@@ -87,10 +100,9 @@ func cookieValue(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// setCookie writes the session cookie for this request's scheme; maxAge <= 0
-// deletes it.
-func setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
-	secure := isHTTPS(r)
+// setCookie writes the session cookie for this request's scheme (secure:
+// HTTPS); maxAge <= 0 deletes it.
+func setCookie(w http.ResponseWriter, secure bool, value string, maxAge time.Duration) {
 	name := CookieName
 	if secure {
 		name = SecureCookieName
@@ -117,9 +129,9 @@ func setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time
 
 // clearCookies expires every session cookie the request carried, plus the
 // one for its scheme.
-func clearCookies(w http.ResponseWriter, r *http.Request) {
-	setCookie(w, r, "", 0)
-	if isHTTPS(r) {
+func clearCookies(w http.ResponseWriter, r *http.Request, secure bool) {
+	setCookie(w, secure, "", 0)
+	if secure {
 		if _, err := r.Cookie(CookieName); err == nil {
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}

@@ -60,6 +60,8 @@ func newManager(t *testing.T, store session.Store, clk *testclock.Clock, keys ..
 		MaxLifetime:   testMax,
 		TouchInterval: testTouch,
 		Now:           clk.Now,
+
+		TrustProxyHeaders: true,
 	})
 	if err != nil {
 		t.Fatalf("session.New: %v", err)

@@ -1,11 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"soulbridge/kv"
@@ -24,8 +26,11 @@ type Config struct {
 	// last-seen time (and so between two writes); 0 means 5 minutes.
 	TouchInterval time.Duration
 	// Now returns the current time; nil means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// TrustProxyHeaders honours X-Forwarded-Proto (TRUST_PROXY_HEADERS):
+	// only then does "https" there count as HTTPS (see IsHTTPS).
+	TrustProxyHeaders bool
+	Logger            *slog.Logger
 }
 
 // Manager creates, loads, renews and ends sessions.
@@ -33,6 +38,21 @@ type Manager struct {
 	store Store
 	codec *codec
 	cfg   Config
+	// locks serialise, per record (striped by ID), the renewal's
+	// read-compare-write against the deletes of this Manager, so a renewal
+	// can never write back a record a log-out has just removed.
+	locks [64]sync.Mutex
+}
+
+// lock locks the stripe of record id and returns its unlock.
+func (m *Manager) lock(id string) func() {
+	var h uint32
+	for i := 0; i < len(id); i++ {
+		h = h*31 + uint32(id[i])
+	}
+	mu := &m.locks[h%uint32(len(m.locks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a Manager over store.
@@ -99,7 +119,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // signed with an unknown key, naming no live record) returns ErrNoSession;
 // other errors are store failures.
 func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey bool, err error) {
-	value, ok := cookieValue(r)
+	value, ok := cookieValue(r, m.https(r))
 	if !ok {
 		return nil, false, ErrNoSession
 	}
@@ -123,7 +143,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if !m.cfg.Now().Before(rec.expiry(m.cfg.IdleTimeout)) {
 		return nil, false, ErrNoSession
 	}
-	return &Session{Record: rec, ID: id, token: token}, oldKey, nil
+	return &Session{Record: rec, ID: id, token: token, raw: b}, oldKey, nil
 }
 
 // End deletes r's session server-side (if any) and expires the cookie.
@@ -131,35 +151,77 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err := m.endPresented(ctx, r); err != nil {
 		return err
 	}
-	clearCookies(w, r)
+	clearCookies(w, r, m.https(r))
 	return nil
 }
 
-// endPresented deletes the record named by r's cookie, if it decodes.
+// endPresented deletes the records named by r's session cookies, if they
+// decode. Unlike Load it also takes the bare name over HTTPS: ending a
+// session grants nothing, and a log-out there should end a session begun
+// before the site moved to HTTPS.
 func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
-	value, ok := cookieValue(r)
-	if !ok {
-		return nil
-	}
-	token, _, err := m.codec.decode(value)
-	if err != nil {
-		return nil
-	}
-	if err := m.store.Delete(ctx, KeyPrefix+idOf(token)); err != nil {
-		return fmt.Errorf("session: end: %w", err)
+	for _, name := range []string{SecureCookieName, CookieName} {
+		c, err := r.Cookie(name)
+		if err != nil || c.Value == "" {
+			continue
+		}
+		value := c.Value
+		token, _, err := m.codec.decode(value)
+		if err != nil {
+			continue
+		}
+		if err := m.delete(ctx, idOf(token)); err != nil {
+			return fmt.Errorf("session: end: %w", err)
+		}
 	}
 	return nil
+}
+
+// errEnded is touch's answer for a session whose record is gone since Load
+// read it: the request goes on without a session.
+var errEnded = errors.New("session: ended while the request ran")
+
+// delete removes record id, under its lock (see touch).
+func (m *Manager) delete(ctx context.Context, id string) error {
+	defer m.lock(id)()
+	return m.store.Delete(ctx, KeyPrefix+id)
 }
 
 // touch slides the idle lifetime, writing at most once per TouchInterval.
+//
+// The write is conditional: the store has no compare-and-set, so under the
+// record's lock touch reads the record again and writes only if it still
+// holds the very bytes Load read. A record deleted meanwhile (a log-out or
+// revocation racing this request) is not written back, and touch returns
+// errEnded; a record changed meanwhile (another request renewed it first)
+// is left alone. Deletes through this Manager take the same lock, so within
+// one process the race is closed; across instances sharing the Redis
+// mirror, what remains is the gap between the re-read and the write (well
+// under a millisecond, instead of the whole request).
 func (m *Manager) touch(ctx context.Context, s *Session) error {
 	now := m.cfg.Now().UTC()
 	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
 		return nil
 	}
-	s.LastSeen = now
-	s.UpdatedAt = now
-	return m.save(ctx, s)
+	defer m.lock(s.ID)()
+	cur, err := m.store.Get(ctx, KeyPrefix+s.ID)
+	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
+		return errEnded
+	}
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	if !bytes.Equal(cur, s.raw) {
+		return nil
+	}
+	next := *s
+	next.LastSeen = now
+	next.UpdatedAt = now
+	if err := m.save(ctx, &next); err != nil {
+		return err
+	}
+	*s = next
+	return nil
 }
 
 func (m *Manager) save(ctx context.Context, s *Session) error {
@@ -174,6 +236,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	if err := m.store.Set(ctx, KeyPrefix+s.ID, b, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	}
+	s.raw = b
 	return nil
 }
 
@@ -184,6 +247,10 @@ func (m *Manager) writeCookie(w http.ResponseWriter, r *http.Request, s *Session
 	if err != nil {
 		return err
 	}
-	setCookie(w, r, value, s.ExpiresAt.Sub(m.cfg.Now()))
+	setCookie(w, m.https(r), value, s.ExpiresAt.Sub(m.cfg.Now()))
 	return nil
 }
+
+// https reports whether r came over HTTPS, X-Forwarded-Proto counting only
+// from a trusted edge.
+func (m *Manager) https(r *http.Request) bool { return IsHTTPS(r, m.cfg.TrustProxyHeaders) }

@@ -37,7 +37,14 @@ func (m *Manager) Middleware(next http.Handler, onErr func(http.ResponseWriter, 
 			onErr(w, r, err)
 			return
 		}
-		if err := m.touch(r.Context(), s); err != nil && !errors.Is(err, kv.ErrFull) {
+		err = m.touch(r.Context(), s)
+		if errors.Is(err, errEnded) {
+			// Ended (logged out, revoked or expired) since Load read it:
+			// the request goes on as logged out, and nothing is written.
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil && !errors.Is(err, kv.ErrFull) {
 			// The session is still valid; a failed renewal only means it
 			// slides later. Log and go on rather than fail the request. A
 			// full volume (the store logged it once) is not logged per

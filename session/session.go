@@ -45,6 +45,9 @@ type Session struct {
 	// ID is the hex SHA-256 of the token: the record's key, safe to log.
 	ID    string
 	token []byte
+	// raw is the record as Load read it: the renewal writes only over these
+	// very bytes (see Manager.touch).
+	raw []byte
 }
 
 // maxUserAgent bounds the stored user agent.

@@ -101,10 +101,15 @@ func TestStartCookieAttributes(t *testing.T) {
 			if !s.ExpiresAt.Equal(clk.Now().Add(testMax)) {
 				t.Errorf("ExpiresAt = %v, want now+%v", s.ExpiresAt, testMax)
 			}
-			// The cookie loads back, whatever scheme it arrives over: it is
-			// signed under one logical name.
+			// The cookie value loads back, whatever scheme it arrives over
+			// under that scheme's name: it is signed under one logical name.
 			for _, sch := range []scheme{plainHTTP, directTLS} {
-				got, oldKey, err := m.Load(context.Background(), newRequest(http.MethodGet, sch, c))
+				name := session.CookieName
+				if sch == directTLS {
+					name = session.SecureCookieName
+				}
+				as := &http.Cookie{Name: name, Value: c.Value}
+				got, oldKey, err := m.Load(context.Background(), newRequest(http.MethodGet, sch, as))
 				if err != nil || got.ID != s.ID || got.Username != "alice" || oldKey {
 					t.Fatalf("Load over scheme %d = %+v, %v, %v", sch, got, oldKey, err)
 				}

@@ -131,8 +131,11 @@ func TestIsHTTPS(t *testing.T) {
 		if tt.proto != "" {
 			r.Header.Set("X-Forwarded-Proto", tt.proto)
 		}
-		if got := isHTTPS(r); got != tt.want {
-			t.Errorf("isHTTPS(X-Forwarded-Proto %q) = %v, want %v", tt.proto, got, tt.want)
+		if got := IsHTTPS(r, true); got != tt.want {
+			t.Errorf("IsHTTPS(X-Forwarded-Proto %q, trusted) = %v, want %v", tt.proto, got, tt.want)
+		}
+		if IsHTTPS(r, false) {
+			t.Errorf("IsHTTPS(X-Forwarded-Proto %q, not trusted) = true, want false", tt.proto)
 		}
 	}
 }

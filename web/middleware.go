@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"soulbridge/session"
 )
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -12,10 +14,24 @@ import (
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// securityHeaders sets the headers every response carries.
-func securityHeaders(next http.Handler) http.Handler {
+// hsts is the Strict-Transport-Security value sent over HTTPS: two years
+// (the length hstspreload.org asks for, so a browser that saw the site once
+// never tries plain HTTP again, which Go's cross-origin protection relies
+// on). Neither includeSubDomains nor preload: soulbridge owns one host, not
+// the domain tree under it (a self-hoster may serve other names under it
+// over plain HTTP), and the __Host- cookie prefix already keeps other
+// subdomains from setting the session cookie.
+const hsts = "max-age=63072000"
+
+// securityHeaders sets the headers every response carries, and HSTS on
+// those over HTTPS (never over plain HTTP, where browsers ignore it and
+// localhost would be pinned to HTTPS).
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if session.IsHTTPS(r, s.trustProxy) {
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")

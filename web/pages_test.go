@@ -13,9 +13,9 @@ import (
 )
 
 // TestSessionCookieAttributes: the cookie set by sign-up and log-in, over
-// plain HTTP and over HTTPS behind a TLS-terminating edge.
+// plain HTTP and over HTTPS behind a TLS-terminating (trusted) edge.
 func TestSessionCookieAttributes(t *testing.T) {
-	s := newSite(t, siteOptions{})
+	s := newSite(t, siteOptions{trustProxy: true})
 	s.signup(t, "alice")
 	https := map[string]string{"X-Forwarded-Proto": "https"}
 	form := url.Values{"username": {"alice"}, "password": {testPassword}}
@@ -144,7 +144,7 @@ func (s *site) cookieFromLogin(t *testing.T, username string) *http.Cookie {
 // TestLogout: the session ends server-side, the cookie is expired, and a
 // replayed cookie is refused.
 func TestLogout(t *testing.T) {
-	s := newSite(t, siteOptions{})
+	s := newSite(t, siteOptions{trustProxy: true})
 	s.signup(t, "alice")
 	https := map[string]string{"X-Forwarded-Proto": "https"}
 	tests := []struct {

@@ -13,12 +13,24 @@ import (
 // Helpers that read the request: who sent it, what it accepts, its session,
 // its body and form, and the local path it asks to go back to.
 
-// clientIP returns the client's address: X-Real-IP when proxy headers are
-// trusted and it holds an IP, else the connection's peer.
+// clientIP returns the client's address. With proxy headers trusted:
+// X-Real-IP when it holds an IP, else the last address of X-Forwarded-For
+// (the one the edge appended; earlier ones are the client's own word), as
+// Railway's edge, Caddy and nginx set them. Else, or when neither holds an
+// IP, the connection's peer.
 func (s *Server) clientIP(r *http.Request) string {
 	if s.trustProxy {
 		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
 			return ip.String()
+		}
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
+				return ip.String()
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -36,7 +36,7 @@ func (s *Server) routes() http.Handler {
 	h = s.limitBody(h)
 	h = s.crossOrigin(h)
 	h = s.recoverPanics(h)
-	h = securityHeaders(h)
+	h = s.securityHeaders(h)
 	h = s.logRequests(h)
 	return h
 }

@@ -45,7 +45,8 @@ type Deps struct {
 	Assets   *assets.Assets
 	Store    Pinger
 	Logger   *slog.Logger
-	// TrustProxyHeaders takes the client IP from X-Real-IP.
+	// TrustProxyHeaders takes the client IP from X-Real-IP (else the last
+	// X-Forwarded-For address) and the scheme from X-Forwarded-Proto.
 	TrustProxyHeaders bool
 	// Persistent and Version are reported by /readyz.
 	Persistent bool

@@ -32,7 +32,8 @@ type SiteConfig struct {
 	// Hasher hashes passwords; nil means auth.DefaultParams with at most
 	// GOMAXPROCS hashes at once.
 	Hasher *auth.Hasher
-	// TrustProxyHeaders takes the client IP from X-Real-IP.
+	// TrustProxyHeaders takes the client IP from X-Real-IP (else the last
+	// X-Forwarded-For address) and the scheme from X-Forwarded-Proto.
 	TrustProxyHeaders bool
 	// Persistent and Version are reported by /readyz.
 	Persistent bool
@@ -58,6 +59,8 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		IdleTimeout: cfg.IdleLifetime,
 		MaxLifetime: cfg.MaxLifetime,
 		Logger:      cfg.Logger,
+
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
 	})
 	if err != nil {
 		return nil, err
