@@ -54,13 +54,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, ip); err != nil {
-		return err
-	}
-	if err := s.setDevice(w, r, u.Username); err != nil {
+	if err := s.logInAs(w, r, u.Username, ip); err != nil {
 		return err
 	}
 	s.log.Info("logged in", "user", u.Username)
 	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
 	return nil
+}
+
+// logInAs starts a new session for username (ending any the request
+// presented) and sets this browser's device cookie for the account: what a
+// successful log-in and a sign-up both do.
+func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, username, ip string) error {
+	if _, err := s.sessions.Start(r.Context(), w, r, username, ip); err != nil {
+		return err
+	}
+	return s.setDevice(w, r, username)
 }

@@ -50,10 +50,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if _, err := s.sessions.Start(r.Context(), w, r, u.Username, ip); err != nil {
-		return err
-	}
-	if err := s.setDevice(w, r, u.Username); err != nil {
+	if err := s.logInAs(w, r, u.Username, ip); err != nil {
 		return err
 	}
 	s.log.Info("account created", "user", u.Username)
