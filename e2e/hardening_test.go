@@ -5,7 +5,6 @@ package e2e
 // impossible, and a hand-over that never follows a link out of the data dir.
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -61,21 +60,7 @@ func TestDataDirModes(t *testing.T) {
 			p.WaitHealthy(20 * time.Second)
 			testbin.Signup(t, testbin.Client(t), p.Base(), "modes", "staple battery horse")
 
-			var files int
-			err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				fi, err := os.Lstat(path)
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
+			files := eachDataFile(t, data, func(path string, fi fs.FileInfo) {
 				want := os.FileMode(0o600)
 				if fi.IsDir() {
 					want = 0o700
@@ -83,12 +68,7 @@ func TestDataDirModes(t *testing.T) {
 				if got := fi.Mode().Perm(); got != want {
 					t.Errorf("%s has mode %#o, want %#o", path, got, want)
 				}
-				files++
-				return nil
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			if files < 5 {
 				t.Errorf("walked only %d entries; the store's files are missing", files)
 			}

@@ -4,6 +4,8 @@ package e2e
 // binary testbin builds once for all of them.
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,4 +92,34 @@ func readRepoFile(t *testing.T, name string) string {
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	testwait.Until(t, within, what, cond)
+}
+
+// eachDataFile calls fn with the Lstat of every entry under dir (dir
+// included), skipping entries the running store removes meanwhile, and
+// returns how many it saw.
+func eachDataFile(t *testing.T, dir string, fn func(path string, fi fs.FileInfo)) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fn(path, fi)
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -69,31 +68,12 @@ func TestPrivilegeDrop(t *testing.T) {
 			t.Errorf("data dir: %v", err)
 		}
 	}
-	var files int
-	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed by the running store meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	files := eachDataFile(t, data, func(path string, fi fs.FileInfo) {
 		st := fi.Sys().(*syscall.Stat_t)
 		if st.Uid != testbin.ServiceUID || st.Gid != testbin.ServiceUID {
 			t.Errorf("%s is owned by %d:%d, want %d:%d", path, st.Uid, st.Gid, testbin.ServiceUID, testbin.ServiceUID)
 		}
-		files++
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if files < 3 {
 		t.Errorf("walked only %d entries in the data dir; the store's files are missing", files)
 	}
