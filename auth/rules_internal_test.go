@@ -119,3 +119,34 @@ func TestNewPasswordBoundaries(t *testing.T) {
 		t.Fatalf("too short: %v", err)
 	}
 }
+
+// TestReserveCountsTheNewWindow: a reservation at the very end of a
+// blocked window opens a new window and counts in it.
+func TestReserveCountsTheNewWindow(t *testing.T) {
+	clk := testclock.New()
+	th := NewThrottle(2, time.Minute, 100, clk.Now)
+	th.Reserve("k")
+	th.Reserve("k")
+	clk.Advance(time.Minute)
+	for i := range 2 {
+		if wait := th.Reserve("k"); wait != 0 {
+			t.Fatalf("new window, reservation %d: wait %s", i+1, wait)
+		}
+	}
+	if wait := th.Reserve("k"); wait != time.Minute {
+		t.Fatalf("new window at its limit: wait %s, want 1m", wait)
+	}
+}
+
+// TestReleaseStopsAtZero: giving back more than was reserved gains nothing.
+func TestReleaseStopsAtZero(t *testing.T) {
+	th := NewThrottle(2, time.Minute, 100, testclock.New().Now)
+	th.Reserve("k")
+	th.Release("k")
+	th.Release("k")
+	th.Reserve("k")
+	th.Reserve("k")
+	if wait := th.Reserve("k"); wait == 0 {
+		t.Fatal("an extra release let a third attempt through a limit of 2")
+	}
+}

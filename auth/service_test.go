@@ -277,3 +277,26 @@ func TestLogInStoreFailure(t *testing.T) {
 		t.Fatalf("SignUp on a closed store: err = %v", err)
 	}
 }
+
+// TestSignUpFromCountsCreatedAccounts: SignupLimit accounts from one
+// address, then a throttle; refused sign-ups (a taken name) do not count.
+func TestSignUpFromCountsCreatedAccounts(t *testing.T) {
+	s := newService(t, openStore(t), newClock())
+	ctx := context.Background()
+	const ip = "198.51.100.20"
+	for i := range auth.SignupLimit {
+		if _, err := s.SignUpFrom(ctx, fmt.Sprintf("member%02d", i), pw, ip); err != nil {
+			t.Fatalf("sign-up %d: %v", i+1, err)
+		}
+		if _, err := s.SignUpFrom(ctx, fmt.Sprintf("member%02d", i), pw, ip); !errors.Is(err, auth.ErrUsernameTaken) {
+			t.Fatalf("taken name: %v", err)
+		}
+	}
+	var th *auth.ThrottledError
+	if _, err := s.SignUpFrom(ctx, "onemore", pw, ip); !errors.As(err, &th) {
+		t.Fatalf("sign-up %d from one address: %v, want throttled", auth.SignupLimit+1, err)
+	}
+	if _, err := s.SignUpFrom(ctx, "onemore", pw, "198.51.100.21"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+}
