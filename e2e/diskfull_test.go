@@ -312,15 +312,7 @@ func TestDiskFullWhileServing(t *testing.T) {
 // refuses writes with 507, /readyz says degraded/read-only and /healthz 200;
 // once space is back, writes resume without a restart.
 func TestDiskFullAtStart(t *testing.T) {
-	vol := smallVolume(t)
-	data := filepath.Join(vol, "data")
-	env := keyedEnv(t, data)
-	p := testbin.Start(t, "fullstart", env)
-	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
-	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
-		t.Fatalf("PUT avatar: %v %v", r, err)
-	}
+	vol, data, env, p, c, cookie := startWithOwl(t, "fullstart")
 	p.Kill()
 
 	filler := filepath.Join(vol, "other-program.dat")
@@ -365,15 +357,7 @@ func TestDiskFullAtStart(t *testing.T) {
 // Once space is back the process exits non-zero so the platform restarts
 // it, and the restarted process writes.
 func TestDiskFullAtStartWithoutReserve(t *testing.T) {
-	vol := smallVolume(t)
-	data := filepath.Join(vol, "data")
-	env := keyedEnv(t, data)
-	p := testbin.Start(t, "noreserve", env)
-	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
-	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
-		t.Fatalf("PUT avatar: %v %v", r, err)
-	}
+	vol, data, env, p, c, cookie := startWithOwl(t, "noreserve")
 	p.Stop()
 	if err := os.Remove(filepath.Join(data, "soulbridge-space.reserve")); err != nil {
 		t.Fatalf("the store left no space reserve: %v", err)
@@ -412,15 +396,7 @@ func TestDiskFullAtStartWithoutReserve(t *testing.T) {
 // the memtable through mmap; the process exits 0 instead of crashing, and
 // nothing acknowledged is lost (the memtable log is synced).
 func TestDiskFullStop(t *testing.T) {
-	vol := smallVolume(t)
-	data := filepath.Join(vol, "data")
-	env := keyedEnv(t, data)
-	p := testbin.Start(t, "fullstop", env)
-	c := testbin.Client(t)
-	cookie := testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
-	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
-		t.Fatalf("PUT avatar: %v %v", r, err)
-	}
+	vol, data, env, p, c, cookie := startWithOwl(t, "fullstop")
 	filler := filepath.Join(vol, "other-program.dat")
 	fill(t, filler)
 	waitFor(t, 5*time.Second, "the space reserve to be released", func() bool {
@@ -465,4 +441,20 @@ func TestDiskFullStop(t *testing.T) {
 	if a, _ := testbin.GetAvatar(t, c, p.Base(), cookie); a.Avatar != "owl" {
 		t.Errorf("avatar after a stop on a full volume = %q, want owl", a.Avatar)
 	}
+}
+
+// startWithOwl starts the server on a fresh small volume, signs "ada" up
+// and sets her avatar to owl: the start of every full-volume scenario.
+func startWithOwl(t *testing.T, name string) (vol, data string, env testbin.Env, p *testbin.Proc, c *http.Client, cookie string) {
+	t.Helper()
+	vol = smallVolume(t)
+	data = filepath.Join(vol, "data")
+	env = keyedEnv(t, data)
+	p = testbin.Start(t, name, env)
+	c = testbin.Client(t)
+	cookie = testbin.Signup(t, c, p.Base(), "ada", "staple battery horse")
+	if r, err := testbin.PutAvatar(c, p.Base(), cookie, "owl"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("PUT avatar: %v %v", r, err)
+	}
+	return vol, data, env, p, c, cookie
 }
