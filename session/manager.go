@@ -137,7 +137,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	}
 	rec, err := decodeRecord(b)
 	if err != nil {
-		m.cfg.Logger.Warn("unreadable session record treated as no session", "session", id[:12], "err", err)
+		m.cfg.Logger.Warn("unreadable session record treated as no session", "session", LogIDOf(id), "err", err)
 		return nil, false, ErrNoSession
 	}
 	if !m.cfg.Now().Before(rec.expiry(m.cfg.IdleTimeout)) {

@@ -49,14 +49,14 @@ func (m *Manager) Middleware(next http.Handler, onErr func(http.ResponseWriter, 
 			// slides later. Log and go on rather than fail the request. A
 			// full volume (the store logged it once) is not logged per
 			// request: the renewal is simply retried on the next one.
-			m.cfg.Logger.Warn("session renewal failed", "session", s.ID[:12], "err", err)
+			m.cfg.Logger.Warn("session renewal failed", "session", s.LogID(), "err", err)
 		}
 		if oldKey {
 			if err := m.writeCookie(w, r, s); err != nil {
 				onErr(w, r, err)
 				return
 			}
-			m.cfg.Logger.Info("session cookie re-issued under the current key", "session", s.ID[:12])
+			m.cfg.Logger.Info("session cookie re-issued under the current key", "session", s.LogID())
 		}
 		next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), s)))
 	})

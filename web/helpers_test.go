@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,6 +44,8 @@ type siteOptions struct {
 	// realHasher hashes at auth.DefaultParams, one hash per CPU at a time
 	// (as in production), instead of the fast test parameters.
 	realHasher bool
+	// logger receives the site's log; nil discards it.
+	logger *slog.Logger
 }
 
 // newSite wires the site over an in-memory store with web.NewSite, as
@@ -71,6 +74,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		TrustProxyHeaders: opts.trustProxy,
 		Persistent:        true,
 		Version:           testVersion,
+		Logger:            opts.logger,
 	})
 	if err != nil {
 		t.Fatalf("web.NewSite: %v", err)

@@ -40,11 +40,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		s.log.Warn("log-in throttled", "ip", ip)
+		s.authEvent(r, eventThrottled, form.Username, "", "action", "log-in")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many failed log-ins. Wait a few minutes and try again."}
 	case errors.Is(err, auth.ErrBadCredentials):
-		s.log.Info("log-in failed", "ip", ip)
+		s.authEvent(r, eventLogInFailed, form.Username, "")
 		form.Error = "Wrong username or password."
 		if wantsJSON(r) {
 			return errorf(http.StatusUnauthorized, "%s", form.Error)
@@ -54,10 +54,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if err := s.logInAs(w, r, u.Username, ip); err != nil {
+	sess, err := s.logInAs(w, r, u.Username, ip)
+	if err != nil {
 		return err
 	}
-	s.log.Info("logged in", "user", u.Username)
+	s.authEvent(r, eventLogIn, u.Username, sess.ID)
 	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
 	return nil
 }
@@ -65,9 +66,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 // logInAs starts a new session for username (ending any the request
 // presented) and sets this browser's device cookie for the account: what a
 // successful log-in and a sign-up both do.
-func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, username, ip string) error {
-	if _, err := s.sessions.Start(r.Context(), w, r, username, ip); err != nil {
-		return err
+func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, username, ip string) (*session.Session, error) {
+	sess, err := s.sessions.Start(r.Context(), w, r, username, ip)
+	if err != nil {
+		return nil, err
 	}
-	return s.setDevice(w, r, username)
+	return sess, s.setDevice(w, r, username)
 }

@@ -1,11 +1,18 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"soulbridge/session"
+)
 
 // logout ends the session server-side and expires the cookie; 303 to /.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sessions.End(r.Context(), w, r); err != nil {
 		return err
+	}
+	if sess := session.FromContext(r.Context()); sess != nil {
+		s.authEvent(r, eventLogOut, sess.Username, sess.ID)
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil

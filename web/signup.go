@@ -35,7 +35,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		s.log.Warn("sign-up throttled", "ip", ip)
+		s.authEvent(r, eventThrottled, form.Username, "", "action", "sign-up")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many sign-ups from your network. Please try again later."}
 	case errors.As(err, &verr):
@@ -50,10 +50,11 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if err := s.logInAs(w, r, u.Username, ip); err != nil {
+	sess, err := s.logInAs(w, r, u.Username, ip)
+	if err != nil {
 		return err
 	}
-	s.log.Info("account created", "user", u.Username)
+	s.authEvent(r, eventSignUp, u.Username, sess.ID)
 	http.Redirect(w, r, "/community", http.StatusSeeOther)
 	return nil
 }
