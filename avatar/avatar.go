@@ -75,6 +75,7 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
 }
 
 const keyPrefix = "avatar:"
@@ -166,4 +167,14 @@ func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) 
 		return Choice{}, fmt.Errorf("avatar: set: %w", err)
 	}
 	return c, nil
+}
+
+// Delete forgets username's avatar (an account being deleted): afterwards
+// Get answers Default. Deleting a user who never chose is not an error; the
+// delete is on disk when Delete returns.
+func (s *Service) Delete(ctx context.Context, username string) error {
+	if err := s.store.Delete(ctx, keyPrefix+username); err != nil {
+		return fmt.Errorf("avatar: delete: %w", err)
+	}
+	return nil
 }

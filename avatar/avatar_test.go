@@ -194,3 +194,29 @@ func TestGetManyInOrderWithDefaults(t *testing.T) {
 		t.Fatal("GetMany with an unreadable record succeeded")
 	}
 }
+
+func TestDeleteForgetsTheChoice(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if _, err := s.Set(ctx, "bob", "fox"); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if err := s.Delete(ctx, "alice"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if c, err := s.Get(ctx, "alice"); err != nil || c.Avatar != avatar.Default || !c.UpdatedAt.IsZero() {
+		t.Fatalf("after Delete: %+v, %v; want the default, never chosen", c, err)
+	}
+	if c, err := s.Get(ctx, "bob"); err != nil || c.Avatar != "fox" {
+		t.Fatalf("bob after alice's Delete: %+v, %v; want fox", c, err)
+	}
+	if _, err := store.Get(ctx, "avatar:alice"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("store still holds alice's record: %v", err)
+	}
+	if err := s.Delete(ctx, "carol"); err != nil {
+		t.Fatalf("Delete of a user who never chose: %v", err)
+	}
+}
