@@ -1,5 +1,7 @@
-// Package avatar owns the preset catalogue and each user's avatar choice.
-// It knows nothing about HTTP; the images themselves live in assets/.
+// Package avatar owns the preset catalogue, each user's avatar choice and
+// the images users upload (image.go: checking and re-encoding them;
+// upload.go: storing them under their content hash and removing those no
+// one uses). It knows nothing about HTTP; the preset images live in assets/.
 package avatar
 
 import (
@@ -7,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"soulbridge/kv"
@@ -14,6 +17,13 @@ import (
 
 // Default is the avatar id shown before a user picks one.
 const Default = "default"
+
+// Custom is the avatar id of a user's uploaded image (Choice.Image names
+// it); it is not in the catalogue and cannot be chosen through Set.
+const Custom = "custom"
+
+// errDecode marks a stored record that is not the JSON this package writes.
+var errDecode = errors.New("avatar: decode")
 
 // ErrUnknown is returned by Set for an id that is not in the catalogue.
 var ErrUnknown = errors.New("avatar: unknown avatar")
@@ -63,11 +73,32 @@ func Lookup(id string) (Preset, bool) {
 	return Preset{}, false
 }
 
-// Choice is a user's avatar. UpdatedAt is zero while the user has not chosen.
+// Choice is a user's avatar, and the stored record under avatar:<username>.
+// UpdatedAt is zero while the user has not chosen. Image and UploadedAt
+// were added with uploads; records written before (username, avatar,
+// updated_at) read as they always did.
 type Choice struct {
-	Username  string    `json:"username"`
-	Avatar    string    `json:"avatar"`
+	Username string `json:"username"`
+	Avatar   string `json:"avatar"`
+	// Image is the content hash of the uploaded image (hex SHA-256 of the
+	// stored PNG) while Avatar is Custom, else "".
+	Image string `json:"image,omitempty"`
+	// ImageRef names the reference key this record holds on Image (see
+	// upload.go).
+	ImageRef  string    `json:"image_ref,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// UploadedAt is when the user's last upload was stored; it is kept when
+	// they go back to a preset, since the upload limit reads it.
+	UploadedAt time.Time `json:"uploaded_at,omitzero"`
+}
+
+// ImageFile is the file name the uploaded image is served under
+// ("<hash>.png"), or "" for a preset.
+func (c Choice) ImageFile() string {
+	if c.Avatar != Custom || c.Image == "" {
+		return ""
+	}
+	return c.Image + ".png"
 }
 
 // Store is what avatars need from the key-value store (kv.Store keeps it).
@@ -76,6 +107,7 @@ type Store interface {
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	Delete(ctx context.Context, key string) error
+	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
 
 const keyPrefix = "avatar:"
@@ -84,12 +116,25 @@ const keyPrefix = "avatar:"
 type Config struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// UploadInterval is the least time between two stored uploads of one
+	// user; 0 means DefaultUploadInterval.
+	UploadInterval time.Duration
+	// MaxDecodes bounds the uploads decoded at once; 0 means 1.
+	MaxDecodes int
+	// Shared reports whether the store's reads see every instance's writes
+	// (no Redis mirror, or the mirror up). Uploads need it, and images are
+	// only removed while it holds; nil means always.
+	Shared func() bool
 }
 
-// Service reads and writes avatar choices.
+// Service reads and writes avatar choices and uploaded images.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store    Store
+	now      func() time.Time
+	interval time.Duration
+	shared   func() bool
+	decodes  decodeSlots
+	users    [64]sync.Mutex // striped by username: one user's changes, in order
 }
 
 // New returns a Service over store.
@@ -100,7 +145,17 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, now: cfg.Now}, nil
+	if cfg.UploadInterval <= 0 {
+		cfg.UploadInterval = DefaultUploadInterval
+	}
+	if cfg.MaxDecodes <= 0 {
+		cfg.MaxDecodes = 1
+	}
+	if cfg.Shared == nil {
+		cfg.Shared = func() bool { return true }
+	}
+	return &Service{store: store, now: cfg.Now, interval: cfg.UploadInterval, shared: cfg.Shared,
+		decodes: make(decodeSlots, cfg.MaxDecodes)}, nil
 }
 
 // Get returns username's choice; a user who never chose gets Default with a
@@ -143,8 +198,12 @@ func (s *Service) GetMany(ctx context.Context, usernames []string) ([]Choice, er
 func decode(username string, b []byte) (Choice, error) {
 	var c Choice
 	if err := json.Unmarshal(b, &c); err != nil {
-		return Choice{}, fmt.Errorf("avatar: decode %s: %w", username, err)
+		return Choice{}, fmt.Errorf("%w %s: %w", errDecode, username, err)
 	}
+	if c.Avatar == Custom && validHash(c.Image) {
+		return c, nil
+	}
+	c.Image, c.ImageRef = "", ""
 	if _, ok := Lookup(c.Avatar); !ok {
 		// A preset removed from the catalogue reads as "never chosen".
 		c.Avatar, c.UpdatedAt = Default, time.Time{}
@@ -153,28 +212,56 @@ func decode(username string, b []byte) (Choice, error) {
 }
 
 // Set stores username's choice of a catalogue preset (not Default); it is on
-// disk when Set returns. An id outside the catalogue returns ErrUnknown.
+// disk when Set returns. An id outside the catalogue returns ErrUnknown. An
+// uploaded image the user had is released (and removed if no one else uses
+// it).
 func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) {
 	if _, ok := Lookup(id); !ok || id == Default {
 		return Choice{}, ErrUnknown
 	}
-	c := Choice{Username: username, Avatar: id, UpdatedAt: s.now().UTC()}
-	b, err := json.Marshal(c)
+	mu := s.userLock(username)
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := s.Get(ctx, username)
 	if err != nil {
-		return Choice{}, fmt.Errorf("avatar: encode: %w", err)
+		return Choice{}, err
 	}
-	if err := s.store.Set(ctx, keyPrefix+username, b, 0); err != nil {
-		return Choice{}, fmt.Errorf("avatar: set: %w", err)
+	c := Choice{Username: username, Avatar: id, UpdatedAt: s.now().UTC(), UploadedAt: old.UploadedAt}
+	if err := s.put(ctx, c); err != nil {
+		return Choice{}, err
 	}
+	s.release(ctx, username, old)
 	return c, nil
 }
 
+func (s *Service) put(ctx context.Context, c Choice) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("avatar: encode: %w", err)
+	}
+	if err := s.store.Set(ctx, keyPrefix+c.Username, b, 0); err != nil {
+		return fmt.Errorf("avatar: set: %w", err)
+	}
+	return nil
+}
+
 // Delete forgets username's avatar (an account being deleted): afterwards
-// Get answers Default. Deleting a user who never chose is not an error; the
-// delete is on disk when Delete returns.
+// Get answers Default, and the user's uploaded image, if any, is released
+// (removed when no one else uses it). Deleting a user who never chose is not
+// an error; the delete is on disk when Delete returns.
 func (s *Service) Delete(ctx context.Context, username string) error {
+	mu := s.userLock(username)
+	mu.Lock()
+	defer mu.Unlock()
+	// A record that does not decode holds no image worth releasing; it is
+	// deleted all the same.
+	old, err := s.Get(ctx, username)
+	if err != nil && !errors.Is(err, errDecode) {
+		return err
+	}
 	if err := s.store.Delete(ctx, keyPrefix+username); err != nil {
 		return fmt.Errorf("avatar: delete: %w", err)
 	}
+	s.release(ctx, username, old)
 	return nil
 }
