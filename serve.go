@@ -94,6 +94,12 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Uploaded avatar images no one uses any more are swept periodically;
+	// stopped (and waited for) before the store closes.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); handler.SweepImages(sweepCtx, imageSweepInterval) }()
+	defer func() { stopSweep(); <-swept }()
 
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
@@ -147,8 +153,11 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	return nil
 }
 
+// imageSweepInterval is how often unused uploaded avatar images are swept.
+const imageSweepInterval = 15 * time.Minute
+
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (http.Handler, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (*web.Server, error) {
 	site, err := web.NewSite(store, web.SiteConfig{
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
@@ -162,7 +171,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Counter:           counter,
 	})
 	if err != nil {
-		return nil, err // not a nil *web.Server in a non-nil http.Handler
+		return nil, err
 	}
 	return site, nil
 }

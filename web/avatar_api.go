@@ -20,7 +20,7 @@ type avatarJSON struct {
 }
 
 func (s *Server) avatarResponse(c avatar.Choice) avatarJSON {
-	out := avatarJSON{Username: c.Username, Avatar: c.Avatar, URL: s.avatarURL(c.Avatar)}
+	out := avatarJSON{Username: c.Username, Avatar: c.Avatar, URL: s.choiceURL(c)}
 	if !c.UpdatedAt.IsZero() {
 		t := c.UpdatedAt.UTC().Format(time.RFC3339)
 		out.UpdatedAt = &t

@@ -34,8 +34,7 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request) error {
 		AvatarID:         mine.Avatar,
 		DefaultAvatarURL: s.avatarURL(avatar.Default),
 	}
-	p, _ := avatar.Lookup(mine.Avatar)
-	page.AvatarName, page.AvatarURL = p.Name, s.avatarURL(p.ID)
+	page.AvatarName, page.AvatarURL = choiceName(mine), s.choiceURL(mine)
 	for _, preset := range avatar.Catalogue() {
 		page.Options = append(page.Options, views.AvatarOption{
 			ID: preset.ID, Name: preset.Name, URL: s.avatarURL(preset.ID), Selected: preset.ID == mine.Avatar,
@@ -46,13 +45,34 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, c := range choices {
-		mp, _ := avatar.Lookup(c.Avatar)
+		name := choiceName(c)
+		if c.ImageFile() != "" {
+			name = c.Username + "'s picture"
+		}
 		page.Members = append(page.Members, views.Member{
-			Username: c.Username, AvatarID: mp.ID, AvatarName: mp.Name, AvatarURL: s.avatarURL(mp.ID),
+			Username: c.Username, AvatarID: c.Avatar, AvatarName: name, AvatarURL: s.choiceURL(c),
 		})
 	}
 	s.render(w, r, http.StatusOK, views.CommunityPage(s.layout(r, "Community"), page))
 	return nil
+}
+
+// choiceURL is the URL of c's image: /avatars/<hash>.png for an upload, else
+// the preset's asset URL.
+func (s *Server) choiceURL(c avatar.Choice) string {
+	if f := c.ImageFile(); f != "" {
+		return "/avatars/" + f
+	}
+	return s.avatarURL(c.Avatar)
+}
+
+// choiceName is how c is named on the page.
+func choiceName(c avatar.Choice) string {
+	if c.ImageFile() != "" {
+		return "Your picture"
+	}
+	p, _ := avatar.Lookup(c.Avatar)
+	return p.Name
 }
 
 // avatarURL is the hashed asset URL of an avatar id's image.

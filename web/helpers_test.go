@@ -46,6 +46,8 @@ type siteOptions struct {
 	realHasher bool
 	// logger receives the site's log; nil discards it.
 	logger *slog.Logger
+	// uploadInterval is the avatar upload limit's window; 0: the default.
+	uploadInterval time.Duration
 }
 
 // newSite wires the site over an in-memory store with web.NewSite, as
@@ -75,6 +77,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		Persistent:        true,
 		Version:           testVersion,
 		Logger:            opts.logger,
+		UploadInterval:    opts.uploadInterval,
 	})
 	if err != nil {
 		t.Fatalf("web.NewSite: %v", err)

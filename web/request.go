@@ -42,12 +42,18 @@ func (s *Server) clientIP(r *http.Request) string {
 
 // wantsJSON reports whether errors for r are answered as JSON: the API paths
 // (/community/avatar*, /account/sessions*, as docs/architecture.md names
-// them in "Errors: JSON or a page") and any
+// them in "Errors: JSON or a page"), except the upload form's
+// /community/avatar/upload, which follows Accept like a page; and any
 // request that accepts application/json.
 func wantsJSON(r *http.Request) bool {
 	p := r.URL.Path
-	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") ||
-		strings.Contains(r.Header.Get("Accept"), "application/json")
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		return true
+	}
+	if p == uploadPath {
+		return false
+	}
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions")
 }
 
 // requireSession returns the request's session or the 401 error.

@@ -31,6 +31,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /community/avatar", s.handle(s.postAvatar))
 	mux.Handle("GET /community/avatars", s.handle(s.listAvatars))
 
+	// Uploaded avatars: the upload (errors follow Accept) and the images.
+	mux.Handle("POST "+uploadPath, s.handle(s.uploadAvatar))
+	mux.Handle("GET /avatars/{file}", s.handle(s.avatarImage))
+
 	var h http.Handler = s.routerErrors(mux)
 	h = s.withSession(h)
 	h = s.limitBody(h)
@@ -41,12 +45,13 @@ func (s *Server) routes() http.Handler {
 	return h
 }
 
-// withSession loads the session for every request but static assets and
-// liveness probes, which never need one (and so cost no store read).
+// withSession loads the session for every request but static assets,
+// uploaded avatar images and liveness probes, which never need one (and so
+// cost no store read).
 func (s *Server) withSession(next http.Handler) http.Handler {
 	loaded := s.sessions.Middleware(next, s.writeError)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/assets/") || r.URL.Path == "/healthz" {
+		if strings.HasPrefix(r.URL.Path, "/assets/") || strings.HasPrefix(r.URL.Path, "/avatars/") || r.URL.Path == "/healthz" {
 			next.ServeHTTP(w, r)
 			return
 		}

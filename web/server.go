@@ -74,6 +74,7 @@ type Server struct {
 	mirror     MirrorState
 	disk       DiskState
 	devices    *deviceCodec
+	uploads    chan struct{} // upload bodies in flight (maxUploadsInFlight)
 
 	handler http.Handler
 }
@@ -93,6 +94,7 @@ func New(d Deps) *Server {
 		mirror:     d.Mirror,
 		disk:       d.Disk,
 		devices:    newDeviceCodec(d.DeviceKeys),
+		uploads:    make(chan struct{}, maxUploadsInFlight),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -47,6 +47,19 @@ type SiteConfig struct {
 	// Disk reports the data volume (free space, read-only when full); nil
 	// means not reported.
 	Disk DiskState
+	// UploadInterval is the least time between two stored avatar uploads
+	// of one user; 0 means avatar.DefaultUploadInterval.
+	UploadInterval time.Duration
+}
+
+// sharedTier reports whether the store sees every instance's writes: always
+// without a mirror, while it is up with one. Uploads need it, and uploaded
+// images are only removed while it holds.
+func sharedTier(m MirrorState) func() bool {
+	if m == nil {
+		return func() bool { return true }
+	}
+	return func() bool { return m.Status() == "ok" }
 }
 
 // NewSite wires the site over store: the session manager, the account and
@@ -75,7 +88,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	avatars, err := avatar.New(store, avatar.Config{})
+	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@
   const sessionEnded = document.getElementById('session-ended');
   const status = document.getElementById('avatar-status');
   const form = document.getElementById('avatar-form');
+  const uploadForm = document.getElementById('upload-form');
   const hint = document.getElementById('picker-hint');
   const me = root.dataset.username || '';
   const loginURL = root.dataset.loginUrl || '/login';
@@ -31,6 +32,7 @@
   // (an id not in the picker, such as "default", is capitalised).
   const nameOf = (id) => {
     id = String(id || 'default');
+    if (id === 'custom') return 'Your picture';
     if (form) {
       for (const input of form.querySelectorAll('input[name="avatar"]')) {
         if (input.value !== id) continue;
@@ -92,8 +94,9 @@
       link.setAttribute('data-login-again', '');
       nav.append(link);
     }
-    if (form) {
-      for (const el of form.querySelectorAll('fieldset, [type="submit"]')) el.disabled = true;
+    for (const f of [form, uploadForm]) {
+      if (!f) continue;
+      for (const el of f.querySelectorAll('fieldset, input[type="file"], [type="submit"]')) el.disabled = true;
     }
     say('Log in again to save your avatar.', true);
   };
@@ -222,6 +225,84 @@
       const id = selected();
       if (id) save(id);
       else say('Pick an avatar first.', true);
+    });
+  }
+
+  // The upload form: a preview of the chosen file (cropped to the centre
+  // square, as the server will), then an upload that stays on the page.
+  // Drawn on a canvas from the file itself, so no blob: URL has to be
+  // allowed by the page's Content-Security-Policy.
+  if (uploadForm) {
+    const input = uploadForm.querySelector('input[type="file"]');
+    const preview = document.getElementById('upload-preview');
+    const upStatus = document.getElementById('upload-status');
+    const upButton = uploadForm.querySelector('[type="submit"]');
+    const maxBytes = 5 << 20;
+    const sayUp = (text, isError) => {
+      if (!upStatus) return;
+      upStatus.textContent = text;
+      upStatus.classList.toggle('is-error', Boolean(isError));
+    };
+    const chosen = () => (input && input.files && input.files[0]) || null;
+
+    if (input) input.addEventListener('change', async () => {
+      const file = chosen();
+      if (preview) preview.hidden = true;
+      if (!file) { sayUp(''); return; }
+      if (file.size > maxBytes) { sayUp('This file is over 5 MB: choose a smaller picture.', true); return; }
+      if (!preview || typeof createImageBitmap !== 'function') { sayUp('Press “Upload picture” to use it.'); return; }
+      try {
+        const bitmap = await createImageBitmap(file);
+        const side = Math.min(bitmap.width, bitmap.height);
+        const g = preview.getContext('2d');
+        g.clearRect(0, 0, preview.width, preview.height);
+        g.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side,
+          0, 0, preview.width, preview.height);
+        if (bitmap.close) bitmap.close();
+        preview.hidden = false;
+        sayUp('This is how it will look. Press “Upload picture” to use it.');
+      } catch (_) {
+        sayUp('This file cannot be shown: choose a PNG, JPEG, GIF or WebP picture.', true);
+      }
+    });
+
+    let uploading = false;
+    uploadForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (uploading || isEnded) return;
+      const file = chosen();
+      if (!file) { sayUp('Choose a picture first.', true); return; }
+      if (file.size > maxBytes) { sayUp('This file is over 5 MB: choose a smaller picture.', true); return; }
+      const body = new FormData();
+      body.append('file', file);
+      uploading = true;
+      if (upButton) upButton.disabled = true;
+      sayUp('Uploading…');
+      try {
+        let res;
+        try {
+          res = await fetch(uploadForm.action, {
+            method: 'POST', body, credentials: 'same-origin', headers: { Accept: 'application/json' },
+          });
+        } catch (_) {
+          sayUp('Could not reach the server. Check your connection and try again.', true);
+          return;
+        }
+        if (res.status === 401) { discard(res); ended(); return; }
+        if (!res.ok) { sayUp(await readError(res), true); return; }
+        let data;
+        try {
+          data = await res.json();
+        } catch (_) { /* reported below */ }
+        if (!show(data)) { sayUp('Uploaded, but the answer could not be read. Reload to see it.', true); return; }
+        uploadForm.reset();
+        if (preview) preview.hidden = true;
+        say('');
+        sayUp('Uploaded: this is your avatar now.');
+      } finally {
+        uploading = false;
+        if (upButton) upButton.disabled = isEnded;
+      }
     });
   }
 

@@ -1,0 +1,187 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"soulbridge/avatar"
+)
+
+// Uploaded avatars: POST /community/avatar/upload takes the file, GET
+// /avatars/{file} serves the stored images (docs/architecture.md,
+// "Uploaded avatars").
+
+const (
+	uploadPath = "/community/avatar/upload"
+	// maxUploadBody bounds an upload's whole body: the file and the
+	// multipart framing around it (limitBody applies it to uploadPath
+	// instead of maxBody).
+	maxUploadBody = avatar.MaxUploadBytes + 64<<10
+	// maxUploadsInFlight bounds the upload bodies held in memory at once
+	// (5 MiB each); decoding is bounded further by the avatar service.
+	maxUploadsInFlight = 8
+)
+
+var errUploadTooLarge = errorf(http.StatusRequestEntityTooLarge, "the image is too large (limit 5 MiB)")
+
+// uploadAvatar makes an uploaded image your avatar: multipart field "file".
+// Checks, in this order: no session 401, an upload of yours stored within
+// the last few seconds 429, body over 5 MiB 413, no "file" field 400, not
+// PNG, JPEG, GIF or WebP (by content) 415, dimensions over 4096 or an image
+// that does not decode 422. Success: 200 with the avatar document for
+// Accept: application/json, else 303 to /community. Errors follow Accept
+// too (a form post gets the HTML error page).
+func (s *Server) uploadAvatar(w http.ResponseWriter, r *http.Request) error {
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if err := s.avatars.UploadWait(ctx, sess.Username); err != nil {
+		return uploadError(err)
+	}
+	if r.ContentLength > maxUploadBody {
+		return errUploadTooLarge
+	}
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Message: "Too many uploads right now; please try again in a moment."}
+	}
+	data, err := readUploadFile(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.avatars.Upload(ctx, sess.Username, data)
+	if err != nil {
+		return uploadError(err)
+	}
+	s.log.Info("avatar uploaded", "user", sess.Username, "image", c.Image[:12], "bytes", len(data))
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		writeJSON(w, http.StatusOK, s.avatarResponse(c))
+		return nil
+	}
+	http.Redirect(w, r, "/community", http.StatusSeeOther)
+	return nil
+}
+
+// readUploadFile returns the first part named "file" of r's multipart body,
+// reading at most maxUploadBody in all and MaxUploadBytes of any part (413
+// past either; 400 for a body that is not multipart, has no such part, or
+// an empty one).
+func readUploadFile(r *http.Request) ([]byte, error) {
+	errField := errorf(http.StatusBadRequest, `send the image as multipart/form-data in a field named "file"`)
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "multipart/form-data" {
+		return nil, errField
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, errField
+	}
+	for {
+		part, err := mr.NextPart()
+		if bodyTooLarge(err) {
+			return nil, errUploadTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, errField
+		}
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "malformed multipart body")
+		}
+		if part.FormName() != "file" {
+			// Other fields are skipped, each within the file's limit.
+			n, err := io.Copy(io.Discard, io.LimitReader(part, avatar.MaxUploadBytes+1))
+			if bodyTooLarge(err) || n > avatar.MaxUploadBytes {
+				return nil, errUploadTooLarge
+			}
+			if err != nil {
+				return nil, errorf(http.StatusBadRequest, "malformed multipart body")
+			}
+			continue
+		}
+		var buf bytes.Buffer
+		n, err := buf.ReadFrom(io.LimitReader(part, avatar.MaxUploadBytes+1))
+		switch {
+		case bodyTooLarge(err) || n > avatar.MaxUploadBytes:
+			return nil, errUploadTooLarge
+		case err != nil:
+			return nil, errorf(http.StatusBadRequest, "malformed multipart body")
+		case n == 0:
+			return nil, errorf(http.StatusBadRequest, "choose an image file to upload")
+		}
+		return buf.Bytes(), nil
+	}
+}
+
+// uploadError maps the avatar service's refusals to responses.
+func uploadError(err error) error {
+	var le *avatar.LimitError
+	switch {
+	case errors.As(err, &le):
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: le.RetryAfter,
+			Message: "You just uploaded an avatar; please wait a few seconds before the next one."}
+	case errors.Is(err, avatar.ErrUnsupportedType):
+		return errorf(http.StatusUnsupportedMediaType, "unsupported image type: upload a PNG, JPEG, GIF or WebP image")
+	case errors.Is(err, avatar.ErrDimensions):
+		return errorf(http.StatusUnprocessableEntity, "the image is too big: at most %d pixels on a side", avatar.MaxSide)
+	case errors.Is(err, avatar.ErrUndecodable):
+		return errorf(http.StatusUnprocessableEntity, "the image could not be read: the file is damaged or incomplete")
+	}
+	return err
+}
+
+// avatarImage serves an uploaded image, /avatars/<hash>.png: immutable (the
+// name is its content's hash), as a PNG that browsers neither sniff nor run
+// (nosniff, and a sandbox policy should it ever be opened as a document).
+func (s *Server) avatarImage(w http.ResponseWriter, r *http.Request) error {
+	hash, ok := strings.CutSuffix(r.PathValue("file"), ".png")
+	if !ok {
+		return errNotFound
+	}
+	png, err := s.avatars.Image(r.Context(), hash)
+	if errors.Is(err, avatar.ErrNoImage) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/png")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", `"`+hash+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(png))
+	return nil
+}
+
+// SweepImages runs the avatar service's sweep every interval until ctx
+// ends: it removes uploaded images no one uses any more that the upload
+// path itself could not (docs/architecture.md, "Uploaded avatars").
+func (s *Server) SweepImages(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := s.avatars.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("avatar image sweep failed; it runs again later", "err", err)
+		case st.Removed > 0 || st.StaleRefs > 0:
+			s.log.Info("avatar image sweep", "images", st.Images, "removed", st.Removed, "stale_refs", st.StaleRefs)
+		}
+	}
+}
