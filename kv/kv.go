@@ -9,6 +9,8 @@
 //	user:<username>     account record (JSON)
 //	avatar:<username>   avatar choice (JSON, with updated_at)
 //	session:<sha256>    session record (JSON), keyed by the hex SHA-256 of the token
+//	image:<sha256>      an uploaded avatar image (PNG), keyed by the hex SHA-256 of its bytes
+//	imageref:<sha256>:<username>:<nonce>  one user's reference to an image (avatar/upload.go)
 //
 // The package knows nothing about HTTP or about what the values mean.
 // docs/architecture.md ("The store contract") explains why it is shaped so.
