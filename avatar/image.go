@@ -123,14 +123,17 @@ func decodeSafely(f format, data []byte) (img image.Image, err error) {
 	return f.decode(bytes.NewReader(data))
 }
 
-// square returns src's centred square, scaled to Size×Size.
-func square(src image.Image) *image.NRGBA {
+// square returns src's centred square, scaled to Size×Size. The
+// destination is *image.RGBA, which x/image/draw has fast paths for (from
+// YCbCr, RGBA, NRGBA, Gray and Paletted sources); any other destination
+// goes pixel by pixel through color.Color, several times slower.
+func square(src image.Image) *image.RGBA {
 	b := src.Bounds()
 	side := min(b.Dx(), b.Dy())
 	x0 := b.Min.X + (b.Dx()-side)/2
 	y0 := b.Min.Y + (b.Dy()-side)/2
 	crop := image.Rect(x0, y0, x0+side, y0+side)
-	dst := image.NewNRGBA(image.Rect(0, 0, Size, Size))
+	dst := image.NewRGBA(image.Rect(0, 0, Size, Size))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, crop, draw.Src, nil)
 	return dst
 }
@@ -138,8 +141,8 @@ func square(src image.Image) *image.NRGBA {
 // encode writes img as PNG, within MaxStoredBytes: an image with
 // transparency whose pixels do not compress is flattened onto white and
 // written opaque (3 bytes a pixel), which always fits.
-func encode(img *image.NRGBA) ([]byte, error) {
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
+func encode(img *image.RGBA) ([]byte, error) {
+	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 	var buf bytes.Buffer
 	if err := enc.Encode(&buf, img); err != nil {
 		return nil, fmt.Errorf("avatar: encode png: %w", err)

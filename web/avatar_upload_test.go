@@ -342,7 +342,7 @@ func TestConcurrentUploadsAreBounded(t *testing.T) {
 	for i := range 12 {
 		cookies = append(cookies, s.signup(t, "user"+strconv.Itoa(i)))
 	}
-	pic := testimage.JPEGWithGPS(1600, 1200)
+	pic := testimage.JPEGWithGPS(800, 600)
 	var mu sync.Mutex
 	statuses := map[int]int{}
 	var urls []string
