@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -370,4 +371,42 @@ func TestConcurrentUploadsAreBounded(t *testing.T) {
 		}
 	}
 	s.fetchImage(t, urls[0])
+}
+
+// TestSweepImagesRemovesUnused: the periodic sweep removes an image no one
+// references (left by an upload that died half-way, say) and keeps those
+// in use; it stops when its context ends.
+func TestSweepImagesRemovesUnused(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	cookie := s.signup(t, "alice")
+	used := avatarDoc(t, "upload", s.upload(t, cookie, testimage.PNG(100, 100), "application/json"))["url"].(string)
+	orphan := strings.Repeat("ab", 32)
+	if err := s.store.Set(context.Background(), "image:"+orphan, testimage.PNG(3, 3), 0); err != nil {
+		t.Fatal(err)
+	}
+	s.fetchImageStatus(t, "/avatars/"+orphan+".png", http.StatusOK)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.server.SweepImages(ctx, 10*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.do(t, req{method: "GET", path: "/avatars/" + orphan + ".png"}).status != http.StatusNotFound {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep did not remove the unused image within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SweepImages did not return after its context ended")
+	}
+	s.fetchImage(t, used)
+}
+
+func (s *site) fetchImageStatus(t *testing.T, url string, want int) {
+	t.Helper()
+	if res := s.do(t, req{method: "GET", path: url}); res.status != want {
+		t.Fatalf("GET %s: %d, want %d", url, res.status, want)
+	}
 }

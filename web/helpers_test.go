@@ -32,6 +32,7 @@ const (
 
 // site is the real router over a real in-memory Badger, served over real HTTP.
 type site struct {
+	server *web.Server
 	srv    *httptest.Server
 	store  *kv.Badger
 	key    []byte
@@ -85,9 +86,10 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &site{
-		srv:   srv,
-		store: store,
-		key:   key,
+		server: h,
+		srv:    srv,
+		store:  store,
+		key:    key,
 		client: &http.Client{
 			Timeout:       10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
