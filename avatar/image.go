@@ -82,7 +82,8 @@ func sniff(data []byte) (format, bool) {
 // the content (ErrUnsupportedType), the dimensions checked from the header
 // before anything is decoded (ErrDimensions, so a decompression bomb never
 // allocates its pixels), then decoded (ErrUndecodable), centre-cropped to a
-// square, resized to Size×Size with Catmull-Rom and encoded as PNG. Nothing
+// square, resized to Size×Size with Catmull-Rom, turned upright as a JPEG's
+// EXIF orientation says, and encoded as PNG. Nothing
 // of the original file but its pixels survives: no metadata (EXIF, GPS,
 // comments, ICC profiles), no trailing bytes (a polyglot's ZIP). Process does
 // not bound how many decodes run at once; Service.Upload does.
@@ -109,7 +110,11 @@ func Process(data []byte) ([]byte, error) {
 		// GIF's first frame may be smaller than its screen, never larger).
 		return nil, fmt.Errorf("%w: %s decoded as %v, header said %d×%d", ErrUndecodable, f.name, b, cfg.Width, cfg.Height)
 	}
-	return encode(square(src))
+	img := square(src)
+	if f.name == "jpeg" {
+		img = orient(img, jpegOrientation(data))
+	}
+	return encode(img)
 }
 
 // decodeSafely decodes data, turning a decoder panic (a bug in a decoder

@@ -3,6 +3,8 @@ package avatar_test
 import (
 	"bytes"
 	"errors"
+	"image"
+	"image/color"
 	"image/png"
 	"runtime"
 	"strings"
@@ -187,4 +189,84 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("accepted input gave a stored image that %v", err)
 		}
 	})
+}
+
+// TestProcessTurnsJPEGsUpright: a phone stores a portrait photo sideways
+// and says so in the EXIF orientation; the stored avatar is upright. The
+// picture is a quadrant pattern (red top-left, green top-right, blue
+// bottom-left, white bottom-right) stored as each orientation would store
+// it; every one must come out as the upright pattern.
+func TestProcessTurnsJPEGsUpright(t *testing.T) {
+	const n = 64
+	upright := image.NewRGBA(image.Rect(0, 0, n, n))
+	quad := func(x, y int) color.RGBA {
+		switch {
+		case x < n/2 && y < n/2:
+			return color.RGBA{255, 0, 0, 255}
+		case y < n/2:
+			return color.RGBA{0, 255, 0, 255}
+		case x < n/2:
+			return color.RGBA{0, 0, 255, 255}
+		}
+		return color.RGBA{255, 255, 255, 255}
+	}
+	for y := range n {
+		for x := range n {
+			upright.Set(x, y, quad(x, y))
+		}
+	}
+	// stored(o) is the pixel grid a camera writes for orientation o: the
+	// inverse of the turn the tag asks for.
+	stored := func(o int) image.Image {
+		img := image.NewRGBA(upright.Bounds())
+		for y := range n {
+			for x := range n {
+				var dx, dy int // where stored pixel (x, y) is shown
+				switch o {
+				case 1:
+					dx, dy = x, y
+				case 2:
+					dx, dy = n-1-x, y
+				case 3:
+					dx, dy = n-1-x, n-1-y
+				case 4:
+					dx, dy = x, n-1-y
+				case 5:
+					dx, dy = y, x
+				case 6:
+					dx, dy = n-1-y, x
+				case 7:
+					dx, dy = n-1-y, n-1-x
+				case 8:
+					dx, dy = y, n-1-x
+				}
+				img.Set(x, y, upright.At(dx, dy))
+			}
+		}
+		return img
+	}
+	for o := 1; o <= 8; o++ {
+		out, err := avatar.Process(testimage.JPEGWithExif(stored(o), testimage.ExifOrientation(o)))
+		if err != nil {
+			t.Fatalf("orientation %d: %v", o, err)
+		}
+		if err := testimage.Check(out, avatar.Size); err != nil {
+			t.Fatalf("orientation %d: %v", o, err)
+		}
+		img, _ := png.Decode(bytes.NewReader(out))
+		for _, p := range []image.Point{{64, 64}, {192, 64}, {64, 192}, {192, 192}} {
+			want := quad(p.X*n/avatar.Size, p.Y*n/avatar.Size)
+			r, g, b, _ := img.At(p.X, p.Y).RGBA()
+			if absDiff(r>>8, uint32(want.R)) > 40 || absDiff(g>>8, uint32(want.G)) > 40 || absDiff(b>>8, uint32(want.B)) > 40 {
+				t.Errorf("orientation %d: pixel %v is %d,%d,%d, want %v", o, p, r>>8, g>>8, b>>8, want)
+			}
+		}
+	}
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }

@@ -111,15 +111,31 @@ func Exif() []byte {
 	return append([]byte("Exif\x00\x00"), b...)
 }
 
+// ExifOrientation returns an EXIF block (little-endian TIFF, as most
+// phones write it) whose IFD0 holds only the Orientation tag o.
+func ExifOrientation(o int) []byte {
+	b := []byte("Exif\x00\x00II\x2a\x00\x08\x00\x00\x00")
+	b = binary.LittleEndian.AppendUint16(b, 1)      // one entry
+	b = binary.LittleEndian.AppendUint16(b, 0x0112) // Orientation
+	b = binary.LittleEndian.AppendUint16(b, 3)      // SHORT
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = binary.LittleEndian.AppendUint16(b, uint16(o))
+	b = append(b, 0, 0)
+	return binary.LittleEndian.AppendUint32(b, 0)
+}
+
 // JPEGWithGPS encodes Picture(w, h) as JPEG with an APP1 segment holding
 // Exif() right after the start-of-image marker, as cameras write it.
-func JPEGWithGPS(w, h int) []byte {
+func JPEGWithGPS(w, h int) []byte { return JPEGWithExif(Picture(w, h), Exif()) }
+
+// JPEGWithExif encodes img as JPEG with an APP1 segment holding exif
+// right after the start-of-image marker.
+func JPEGWithExif(img image.Image, exif []byte) []byte {
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, Picture(w, h), &jpeg.Options{Quality: 90}); err != nil {
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
 		panic(err)
 	}
 	j := buf.Bytes()
-	exif := Exif()
 	seg := []byte{0xff, 0xe1}
 	seg = binary.BigEndian.AppendUint16(seg, uint16(len(exif)+2))
 	seg = append(seg, exif...)
