@@ -176,6 +176,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add(testimage.JPEGWithGPS(9, 7))
 	f.Add(testimage.WebP("lossless.webp"))
 	f.Add(testimage.PNGHeader(100000, 100000))
+	f.Add(testimage.JPEGWithExif(testimage.Picture(9, 6), testimage.ExifOrientation(6)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		out, err := avatar.Process(data)
 		if err != nil {
