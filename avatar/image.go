@@ -83,10 +83,10 @@ func sniff(data []byte) (format, bool) {
 // before anything is decoded (ErrDimensions, so a decompression bomb never
 // allocates its pixels), then decoded (ErrUndecodable), centre-cropped to a
 // square, resized to Size×Size with Catmull-Rom, turned upright as a JPEG's
-// EXIF orientation says, and encoded as PNG. Nothing
-// of the original file but its pixels survives: no metadata (EXIF, GPS,
-// comments, ICC profiles), no trailing bytes (a polyglot's ZIP). Process does
-// not bound how many decodes run at once; Service.Upload does.
+// EXIF orientation says, and encoded as PNG. Nothing of the original file
+// but its pixels survives: no metadata (EXIF, GPS, comments, ICC profiles),
+// no trailing bytes (a polyglot's ZIP). Process does not bound how many
+// decodes run at once; Service.Upload does.
 func Process(data []byte) ([]byte, error) {
 	f, ok := sniff(data)
 	if !ok {
