@@ -9,6 +9,8 @@
 //	user:<username>     account record (JSON)
 //	avatar:<username>   avatar choice (JSON, with updated_at)
 //	session:<sha256>    session record (JSON), keyed by the hex SHA-256 of the token
+//	sessions-of:<username>:<public id>  the per-user session index: the record's id
+//	meta:session-index  marker: the index holds every session older than it
 //
 // The package knows nothing about HTTP or about what the values mean.
 // docs/architecture.md ("The store contract") explains why it is shaped so.
