@@ -264,7 +264,9 @@ func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Req
 // begun by a release before the index (on the volume, or in the shared
 // Redis) must show on their owner's account page. Once done it writes a
 // marker, so a start-up with the index built costs one read; building is
-// idempotent, so a start interrupted half-way simply builds again. It
+// idempotent, so a start interrupted half-way simply builds again. A store
+// without sessions gets no marker (it stays empty, as a live restore
+// requires); the next start scans nothing again. It
 // returns how many entries it wrote (0 when the marker was there). Run it
 // at start-up, before the port is bound.
 func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
@@ -274,8 +276,9 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("session: index marker: %w", err)
 	}
 	now := m.cfg.Now()
-	n := 0
+	n, seen := 0, 0
 	err := m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
+		seen++
 		rec, err := decodeRecord(val)
 		if err != nil || rec.Username == "" || !now.Before(rec.expiry(m.cfg.IdleTimeout)) {
 			return nil // unreadable records are "no session" anyway
@@ -289,6 +292,12 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return n, fmt.Errorf("session: build index: %w", err)
+	}
+	if seen == 0 {
+		// No sessions, nothing to index: an empty store stays empty (a
+		// live restore needs one), and scanning nothing costs as little
+		// as reading the marker.
+		return 0, nil
 	}
 	if err := m.store.Set(ctx, indexMarker, []byte(`{"version":1}`), 0); err != nil {
 		return n, fmt.Errorf("session: index marker: %w", err)

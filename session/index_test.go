@@ -332,3 +332,22 @@ func TestEnsureIndexFindsSessionsFromBefore(t *testing.T) {
 		t.Fatalf("ending a pre-existing session: %v", err)
 	}
 }
+
+// An empty store stays empty: no marker (a live restore needs an empty
+// store), and the next start simply scans nothing again.
+func TestEnsureIndexLeavesAnEmptyStoreEmpty(t *testing.T) {
+	store := openStore(t)
+	m := newManager(t, store, newClock())
+	for range 2 {
+		if n, err := m.EnsureIndex(context.Background()); err != nil || n != 0 {
+			t.Fatalf("EnsureIndex on an empty store = %d, %v", n, err)
+		}
+	}
+	err := store.Scan(context.Background(), kv.Range{}, func(k string, _ []byte) error {
+		t.Errorf("EnsureIndex wrote %s into an empty store", k)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

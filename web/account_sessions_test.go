@@ -336,8 +336,8 @@ func TestAccountListsSessionsFromBeforeTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(drop) < 3 {
-		t.Fatalf("expected two index entries and the marker, found %q", drop)
+	if len(drop) < 2 {
+		t.Fatalf("expected two index entries (and perhaps the marker), found %q", drop)
 	}
 	for _, k := range drop {
 		if err := old.store.Delete(ctx, k); err != nil {
