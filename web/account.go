@@ -100,7 +100,7 @@ func (s *Server) formFailure(w http.ResponseWriter, r *http.Request, sess *sessi
 }
 
 // changePassword (form fields current_password, new_password): the current
-// password checked and throttled like a log-in (403 / 429), the new one
+// password checked and throttled like a log-in (403 / 429), then the new one
 // against the new-password rules (400 with the reason); then this session
 // gets a new token and every other session ends. 303 to /account, or 200
 // JSON {"id": "<this session's new public id>", "ended": N}.
@@ -119,12 +119,14 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	fail := func(err error) error {
 		return s.formFailure(w, r, sess, err, func(a *views.Account, m string) { a.PasswordError = m })
 	}
+	// The current password first: whatever the new one, a wrong one is 403
+	// (and counted); a right one gives its reservation back.
+	if err := s.checkPassword(r, sess, r.PostForm.Get("current_password"), "password change"); err != nil {
+		return fail(err)
+	}
 	newPassword := r.PostForm.Get("new_password")
 	if err := auth.CheckNewPassword(sess.Username, newPassword); err != nil {
 		return fail(validationError(err))
-	}
-	if err := s.checkPassword(r, sess, r.PostForm.Get("current_password"), "password change"); err != nil {
-		return fail(err)
 	}
 	if err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword); err != nil {
 		return fail(validationError(err))

@@ -46,6 +46,9 @@ func TestAccountPasswordChange(t *testing.T) {
 		t.Fatalf("wrong current password (JSON): %d, want 403", res.status)
 	}
 	jsonError(t, "wrong current password (JSON)", res)
+	if res := s.changePassword(t, a, "not my password", "password", nil); res.status != http.StatusForbidden {
+		t.Fatalf("wrong current password and a weak new one: %d, want 403 (the current password is checked first)", res.status)
+	}
 	res = s.changePassword(t, a, testPassword, "password", nil)
 	if res.status != http.StatusBadRequest || !strings.Contains(strings.ToLower(res.body), "common") {
 		t.Fatalf("common new password: %d, want 400 with the reason; %.300s", res.status, res.body)
