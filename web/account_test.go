@@ -259,3 +259,38 @@ func TestAccountWritesNeedTheSharedTier(t *testing.T) {
 		t.Fatalf("password change with the mirror back: %d %.200s", res.status, res.body)
 	}
 }
+
+// Two instances sharing one Redis: a session begun on one is listed on the
+// other, and ended there it is refused on the first.
+func TestAccountSessionsAcrossInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	redis := testredis.Start(t)
+	key := []byte(strings.Repeat("k", 32))
+	opts := kv.MirrorOptions{URL: redis.URL(), Persistent: true, CachePrefixes: []string{"session:"}}
+	ma := kvtest.Mirror(t, "soulbridge:", opts)
+	mb := kvtest.Mirror(t, "soulbridge:", opts)
+	a := newSiteOver(t, ma, key, func(c *web.SiteConfig) { c.Mirror = ma; c.Counter = ma })
+	b := newSiteOver(t, mb, key, func(c *web.SiteConfig) { c.Mirror = mb; c.Counter = mb })
+
+	onA := a.signup(t, "alice")
+	onB := b.loginAs(t, "alice", testPassword, safariIPhone)
+	list := b.sessionsOf(t, onB)
+	if len(list) != 2 {
+		t.Fatalf("instance B lists %d sessions, want 2 (one begun on A): %+v", len(list), list)
+	}
+	var aID string
+	for _, e := range list {
+		if !e.Current {
+			aID = e.ID
+		}
+	}
+	if res := b.do(t, req{method: "DELETE", path: "/account/sessions/" + aID, cookie: onB}); res.status != http.StatusNoContent {
+		t.Fatalf("ending A's session from B: %d %s", res.status, res.body)
+	}
+	testwait.Until(t, 5*time.Second, "A's session refused on A", func() bool { return a.avatarStatus(t, onA) == http.StatusUnauthorized })
+	if list := a.sessionsOf(t, onB); len(list) != 1 || !list[0].Current {
+		t.Fatalf("instance A lists %+v, want only B's session", list)
+	}
+}
