@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"soulbridge/kv"
@@ -276,20 +277,21 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("session: index marker: %w", err)
 	}
 	now := m.cfg.Now()
-	n, seen := 0, 0
+	var todo []*Session
+	seen := 0
 	err := m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
 		seen++
 		rec, err := decodeRecord(val)
 		if err != nil || rec.Username == "" || !now.Before(rec.expiry(m.cfg.IdleTimeout)) {
 			return nil // unreadable records are "no session" anyway
 		}
-		s := &Session{Record: rec, ID: key[len(KeyPrefix):]}
-		if err := m.index(ctx, s); err != nil {
-			return err
-		}
-		n++
+		todo = append(todo, &Session{Record: rec, ID: key[len(KeyPrefix):]})
 		return nil
 	})
+	if err != nil {
+		return 0, fmt.Errorf("session: build index: %w", err)
+	}
+	n, err := m.indexAll(ctx, todo)
 	if err != nil {
 		return n, fmt.Errorf("session: build index: %w", err)
 	}
@@ -303,4 +305,58 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("session: index marker: %w", err)
 	}
 	return n, nil
+}
+
+// indexWorkers is how many index entries EnsureIndex writes at once. Each
+// write is synced to disk; concurrent ones share their syncs (Badger
+// commits them together), so a volume with many sessions is indexed in
+// seconds, not one sync after the other.
+const indexWorkers = 64
+
+// indexAll writes the index entries of sessions, indexWorkers at a time,
+// and returns how many it wrote; it stops at the first error.
+func (m *Manager) indexAll(ctx context.Context, sessions []*Session) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		n        int
+		firstErr error
+	)
+	next := make(chan *Session)
+	for range min(indexWorkers, len(sessions)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				err := m.index(ctx, s)
+				mu.Lock()
+				if err == nil {
+					n++
+				} else if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, s := range sessions {
+		select {
+		case next <- s:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if errors.Is(firstErr, context.Canceled) && ctx.Err() != nil && n == len(sessions) {
+		firstErr = nil
+	}
+	return n, firstErr
 }

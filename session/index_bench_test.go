@@ -2,10 +2,13 @@ package session_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"soulbridge/kv/kvtest"
 	"soulbridge/session"
@@ -70,4 +73,32 @@ func benchStart(b *testing.B, m *session.Manager, user string) *session.Session 
 		b.Fatal(err)
 	}
 	return s
+}
+
+// BenchmarkEnsureIndex is the first start of this release on a volume
+// holding 2,000 sessions from before the index (300 users): the scan and
+// 2,000 synced writes, indexWorkers at a time.
+func BenchmarkEnsureIndex(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		store := kvtest.Dir(b, b.TempDir())
+		m, err := session.New(store, session.Config{Keys: [][]byte{keyA}, IdleTimeout: testIdle, MaxLifetime: testMax})
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		for i := range 2000 {
+			v, _ := json.Marshal(session.Record{Username: "u" + strconv.Itoa(i%300), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax)})
+			if err := store.Set(context.Background(), fmt.Sprintf("%s%064d", session.KeyPrefix, i), v, testIdle); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if n, err := m.EnsureIndex(context.Background()); err != nil || n != 2000 {
+			b.Fatalf("EnsureIndex = %d, %v", n, err)
+		}
+		b.StopTimer()
+		store.Close()
+		b.StartTimer()
+	}
 }
