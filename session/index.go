@@ -267,9 +267,9 @@ func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Req
 // marker, so a start-up with the index built costs one read; building is
 // idempotent, so a start interrupted half-way simply builds again. A store
 // without sessions gets no marker (it stays empty, as a live restore
-// requires); the next start scans nothing again. It
-// returns how many entries it wrote (0 when the marker was there). Run it
-// at start-up, before the port is bound.
+// requires); the next start scans nothing again. It returns how many
+// entries it wrote (0 when the marker was there). Run it at start-up,
+// before the port is bound.
 func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	if _, err := m.store.Get(ctx, indexMarker); err == nil {
 		return 0, nil
@@ -352,11 +352,8 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	if errors.Is(firstErr, context.Canceled) && ctx.Err() != nil && n == len(sessions) {
-		firstErr = nil
+	if firstErr == nil && n < len(sessions) {
+		firstErr = ctx.Err() // cancelled before every entry was written
 	}
 	return n, firstErr
 }
