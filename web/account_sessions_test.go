@@ -450,3 +450,32 @@ func TestAccountEventsLogged(t *testing.T) {
 }
 
 func newJSONLogger(buf *lockedBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(buf, nil)) }
+
+// Every response that sets a cookie or shows personal data is no-store:
+// sign-up, log-in, log-out and the pages; the hashed assets stay cacheable.
+func TestNoStoreOnCookieResponses(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	res := s.do(t, req{method: "POST", path: "/signup", form: url.Values{"username": {"alice"}, "password": {testPassword}}})
+	noStoreCheck(t, "POST /signup", res)
+	res = s.do(t, req{method: "POST", path: "/login", form: url.Values{"username": {"alice"}, "password": {testPassword}}})
+	noStoreCheck(t, "POST /login", res)
+	c := sessionCookie(res)
+	cookie := &http.Cookie{Name: c.Name, Value: c.Value}
+	for _, r := range []req{
+		{method: "GET", path: "/", cookie: cookie},
+		{method: "GET", path: "/login?next=/account", cookie: cookie},
+		{method: "POST", path: "/logout", cookie: cookie},
+	} {
+		res := s.do(t, r)
+		noStoreCheck(t, r.method+" "+r.path, res)
+	}
+	page := s.do(t, req{method: "GET", path: "/login"})
+	i := strings.Index(page.body, "/assets/app.")
+	if i < 0 {
+		t.Fatal("no hashed stylesheet on /login")
+	}
+	asset := page.body[i : i+strings.IndexByte(page.body[i:], '"')]
+	if cc := s.do(t, req{method: "GET", path: asset}).header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("GET %s: Cache-Control %q, want the assets' immutable caching", asset, cc)
+	}
+}
