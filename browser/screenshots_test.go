@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"soulbridge/internal/testbin"
 	"strings"
 	"testing"
 
@@ -117,7 +118,7 @@ func recompress(t *testing.T, buf []byte) []byte {
 }
 
 // TestScreenshots writes the landing, sign-up-with-an-error, log-in and
-// community pages at desktop and phone sizes, and checks along the way that
+// community and account pages at desktop and phone sizes, and checks along the way that
 // errors appear next to their field.
 func TestScreenshots(t *testing.T) {
 	srv := startServer(t)
@@ -199,6 +200,16 @@ func TestScreenshots(t *testing.T) {
 			t.Errorf("Log out button not visible at %s", v.name)
 		}
 		tb.shoot(dir, "community", v)
+	}
+
+	// The account page, with a second session from another client.
+	testbin.Form(t, testbin.Client(t), srv.base(), "/login", "alex", password)
+	for _, v := range viewports {
+		tb.do("account at "+v.name, chromedp.EmulateViewport(v.width, v.height))
+		if res := tb.navigate("/account"); res.Status != 200 {
+			t.Fatalf("GET /account: %d", res.Status)
+		}
+		tb.shoot(dir, "account", v)
 	}
 
 	t.Logf("screenshots written to %s", dir)

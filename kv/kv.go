@@ -11,6 +11,8 @@
 //	session:<sha256>    session record (JSON), keyed by the hex SHA-256 of the token
 //	image:<sha256>      an uploaded avatar image (PNG), keyed by the hex SHA-256 of its bytes
 //	imageref:<sha256>:<username>:<nonce>  one user's reference to an image (avatar/upload.go)
+//	sessions-of:<username>:<public id>  the per-user session index: the record's id
+//	meta:session-index  marker: the index holds every session older than it
 //
 // The package knows nothing about HTTP or about what the values mean.
 // docs/architecture.md ("The store contract") explains why it is shaped so.

@@ -108,6 +108,12 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := m.save(ctx, s); err != nil {
 		return nil, err
 	}
+	if err := m.index(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := m.enforceCap(ctx, s); err != nil {
+		return nil, err
+	}
 	if err := m.writeCookie(w, r, s); err != nil {
 		return nil, err
 	}
@@ -170,9 +176,28 @@ func (m *Manager) endPresented(ctx context.Context, r *http.Request) error {
 		if err != nil {
 			continue
 		}
-		if err := m.delete(ctx, idOf(token)); err != nil {
+		if err := m.endRecord(ctx, idOf(token)); err != nil {
 			return fmt.Errorf("session: end: %w", err)
 		}
+	}
+	return nil
+}
+
+// endRecord deletes record id and, when the record names its user, its
+// index entry (see index.go).
+func (m *Manager) endRecord(ctx context.Context, id string) error {
+	b, err := m.store.Get(ctx, KeyPrefix+id)
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	if err := m.delete(ctx, id); err != nil {
+		return err
+	}
+	if b == nil {
+		return nil
+	}
+	if rec, err := decodeRecord(b); err == nil && rec.Username != "" {
+		return m.store.Delete(ctx, indexKey(rec.Username, id))
 	}
 	return nil
 }

@@ -12,14 +12,19 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"soulbridge/kv"
 )
 
 // Store is what sessions need from the key-value store (kv.Store keeps it).
 // A Get error matching kv.ErrNotFound means "no session".
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetMany and Scan serve the per-user index (index.go).
+	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	Delete(ctx context.Context, key string) error
+	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
 
 // ErrNoSession means the request carries no usable session: no cookie, a

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,11 @@ func TestCookieHoldsNoRawTokenAndKeyIsItsHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || keys[0] != "session:"+wantID {
-		t.Fatalf("store keys = %q, want [session:%s]", keys, wantID)
+	// The record, and its entry in the per-user index (which names the
+	// session by its public id and holds the record id, never the token).
+	wantKeys := []string{"session:" + wantID, "sessions-of:alice:" + PublicIDOf(wantID)}
+	if !slices.Equal(keys, wantKeys) {
+		t.Fatalf("store keys = %q, want %q", keys, wantKeys)
 	}
 	// The cookie decodes to exactly this token.
 	tok, old, err := m.codec.decode(value)

@@ -19,7 +19,7 @@ type Layout struct {
 	CSS      string // hashed URL of app.css
 	JS       string // hashed URL of app.js
 	Favicon  string // hashed URL of favicon.svg
-	Username string // logged-in user, "" when logged out: the header then shows "Log in" / "Sign up" links, else the username and a logout form (POST /logout, a button "Log out")
+	Username string // logged-in user, "" when logged out: the header then shows "Log in" / "Sign up" links, else the username, a link to /account and a logout form (POST /logout, a button "Log out")
 }
 
 // AuthForm is the sign-up or log-in form state.
@@ -86,4 +86,25 @@ func (f field) describedBy() string {
 		ids = append(ids, f.ID+"-hint")
 	}
 	return strings.Join(ids, " ")
+}
+
+// Account is the state of the account page.
+type Account struct {
+	Username string
+	Sessions []AccountSession // most recently seen first
+	// PasswordError and DeleteError are shown at their form (a refused
+	// change re-renders the page with the reason).
+	PasswordError, DeleteError string
+}
+
+// AccountSession is one of the user's sessions on the account page.
+type AccountSession struct {
+	ID       string // public id: the form posts to /account/sessions/{ID}/end
+	Device   string // e.g. "Firefox on Linux"
+	IP       string
+	Created  string // readable UTC time
+	LastSeen string
+	// CreatedISO and LastSeenISO are RFC 3339, for <time datetime>.
+	CreatedISO, LastSeenISO string
+	Current                 bool // the session this page was requested with
 }

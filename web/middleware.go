@@ -23,7 +23,8 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // subdomains from setting the session cookie.
 const hsts = "max-age=63072000"
 
-// securityHeaders sets the headers every response carries, and HSTS on
+// securityHeaders sets the headers every response carries (Cache-Control:
+// no-store unless the handler replaces it), and HSTS on
 // those over HTTPS (never over plain HTTP, where browsers ignore it and
 // localhost would be pinned to HTTPS).
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
@@ -38,6 +39,9 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		// Nothing is cached unless its handler says so (the hashed assets
+		// do): responses carry sessions, cookies and personal data.
+		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
 }

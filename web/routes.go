@@ -35,6 +35,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+uploadPath, s.handle(s.uploadAvatar))
 	mux.Handle("GET /avatars/{file}", s.handle(s.avatarImage))
 
+	// Account: the page, its forms, and the sessions API (JSON errors).
+	mux.Handle("GET /account", s.handle(s.account))
+	mux.Handle("POST /account/password", s.handle(s.changePassword))
+	mux.Handle("POST /account/delete", s.handle(s.deleteAccount))
+	mux.Handle("GET /account/sessions", s.handle(s.listSessions))
+	mux.Handle("DELETE /account/sessions/{id}", s.handle(s.endSession))
+	mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSessionForm))
+	mux.Handle("POST /account/sessions/revoke-others", s.handle(s.revokeOthers))
+
 	var h http.Handler = s.routerErrors(mux)
 	h = s.withSession(h)
 	h = s.limitBody(h)

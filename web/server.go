@@ -1,8 +1,8 @@
 // Package web is soulbridge's HTTP layer: every route (routes.go), one file
 // per page or resource (landing.go, signup.go, login.go, logout.go,
-// community.go, avatar_api.go, health.go) whose handlers return errors to one
-// translator (errors.go), the middleware (middleware.go) and the helpers
-// that read a request (request.go).
+// community.go, avatar_api.go, account.go, account_sessions.go, health.go)
+// whose handlers return errors to one translator (errors.go), the middleware
+// (middleware.go) and the helpers that read a request (request.go).
 package web
 
 import (

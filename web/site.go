@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"runtime"
 	"time"
@@ -78,6 +79,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ensureSessionIndex(sessions, cfg.Logger)
 	hasher := cfg.Hasher
 	if hasher == nil {
 		if hasher, err = auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0)); err != nil {
@@ -110,4 +112,23 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		Disk:              cfg.Disk,
 		DeviceKeys:        cfg.Keys,
 	}), nil
+}
+
+// ensureSessionIndex builds the per-user session index if the store has
+// none yet (sessions begun by a release before it: see
+// session.Manager.EnsureIndex), before the port is bound. A failure (the
+// shared tier down on an instance that cannot queue writes, a full volume)
+// is logged, not fatal: sessions keep working, the account page misses
+// those older sessions, and the next start tries again.
+func ensureSessionIndex(sessions *session.Manager, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n, err := sessions.EnsureIndex(context.Background())
+	switch {
+	case err != nil:
+		log.Warn("building the per-user session index failed; the account page will not list older sessions until a start that succeeds", "indexed", n, "err", err)
+	case n > 0:
+		log.Info("built the per-user session index for sessions from before it", "sessions", n)
+	}
 }

@@ -1,0 +1,359 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"soulbridge/kv"
+)
+
+// The per-user index (docs/architecture.md, "Your sessions"): for every
+// session, a key
+//
+//	sessions-of:<username>:<public id>  →  the record id (the key of session:<id>)
+//
+// living until the session's absolute end. Listing a user's sessions is one
+// prefix scan of the index and one GetMany of the records; an entry whose
+// record is gone (expired while idle, ended by a release before the index,
+// or on another instance) is skipped and removed. Usernames hold no ':', so
+// one user's prefix never matches another's.
+const (
+	// IndexPrefix starts every index key.
+	IndexPrefix = "sessions-of:"
+	// indexMarker says the index holds every session that existed when it
+	// was built (see EnsureIndex): its presence makes the start-up check
+	// one read.
+	indexMarker = "meta:session-index"
+	// MaxPerUser is the cap on one account's sessions: a log-in beyond it
+	// ends the least recently seen ones.
+	MaxPerUser = 50
+)
+
+// ErrUnknownSession is returned by EndByPublicID for an id that names no
+// live session of the user (unknown, ended, or another user's).
+var ErrUnknownSession = errors.New("session: no such session")
+
+func indexPrefix(username string) string { return IndexPrefix + username + ":" }
+
+func indexKey(username, id string) string { return indexPrefix(username) + PublicIDOf(id) }
+
+// Info describes one of a user's sessions, as the account page shows it.
+type Info struct {
+	// PublicID is the session's public identifier (PublicIDOf).
+	PublicID string
+	// LogID is the short hash log lines carry (LogIDOf).
+	LogID     string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	UserAgent string
+	IP        string
+
+	id string // the record id
+}
+
+// index writes s's index entry, living until s's absolute end.
+func (m *Manager) index(ctx context.Context, s *Session) error {
+	ttl := s.ExpiresAt.Sub(m.cfg.Now())
+	if ttl <= 0 {
+		return nil
+	}
+	if err := m.store.Set(ctx, indexKey(s.Username, s.ID), []byte(s.ID), ttl); err != nil {
+		return fmt.Errorf("session: index: %w", err)
+	}
+	return nil
+}
+
+// List returns username's live sessions, most recently seen first. Index
+// entries whose record is gone are removed on the way.
+func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
+	var keys, ids []string
+	err := m.store.Scan(ctx, kv.Range{Prefix: indexPrefix(username)}, func(key string, val []byte) error {
+		keys = append(keys, key)
+		ids = append(ids, string(val))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	recKeys := make([]string, len(ids))
+	for i, id := range ids {
+		recKeys[i] = KeyPrefix + id
+	}
+	vals, err := m.store.GetMany(ctx, recKeys)
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	now := m.cfg.Now()
+	out := make([]Info, 0, len(vals))
+	for i, b := range vals {
+		var rec Record
+		live := b != nil
+		if live {
+			var err error
+			rec, err = decodeRecord(b)
+			live = err == nil && rec.Username == username && now.Before(rec.expiry(m.cfg.IdleTimeout)) &&
+				keys[i] == indexKey(username, ids[i])
+		}
+		if !live {
+			// Best effort: a stale entry costs nothing but this skip.
+			if err := m.store.Delete(ctx, keys[i]); err != nil && !errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFull) {
+				m.cfg.Logger.Warn("removing a stale session index entry failed", "err", err)
+			}
+			continue
+		}
+		out = append(out, Info{
+			PublicID: PublicIDOf(ids[i]), LogID: LogIDOf(ids[i]),
+			CreatedAt: rec.CreatedAt, LastSeen: rec.LastSeen, UserAgent: rec.UserAgent, IP: rec.IP,
+			id: ids[i],
+		})
+	}
+	slices.SortStableFunc(out, func(a, b Info) int {
+		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
+			return c
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	})
+	return out, nil
+}
+
+// EndByPublicID ends username's session whose public id is publicID. It
+// returns ErrUnknownSession when no live session of username has that id
+// (another user's id included: the index is per user).
+func (m *Manager) EndByPublicID(ctx context.Context, username, publicID string) (Info, error) {
+	b, err := m.store.Get(ctx, indexPrefix(username)+publicID)
+	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
+		return Info{}, ErrUnknownSession
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("session: end: %w", err)
+	}
+	id := string(b)
+	if PublicIDOf(id) != publicID {
+		return Info{}, ErrUnknownSession
+	}
+	raw, err := m.store.Get(ctx, KeyPrefix+id)
+	if err != nil && (!errors.Is(err, kv.ErrNotFound) || errors.Is(err, kv.ErrUnavailable)) {
+		return Info{}, fmt.Errorf("session: end: %w", err)
+	}
+	var rec Record
+	live := err == nil
+	if live {
+		rec, err = decodeRecord(raw)
+		live = err == nil && rec.Username == username
+	}
+	if !live {
+		// A stale entry: the session ended already.
+		if err := m.store.Delete(ctx, indexPrefix(username)+publicID); err != nil {
+			return Info{}, fmt.Errorf("session: end: %w", err)
+		}
+		return Info{}, ErrUnknownSession
+	}
+	if err := m.endID(ctx, username, id); err != nil {
+		return Info{}, err
+	}
+	return Info{PublicID: publicID, LogID: LogIDOf(id), CreatedAt: rec.CreatedAt, LastSeen: rec.LastSeen,
+		UserAgent: rec.UserAgent, IP: rec.IP, id: id}, nil
+}
+
+// EndOthers ends every session of username but the one whose record id is
+// keepID (the current one) and returns how many it ended.
+func (m *Manager) EndOthers(ctx context.Context, username, keepID string) (int, error) {
+	return m.endWhere(ctx, username, func(id string) bool { return id != keepID })
+}
+
+// EndAll ends every session of username and removes its whole index (for
+// account deletion); it returns how many live sessions it ended.
+func (m *Manager) EndAll(ctx context.Context, username string) (int, error) {
+	return m.endWhere(ctx, username, func(string) bool { return true })
+}
+
+func (m *Manager) endWhere(ctx context.Context, username string, end func(id string) bool) (int, error) {
+	var ids []string
+	err := m.store.Scan(ctx, kv.Range{Prefix: indexPrefix(username)}, func(_ string, val []byte) error {
+		if id := string(val); end(id) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("session: end sessions: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := m.store.Get(ctx, KeyPrefix+id)
+		if err == nil {
+			n++
+		}
+		if err := m.endID(ctx, username, id); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// endID deletes record id (under its lock, so a racing renewal cannot write
+// it back) and then its index entry.
+func (m *Manager) endID(ctx context.Context, username, id string) error {
+	if err := m.delete(ctx, id); err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	if err := m.store.Delete(ctx, indexKey(username, id)); err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	return nil
+}
+
+// enforceCap ends the least recently seen sessions of s's user beyond
+// MaxPerUser, never s itself.
+func (m *Manager) enforceCap(ctx context.Context, s *Session) error {
+	list, err := m.List(ctx, s.Username)
+	if err != nil || len(list) <= MaxPerUser {
+		return err
+	}
+	// List is most recently seen first: the tail goes.
+	ended := 0
+	for i := len(list) - 1; i >= 0 && len(list)-ended > MaxPerUser; i-- {
+		if list[i].id == s.ID {
+			continue
+		}
+		if err := m.endID(ctx, s.Username, list[i].id); err != nil {
+			return err
+		}
+		ended++
+		m.cfg.Logger.Info("session ended: over the per-account cap", "user", s.Username, "session", list[i].LogID, "cap", MaxPerUser)
+	}
+	return nil
+}
+
+// Rotate gives s a new token, as after a password change: a new record
+// (same user, creation time, device and address) under the new token's
+// hash, the old record and its index entry deleted, and the cookie re-set
+// on w. s is updated in place (its ID and public id change).
+func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session) error {
+	token, err := newToken()
+	if err != nil {
+		return err
+	}
+	now := m.cfg.Now().UTC()
+	next := &Session{Record: s.Record, ID: idOf(token), token: token}
+	next.LastSeen, next.UpdatedAt = now, now
+	if err := m.save(ctx, next); err != nil {
+		return err
+	}
+	if err := m.index(ctx, next); err != nil {
+		return err
+	}
+	if err := m.endID(ctx, s.Username, s.ID); err != nil {
+		return err
+	}
+	if err := m.writeCookie(w, r, next); err != nil {
+		return err
+	}
+	*s = *next
+	return nil
+}
+
+// EnsureIndex makes sure every session record has its index entry: sessions
+// begun by a release before the index (on the volume, or in the shared
+// Redis) must show on their owner's account page. Once done it writes a
+// marker, so a start-up with the index built costs one read; building is
+// idempotent, so a start interrupted half-way simply builds again. A store
+// without sessions gets no marker (it stays empty, as a live restore
+// requires); the next start scans nothing again. It returns how many
+// entries it wrote (0 when the marker was there). Run it at start-up,
+// before the port is bound.
+func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
+	if _, err := m.store.Get(ctx, indexMarker); err == nil {
+		return 0, nil
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return 0, fmt.Errorf("session: index marker: %w", err)
+	}
+	now := m.cfg.Now()
+	var todo []*Session
+	seen := 0
+	err := m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
+		seen++
+		rec, err := decodeRecord(val)
+		if err != nil || rec.Username == "" || !now.Before(rec.expiry(m.cfg.IdleTimeout)) {
+			return nil // unreadable records are "no session" anyway
+		}
+		todo = append(todo, &Session{Record: rec, ID: key[len(KeyPrefix):]})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("session: build index: %w", err)
+	}
+	n, err := m.indexAll(ctx, todo)
+	if err != nil {
+		return n, fmt.Errorf("session: build index: %w", err)
+	}
+	if seen == 0 {
+		// No sessions, nothing to index: an empty store stays empty (a
+		// live restore needs one), and scanning nothing costs as little
+		// as reading the marker.
+		return 0, nil
+	}
+	if err := m.store.Set(ctx, indexMarker, []byte(`{"version":1}`), 0); err != nil {
+		return n, fmt.Errorf("session: index marker: %w", err)
+	}
+	return n, nil
+}
+
+// indexWorkers is how many index entries EnsureIndex writes at once. Each
+// write is synced to disk; concurrent ones share their syncs (Badger
+// commits them together), so a volume with many sessions is indexed in
+// seconds, not one sync after the other.
+const indexWorkers = 64
+
+// indexAll writes the index entries of sessions, indexWorkers at a time,
+// and returns how many it wrote; it stops at the first error.
+func (m *Manager) indexAll(ctx context.Context, sessions []*Session) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		n        int
+		firstErr error
+	)
+	next := make(chan *Session)
+	for range min(indexWorkers, len(sessions)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				err := m.index(ctx, s)
+				mu.Lock()
+				if err == nil {
+					n++
+				} else if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, s := range sessions {
+		select {
+		case next <- s:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil && n < len(sessions) {
+		firstErr = ctx.Err() // cancelled before every entry was written
+	}
+	return n, firstErr
+}

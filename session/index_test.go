@@ -1,0 +1,393 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"soulbridge/kv"
+	"soulbridge/session"
+)
+
+// startAs logs username in and returns the session and its cookie.
+func startAs(t *testing.T, m *session.Manager, username string) (*session.Session, *http.Cookie) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, plainHTTP), username, "203.0.113.7")
+	if err != nil {
+		t.Fatalf("Start %s: %v", username, err)
+	}
+	return s, w.Result().Cookies()[0]
+}
+
+func publicIDs(list []session.Info) []string {
+	out := make([]string, len(list))
+	for i, in := range list {
+		out[i] = in.PublicID
+	}
+	return out
+}
+
+func listOf(t *testing.T, m *session.Manager, username string) []session.Info {
+	t.Helper()
+	list, err := m.List(context.Background(), username)
+	if err != nil {
+		t.Fatalf("List %s: %v", username, err)
+	}
+	return list
+}
+
+func TestListNewestActivityFirstAndPerUser(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	a1, c1 := startAs(t, m, "alice")
+	clk.Advance(time.Minute)
+	a2, _ := startAs(t, m, "alice")
+	clk.Advance(time.Minute)
+	b1, _ := startAs(t, m, "alice-b") // a name that extends alice's prefix
+	list := listOf(t, m, "alice")
+	if got, want := publicIDs(list), []string{a2.PublicID(), a1.PublicID()}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("List(alice) = %q, want %q (newest first, no alice-b)", got, want)
+	}
+	if list[0].IP != "203.0.113.7" || list[0].UserAgent != "session-test/1.0" || !list[0].CreatedAt.Equal(a2.CreatedAt) {
+		t.Errorf("List entry = %+v, want the record's IP, user agent and created time", list[0])
+	}
+	if got := publicIDs(listOf(t, m, "alice-b")); len(got) != 1 || got[0] != b1.PublicID() {
+		t.Fatalf("List(alice-b) = %q", got)
+	}
+	for _, in := range list {
+		if in.PublicID == a1.ID || strings.Contains(a1.ID, in.PublicID) {
+			t.Fatal("the public id reveals the record id")
+		}
+	}
+
+	// A renewal (touch) makes a1 the most recently seen.
+	clk.Advance(testTouch + time.Second)
+	if out := serve(m, plainHTTP, c1); out.sess == nil {
+		t.Fatal("a1 did not load")
+	}
+	if got := publicIDs(listOf(t, m, "alice")); got[0] != a1.PublicID() {
+		t.Fatalf("after a1 was seen: List = %q, want a1 first", got)
+	}
+}
+
+func TestEndByPublicID(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	a1, c1 := startAs(t, m, "alice")
+	a2, c2 := startAs(t, m, "alice")
+	b1, cb := startAs(t, m, "bob")
+
+	// Another user's id, an unknown id, the record id itself: all unknown.
+	for _, id := range []string{b1.PublicID(), strings.Repeat("0", 32), a2.ID, "", "../x"} {
+		if _, err := m.EndByPublicID(ctx, "alice", id); !errors.Is(err, session.ErrUnknownSession) {
+			t.Errorf("EndByPublicID(alice, %q) = %v, want ErrUnknownSession", id, err)
+		}
+	}
+	if _, _, err := load(m, cb); err != nil {
+		t.Fatalf("bob's session was touched by alice's attempts: %v", err)
+	}
+
+	in, err := m.EndByPublicID(ctx, "alice", a2.PublicID())
+	if err != nil || in.PublicID != a2.PublicID() {
+		t.Fatalf("EndByPublicID(alice, a2) = %+v, %v", in, err)
+	}
+	if _, _, err := load(m, c2); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("ended session still loads: %v", err)
+	}
+	if _, _, err := load(m, c1); err != nil {
+		t.Fatalf("the other session ended too: %v", err)
+	}
+	if got := publicIDs(listOf(t, m, "alice")); len(got) != 1 || got[0] != a1.PublicID() {
+		t.Fatalf("List after ending a2 = %q", got)
+	}
+	if _, err := m.EndByPublicID(ctx, "alice", a2.PublicID()); !errors.Is(err, session.ErrUnknownSession) {
+		t.Fatalf("ending a2 twice = %v, want ErrUnknownSession", err)
+	}
+	if _, err := store.Get(ctx, "sessions-of:alice:"+a2.PublicID()); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("index entry of an ended session: %v, want gone", err)
+	}
+}
+
+func TestEndOthersAndEndAll(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	keep, ck := startAs(t, m, "alice")
+	var others []*http.Cookie
+	for range 3 {
+		_, c := startAs(t, m, "alice")
+		others = append(others, c)
+	}
+	_, cb := startAs(t, m, "bob")
+	n, err := m.EndOthers(ctx, "alice", keep.ID)
+	if err != nil || n != 3 {
+		t.Fatalf("EndOthers = %d, %v, want 3", n, err)
+	}
+	for i, c := range others {
+		if _, _, err := load(m, c); !errors.Is(err, session.ErrNoSession) {
+			t.Errorf("other session %d still loads: %v", i, err)
+		}
+	}
+	if _, _, err := load(m, ck); err != nil {
+		t.Fatalf("the kept session ended: %v", err)
+	}
+	if got := publicIDs(listOf(t, m, "alice")); len(got) != 1 || got[0] != keep.PublicID() {
+		t.Fatalf("List after EndOthers = %q", got)
+	}
+
+	n, err = m.EndAll(ctx, "alice")
+	if err != nil || n != 1 {
+		t.Fatalf("EndAll = %d, %v, want 1", n, err)
+	}
+	if _, _, err := load(m, ck); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("session still loads after EndAll: %v", err)
+	}
+	if _, _, err := load(m, cb); err != nil {
+		t.Fatalf("bob's session ended with alice's: %v", err)
+	}
+	err = store.Scan(ctx, kv.Range{}, func(k string, v []byte) error {
+		if strings.Contains(k, "alice") || strings.Contains(string(v), "alice") {
+			t.Errorf("after EndAll the store still holds %s = %.80s", k, v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogOutRemovesIndexEntry(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	s, c := startAs(t, m, "alice")
+	w := httptest.NewRecorder()
+	if err := m.End(context.Background(), w, newRequest(http.MethodPost, plainHTTP, c)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(context.Background(), "sessions-of:alice:"+s.PublicID()); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("index entry after log-out: %v, want gone", err)
+	}
+}
+
+func TestListSkipsAndCleansStaleEntries(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	gone, _ := startAs(t, m, "alice")
+	idle, _ := startAs(t, m, "alice")
+	live, _ := startAs(t, m, "alice")
+	// One record deleted behind the index's back (as a release before the
+	// index would on log-out), one idle past its lifetime while another
+	// stays fresh.
+	if err := store.Delete(ctx, session.KeyPrefix+gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(testIdle - time.Minute)
+	rec := live.Record
+	rec.LastSeen = clk.Now()
+	b, _ := json.Marshal(rec)
+	if err := store.Set(ctx, session.KeyPrefix+live.ID, b, testIdle); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	if got := publicIDs(listOf(t, m, "alice")); len(got) != 1 || got[0] != live.PublicID() {
+		t.Fatalf("List = %q, want only the live session", got)
+	}
+	for _, s := range []*session.Session{gone, idle} {
+		if _, err := store.Get(ctx, "sessions-of:alice:"+s.PublicID()); !errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("stale index entry kept: %v", err)
+		}
+	}
+}
+
+func TestCapEndsLeastRecentlySeen(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	var all []*session.Session
+	for range session.MaxPerUser {
+		s, _ := startAs(t, m, "alice")
+		all = append(all, s)
+		clk.Advance(time.Second)
+	}
+	// The oldest log-in was seen most recently: the second oldest is now
+	// the least recently seen.
+	rec := all[0].Record
+	rec.LastSeen = clk.Now()
+	b, _ := json.Marshal(rec)
+	if err := store.Set(ctx, session.KeyPrefix+all[0].ID, b, testIdle); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	newest, _ := startAs(t, m, "alice")
+	list := listOf(t, m, "alice")
+	if len(list) != session.MaxPerUser {
+		t.Fatalf("%d sessions after %d log-ins, want the cap %d", len(list), session.MaxPerUser+1, session.MaxPerUser)
+	}
+	ids := map[string]bool{}
+	for _, in := range list {
+		ids[in.PublicID] = true
+	}
+	if ids[all[1].PublicID()] {
+		t.Error("the least recently seen session survived the cap")
+	}
+	if !ids[all[0].PublicID()] || !ids[newest.PublicID()] {
+		t.Error("the cap ended a recently seen session or the new one")
+	}
+	if _, err := store.Get(ctx, session.KeyPrefix+all[1].ID); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("the capped session's record: %v, want deleted", err)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	s, old := startAs(t, m, "alice")
+	oldID, oldPublic, created := s.ID, s.PublicID(), s.CreatedAt
+	clk.Advance(time.Minute)
+	w := httptest.NewRecorder()
+	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ID == oldID || s.PublicID() == oldPublic || !s.CreatedAt.Equal(created) || s.Username != "alice" {
+		t.Fatalf("after Rotate: %+v", s)
+	}
+	cs := w.Result().Cookies()
+	if len(cs) != 1 || cs[0].Value == old.Value || cs[0].MaxAge <= 0 {
+		t.Fatalf("Rotate cookies = %v", w.Header().Values("Set-Cookie"))
+	}
+	if _, _, err := load(m, old); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("old cookie after Rotate: %v, want ErrNoSession", err)
+	}
+	got, _, err := load(m, cs[0])
+	if err != nil || got.ID != s.ID {
+		t.Fatalf("new cookie after Rotate: %v", err)
+	}
+	if ids := publicIDs(listOf(t, m, "alice")); len(ids) != 1 || ids[0] != s.PublicID() {
+		t.Fatalf("List after Rotate = %q, want only the new id", ids)
+	}
+}
+
+// TestEnsureIndexFindsSessionsFromBefore: records written by a release
+// before the index (no index entries) show in List once the start-up
+// build has run; the marker makes the next start one read.
+func TestEnsureIndexFindsSessionsFromBefore(t *testing.T) {
+	clk := newClock()
+	store := &countingStore{Badger: openStore(t)}
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	now := clk.Now()
+	var want []string
+	for i, name := range []string{"alice", "alice", "bob"} {
+		rec := session.Record{Username: name, CreatedAt: now, LastSeen: now.Add(time.Duration(i) * time.Second),
+			ExpiresAt: now.Add(testMax), UserAgent: "old", IP: "198.51.100.1", UpdatedAt: now}
+		b, _ := json.Marshal(rec)
+		id := strings.Repeat(string(rune('a'+i)), 64)
+		if err := store.Set(ctx, session.KeyPrefix+id, b, testIdle); err != nil {
+			t.Fatal(err)
+		}
+		if name == "alice" {
+			want = append([]string{session.PublicIDOf(id)}, want...)
+		}
+	}
+	// An expired record and garbage are skipped.
+	old, _ := json.Marshal(session.Record{Username: "carol", CreatedAt: now.Add(-testMax), LastSeen: now.Add(-testMax), ExpiresAt: now.Add(-time.Second)})
+	_ = store.Set(ctx, session.KeyPrefix+strings.Repeat("e", 64), old, time.Hour)
+	_ = store.Set(ctx, session.KeyPrefix+strings.Repeat("f", 64), []byte("{not json"), time.Hour)
+
+	if got := listOf(t, m, "alice"); len(got) != 0 {
+		t.Fatalf("before the build List = %d entries, want 0", len(got))
+	}
+	n, err := m.EnsureIndex(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("EnsureIndex = %d, %v, want 3", n, err)
+	}
+	if got := publicIDs(listOf(t, m, "alice")); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("List(alice) = %q, want %q", got, want)
+	}
+	if got := listOf(t, m, "carol"); len(got) != 0 {
+		t.Fatalf("an expired session was indexed: %v", got)
+	}
+	// Built: the next start reads the marker and writes nothing.
+	store.sets.Store(0)
+	if n, err := m.EnsureIndex(ctx); err != nil || n != 0 || store.sets.Load() != 0 {
+		t.Fatalf("second EnsureIndex = %d, %v, %d writes; want 0, nil, 0", n, err, store.sets.Load())
+	}
+	// And a pre-existing session can be ended like a new one.
+	if _, err := m.EndByPublicID(ctx, "alice", want[0]); err != nil {
+		t.Fatalf("ending a pre-existing session: %v", err)
+	}
+}
+
+// An empty store stays empty: no marker (a live restore needs an empty
+// store), and the next start simply scans nothing again.
+func TestEnsureIndexLeavesAnEmptyStoreEmpty(t *testing.T) {
+	store := openStore(t)
+	m := newManager(t, store, newClock())
+	for range 2 {
+		if n, err := m.EnsureIndex(context.Background()); err != nil || n != 0 {
+			t.Fatalf("EnsureIndex on an empty store = %d, %v", n, err)
+		}
+	}
+	err := store.Scan(context.Background(), kv.Range{}, func(k string, _ []byte) error {
+		t.Errorf("EnsureIndex wrote %s into an empty store", k)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failingIndexStore is the real store refusing index writes while fail is
+// set, as a full volume would.
+type failingIndexStore struct {
+	*kv.Badger
+	fail bool
+}
+
+func (s *failingIndexStore) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if s.fail && strings.HasPrefix(key, session.IndexPrefix) {
+		return kv.ErrFull
+	}
+	return s.Badger.Set(ctx, key, val, ttl)
+}
+
+// A build that fails writes no marker, so the next start builds again.
+func TestEnsureIndexRetriesAfterAFailure(t *testing.T) {
+	ctx := context.Background()
+	store := &failingIndexStore{Badger: openStore(t)}
+	clk := newClock()
+	m := newManager(t, store, clk)
+	now := clk.Now()
+	for i := range 100 {
+		b, _ := json.Marshal(session.Record{Username: "alice", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax)})
+		if err := store.Badger.Set(ctx, session.KeyPrefix+strings.Repeat(string(rune('0'+i%10)), 60)+strings.Repeat(string(rune('a'+i/10)), 4), b, testIdle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.fail = true
+	if _, err := m.EnsureIndex(ctx); !errors.Is(err, kv.ErrFull) {
+		t.Fatalf("EnsureIndex with index writes refused = %v, want ErrFull", err)
+	}
+	store.fail = false
+	if n, err := m.EnsureIndex(ctx); err != nil || n != 100 {
+		t.Fatalf("EnsureIndex after the failure = %d, %v, want 100 (no marker was written)", n, err)
+	}
+	if got := listOf(t, m, "alice"); len(got) != 100 {
+		t.Fatalf("List = %d sessions, want 100", len(got))
+	}
+}

@@ -1,0 +1,217 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"soulbridge/auth"
+	"soulbridge/session"
+	"soulbridge/views"
+)
+
+// The account page and its two password-checked actions: change the
+// password, delete the account (docs/architecture.md, "Your sessions").
+// Every response of the /account routes is Cache-Control: no-store.
+
+// noStore marks a response as never to be cached: it shows personal data
+// or sets a cookie.
+func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
+
+// account shows your sessions and the password and deletion forms; without
+// a session it sends you to log in and back.
+func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	sess := session.FromContext(r.Context())
+	if sess == nil {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
+		return nil
+	}
+	return s.renderAccount(w, r, sess, http.StatusOK, views.Account{})
+}
+
+// renderAccount renders the account page for sess with status (a refused
+// form re-renders it with its message in a).
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, a views.Account) error {
+	list, err := s.sessions.List(r.Context(), sess.Username)
+	if err != nil {
+		return err
+	}
+	a.Username = sess.Username
+	for _, in := range s.sessionViews(list, sess) {
+		a.Sessions = append(a.Sessions, views.AccountSession{
+			ID: in.ID, Device: in.Device, IP: in.IP, Current: in.Current,
+			Created: readableTime(in.created), LastSeen: readableTime(in.lastSeen),
+			CreatedISO: in.CreatedAt, LastSeenISO: in.LastSeen,
+		})
+	}
+	s.render(w, r, status, views.AccountPage(s.layout(r, "Your account"), a))
+	return nil
+}
+
+// readableTime formats t for the account page (UTC, to the minute).
+func readableTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+// errSharedDown answers the account's writes while the Redis mirror is
+// down: a password change or a deletion queued on one instance would leave
+// the others honouring the old password or the deleted account meanwhile.
+func (s *Server) requireShared() error {
+	if s.mirror != nil && s.mirror.Status() != "ok" {
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second,
+			Message: "This cannot be done right now: the site's shared storage is unavailable. Please try again in a moment."}
+	}
+	return nil
+}
+
+// checkPassword checks sess's user's password as a log-in would, throttled
+// the same way (per address, and per account or per device cookie), so a
+// stolen session cannot be used to guess the password: 403 when wrong,
+// 429 with Retry-After when throttled.
+func (s *Server) checkPassword(r *http.Request, sess *session.Session, password, action string) error {
+	_, err := s.auth.Authenticate(r.Context(), auth.Attempt{
+		Username: sess.Username, Password: password, IP: s.clientIP(r),
+		Device: s.deviceNonce(r, sess.Username),
+	})
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		s.authEvent(r, eventThrottled, sess.Username, sess.ID, "action", action)
+		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
+			Message: "Too many wrong passwords. Wait a few minutes and try again."}
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.authEvent(r, eventLogInFailed, sess.Username, sess.ID, "action", action)
+		return errorf(http.StatusForbidden, "Wrong password.")
+	}
+	return err
+}
+
+// formFailure answers a refused account form: JSON clients get the error,
+// a browser gets the account page again with the message at the form.
+func (s *Server) formFailure(w http.ResponseWriter, r *http.Request, sess *session.Session, err error, set func(*views.Account, string)) error {
+	var e *Error
+	if wantsJSON(r) || !errors.As(err, &e) || (e.Status != http.StatusForbidden && e.Status != http.StatusBadRequest) {
+		return err
+	}
+	var a views.Account
+	set(&a, e.Message)
+	return s.renderAccount(w, r, sess, e.Status, a)
+}
+
+// changePassword (form fields current_password, new_password): the current
+// password checked and throttled like a log-in (403 / 429), then the new one
+// against the new-password rules (400 with the reason); then this session
+// gets a new token and every other session ends. 303 to /account, or 200
+// JSON {"id": "<this session's new public id>", "ended": N}.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	if err := s.requireShared(); err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		return s.formFailure(w, r, sess, err, func(a *views.Account, m string) { a.PasswordError = m })
+	}
+	// The current password first: whatever the new one, a wrong one is 403
+	// (and counted); a right one gives its reservation back.
+	if err := s.checkPassword(r, sess, r.PostForm.Get("current_password"), "password change"); err != nil {
+		return fail(err)
+	}
+	newPassword := r.PostForm.Get("new_password")
+	if err := auth.CheckNewPassword(sess.Username, newPassword); err != nil {
+		return fail(validationError(err))
+	}
+	if err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword); err != nil {
+		return fail(validationError(err))
+	}
+	oldID := sess.ID
+	if err := s.sessions.Rotate(r.Context(), w, r, sess); err != nil {
+		return err
+	}
+	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)
+	if err != nil {
+		return err
+	}
+	s.authEvent(r, eventPasswordChange, sess.Username, sess.ID, "previous_session", session.LogIDOf(oldID), "sessions_ended", ended)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": sess.PublicID(), "ended": ended})
+		return nil
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	return nil
+}
+
+// validationError turns an auth validation error into a 400 with its
+// reason; other errors pass through.
+func validationError(err error) error {
+	var v *auth.ValidationError
+	if errors.As(err, &v) {
+		return errorf(http.StatusBadRequest, "%s", v.Message)
+	}
+	return err
+}
+
+// deleteAccount (form field password, checked and throttled like a log-in:
+// 403 / 429) removes the account record, the avatar, every session and its
+// index entries; the name is free again. The session cookie is expired
+// (the device cookie too: it names the account). 303 to /, or 204 for JSON
+// clients.
+func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	if err := s.requireShared(); err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	if err := s.checkPassword(r, sess, r.PostForm.Get("password"), "account deletion"); err != nil {
+		return s.formFailure(w, r, sess, err, func(a *views.Account, m string) { a.DeleteError = m })
+	}
+	ctx := r.Context()
+	// The account first: from then on nobody can log in to it.
+	if err := s.auth.Delete(ctx, sess.Username); err != nil {
+		return err
+	}
+	ended, err := s.sessions.EndAll(ctx, sess.Username)
+	if err != nil {
+		return err
+	}
+	if err := s.avatars.Delete(ctx, sess.Username); err != nil {
+		return err
+	}
+	if err := s.sessions.End(ctx, w, r); err != nil {
+		return err
+	}
+	s.expireDevice(w, r)
+	s.authEvent(r, eventAccountDeleted, sess.Username, sess.ID, "sessions_ended", ended)
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// expireDevice expires this browser's device cookie (of a deleted account).
+func (s *Server) expireDevice(w http.ResponseWriter, r *http.Request) {
+	name := DeviceCookieName
+	if s.overHTTPS(r) {
+		name = SecureDeviceCookieName
+	}
+	if _, err := r.Cookie(name); err != nil {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: strings.HasPrefix(name, "__Host-"), SameSite: http.SameSiteLaxMode})
+}

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"soulbridge/session"
+)
+
+// sessionJSON is one entry of GET /account/sessions.
+type sessionJSON struct {
+	ID        string `json:"id"`
+	CreatedAt string `json:"created_at"`
+	LastSeen  string `json:"last_seen"`
+	Device    string `json:"device"`
+	IP        string `json:"ip"`
+	Current   bool   `json:"current"`
+
+	created, lastSeen time.Time
+}
+
+// sessionViews describes list (most recently seen first) for sess's user.
+func (s *Server) sessionViews(list []session.Info, sess *session.Session) []sessionJSON {
+	current := sess.PublicID()
+	out := make([]sessionJSON, 0, len(list))
+	for _, in := range list {
+		out = append(out, sessionJSON{
+			ID:        in.PublicID,
+			CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339),
+			LastSeen:  in.LastSeen.UTC().Format(time.RFC3339),
+			Device:    deviceName(in.UserAgent),
+			IP:        in.IP,
+			Current:   in.PublicID == current,
+			created:   in.CreatedAt,
+			lastSeen:  in.LastSeen,
+		})
+	}
+	return out
+}
+
+// listSessions: 200 with your live sessions, most recent activity first;
+// 401 without a session.
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.sessions.List(r.Context(), sess.Username)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.sessionViews(list, sess))
+	return nil
+}
+
+// endSession (DELETE /account/sessions/{id}): 204; 404 for an id that
+// names none of your live sessions. Ending the current session logs this
+// client out (its cookie is expired).
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	if err := s.endSessionByID(w, r); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// endSessionForm (POST /account/sessions/{id}/end) is endSession for a form
+// without JavaScript: 303 to /account (to / when it ended this session).
+func (s *Server) endSessionForm(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	if err := s.endSessionByID(w, r); err != nil {
+		return err
+	}
+	to := "/account"
+	if session.FromContext(r.Context()).PublicID() == r.PathValue("id") {
+		to = "/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if id == sess.PublicID() {
+		if err := s.sessions.End(r.Context(), w, r); err != nil {
+			return err
+		}
+		s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", sess.LogID())
+		return nil
+	}
+	in, err := s.sessions.EndByPublicID(r.Context(), sess.Username, id)
+	if errors.Is(err, session.ErrUnknownSession) {
+		return errorf(http.StatusNotFound, "no such session")
+	}
+	if err != nil {
+		return err
+	}
+	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", in.LogID)
+	return nil
+}
+
+// revokeOthers (POST /account/sessions/revoke-others, no body) ends every
+// session of yours but this one: 200 {"ended": N}, or 303 to /account for a
+// browser's form post.
+func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	sess, err := requireSession(r)
+	if err != nil {
+		return err
+	}
+	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)
+	if err != nil {
+		return err
+	}
+	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", "others", "sessions_ended", ended)
+	if isFormPost(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"ended": ended})
+	return nil
+}
+
+// isFormPost reports whether r's body is an HTML form (what a browser
+// without JavaScript sends).
+func isFormPost(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
+}
