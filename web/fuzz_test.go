@@ -2,59 +2,14 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"soulbridge/auth"
 	"soulbridge/avatar"
-	"soulbridge/kv"
-	"soulbridge/web"
 )
-
-// fuzzSite is the real router over a real in-memory Badger, called
-// in-process (no socket: the fuzzer wants executions), with the session
-// cookie of a signed-up user.
-func fuzzSite(f *testing.F) (http.Handler, *http.Cookie) {
-	f.Helper()
-	store, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "soulbridge:", LockTimeout: time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = store.Close() })
-	hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, 2)
-	if err != nil {
-		f.Fatal(err)
-	}
-	h, err := web.NewSite(store, web.SiteConfig{
-		Keys:         [][]byte{bytes.Repeat([]byte{0x5b}, 32)},
-		IdleLifetime: idleLifetime,
-		MaxLifetime:  maxLifetime,
-		Hasher:       hasher,
-		Persistent:   true,
-		Version:      testVersion,
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	form := url.Values{"username": {"fuzzer"}, "password": {testPassword}}
-	r := httptest.NewRequest(http.MethodPost, "/signup", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	for _, c := range w.Result().Cookies() {
-		if c.Name == "sb_session" {
-			return h, c
-		}
-	}
-	f.Fatalf("sign-up: %d, no session cookie", w.Code)
-	return nil, nil
-}
 
 // FuzzAvatarBody sends arbitrary bodies as PUT /community/avatar (JSON)
 // through the real router. It answers only 200, 400 or 413, always with a
@@ -68,7 +23,7 @@ func FuzzAvatarBody(f *testing.F) {
 	for _, s := range []string{`{"avatar":"owl"}`, `{"avatar":"default"}`, `{"avatar":1}`, `[]`, `{"avatar":"fox","avatar":"owl"}`, ``} {
 		f.Add([]byte(s))
 	}
-	h, cookie := fuzzSite(f)
+	h, _, cookie := inProcessSite(f, "fuzzer")
 	current := avatar.Default
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPut, "/community/avatar", bytes.NewReader(body))
