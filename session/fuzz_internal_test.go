@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -18,7 +19,10 @@ import (
 // current or the previous key, so any other decoded token would be a
 // forgery. The seed corpus (testdata/fuzz/FuzzCookieDecode) holds cookies
 // signed with these keys (valid for a century, see fuzzLifetime), a cookie
-// signed with an unknown key, and malformed values.
+// signed with an unknown key, other spellings of a signed value (CR/LF
+// inserted, the standard base64 alphabet, a flipped trailing bit), and
+// malformed values. An accepted value must also be exactly as encode
+// spells it.
 
 var (
 	fuzzCurrentKey  = []byte("fuzz-current-key-0123456789abcdef0123")
@@ -103,6 +107,9 @@ func FuzzCookieDecode(f *testing.F) {
 				t.Fatalf("decode accepted %q as a token no known key signed (%x)", value, token)
 			case isCurrent && old, isPrevious && !old:
 				t.Fatalf("decode of %q: old=%v, but the token was signed with the other key", value, old)
+			}
+			if raw, err := base64.URLEncoding.DecodeString(value); err != nil || base64.URLEncoding.EncodeToString(raw) != value {
+				t.Fatalf("decode accepted %q, which is not how encode spells any value", value)
 			}
 		} else if token != nil {
 			t.Fatalf("decode failed (%v) but returned a token", err)
