@@ -309,6 +309,20 @@ func testScanReverse(t *testing.T, s kv.Store) {
 	if got := scanAll(t, s, kv.Range{Prefix: "user:", After: "user;", Limit: 1, Reverse: true}); !slices.Equal(got, []string{"user:024=v"}) {
 		t.Fatalf("reverse Scan from past the prefix = %q, want [user:024=v]", got)
 	}
+	// More keys than an implementation may fetch in one round trip.
+	var many []string
+	for i := range 600 {
+		k := fmt.Sprintf("many:%04d", i)
+		mustSet(t, s, k, "m", 0)
+		many = append(many, k+"=m")
+	}
+	slices.Reverse(many)
+	if got := scanAll(t, s, kv.Range{Prefix: "many:", Reverse: true}); !slices.Equal(got, many) {
+		t.Fatalf("reverse Scan of 600 keys saw %d keys, from %q", len(got), got[:min(3, len(got))])
+	}
+	if got := scanAll(t, s, kv.Range{Prefix: "many:", After: "many:0550", Limit: 300, Reverse: true}); !slices.Equal(got, many[50:350]) {
+		t.Fatalf("reverse Scan of 300 before many:0550 saw %d keys, from %q", len(got), got[:min(3, len(got))])
+	}
 }
 
 func testScanStopsOnError(t *testing.T, s kv.Store) {
