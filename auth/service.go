@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"soulbridge/kv"
@@ -350,5 +351,29 @@ func (s *Service) Usernames(ctx context.Context, after string, limit int) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("auth: list users: %w", err)
 	}
+	return names, nil
+}
+
+// UsernamesBefore returns up to limit account names in alphabetical order:
+// the last ones that sort strictly before before ("" = the last names of
+// all). It reads backwards from before, so it costs limit names, wherever
+// before is in the list.
+func (s *Service) UsernamesBefore(ctx context.Context, before string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var names []string
+	r := kv.Range{Prefix: userPrefix, Limit: limit, Reverse: true}
+	if before != "" {
+		r.After = userPrefix + before
+	}
+	err := s.store.Scan(ctx, r, func(key string, _ []byte) error {
+		names = append(names, key[len(userPrefix):])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: list users: %w", err)
+	}
+	slices.Reverse(names)
 	return names, nil
 }

@@ -264,6 +264,39 @@ func TestUsernames(t *testing.T) {
 	}
 }
 
+func TestUsernamesBefore(t *testing.T) {
+	s := newService(t, openStore(t), newClock())
+	ctx := context.Background()
+	for _, n := range []string{"dave", "Carol", "alice", "erin", "bob"} {
+		signUp(t, s, n, pw)
+	}
+	tests := []struct {
+		before string
+		limit  int
+		want   []string
+	}{
+		{"", 10, []string{"alice", "bob", "carol", "dave", "erin"}},
+		{"", 2, []string{"dave", "erin"}},
+		{"", 0, nil},
+		{"", -1, nil},
+		{"dave", 2, []string{"bob", "carol"}},
+		{"dave", 10, []string{"alice", "bob", "carol"}},
+		{"bobby", 1, []string{"bob"}},
+		{"alice", 10, nil},
+		{"a", 10, nil},
+		{"zzz", 1, []string{"erin"}},
+	}
+	for _, tt := range tests {
+		got, err := s.UsernamesBefore(ctx, tt.before, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("UsernamesBefore(%q, %d) = %q, want %q", tt.before, tt.limit, got, tt.want)
+		}
+	}
+}
+
 func TestLogInStoreFailure(t *testing.T) {
 	store := openStore(t)
 	s := newService(t, store, newClock())

@@ -440,7 +440,11 @@ func (b *Badger) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 // It stops at the first error fn returns and returns it.
 func (b *Badger) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
 	n := 0
-	err := b.scanRaw(ctx, r.Prefix, r.After, func(key string, raw []byte, _ uint64) error {
+	scan := b.scanRaw
+	if r.Reverse {
+		scan = b.scanRawReverse
+	}
+	err := scan(ctx, r.Prefix, r.After, func(key string, raw []byte, _ uint64) error {
 		rec := decodeRecord(raw)
 		if rec.deleted {
 			return nil
@@ -455,6 +459,39 @@ func (b *Badger) Scan(ctx context.Context, r Range, fn func(key string, val []by
 		return nil
 	}
 	return err
+}
+
+// scanRawReverse is scanRaw in descending key order, from the last key of
+// prefix or, with after set, from the last key strictly before after.
+func (b *Badger) scanRawReverse(ctx context.Context, prefix, after string, fn func(key string, raw []byte, expiresAt uint64) error) error {
+	full := b.key(prefix)
+	start := append(b.key(prefix), 0xff)
+	var afterKey []byte
+	if after != "" && after <= prefix+"\xff" {
+		afterKey = b.key(after)
+		start = afterKey
+	}
+	return b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, Reverse: true, PrefetchValues: true, PrefetchSize: 16})
+		defer it.Close()
+		for it.Seek(start); it.ValidForPrefix(full); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			if afterKey != nil && bytes.Equal(item.Key(), afterKey) {
+				continue
+			}
+			raw, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("kv: scan: %w", err)
+			}
+			if err := fn(string(item.Key()[len(b.prefix):]), raw, item.ExpiresAt()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // errStopScan ends a scanRaw early without an error.

@@ -104,10 +104,17 @@ type Store interface {
 // Range selects keys for Scan: those that start with Prefix and sort
 // strictly after After ("" = from the first), at most Limit of them (<= 0:
 // no limit). Paging: pass the last key of one page as the next page's After.
+//
+// Reverse walks the keys in descending order instead: "after" then means
+// after in that order, so After bounds the keys from above (strictly before
+// After, "" = from the last) and the same paging works backwards. (Keys
+// whose bytes after Prefix start with 0xff are not reached by a reverse walk
+// from the last key; no key layout of this project has them.)
 type Range struct {
-	Prefix string
-	After  string
-	Limit  int
+	Prefix  string
+	After   string
+	Limit   int
+	Reverse bool
 }
 
 // Compile-time check that Badger keeps the contract.

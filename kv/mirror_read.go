@@ -209,17 +209,26 @@ func (m *Mirror) Scan(ctx context.Context, r Range, fn func(key string, val []by
 // scan elsewhere.
 func (m *Mirror) scanRedis(ctx context.Context, r Range, fn func(key string, val []byte) error) (done bool, err error) {
 	lo := "[" + r.Prefix
-	if r.After != "" && r.After >= r.Prefix {
+	hi := "[" + r.Prefix + "\xff"
+	if r.After != "" && !r.Reverse && r.After >= r.Prefix {
 		lo = "(" + r.After
 	}
-	hi := "[" + r.Prefix + "\xff"
+	if r.After != "" && r.Reverse && r.After <= r.Prefix+"\xff" {
+		hi = "(" + r.After
+	}
 	n := 0
 	for {
 		count := int64(syncBatch)
 		if r.Limit > 0 {
 			count = int64(min(syncBatch, r.Limit-n+8))
 		}
-		members, err := m.rdb.ZRangeByLex(ctx, m.indexKey(), &redis.ZRangeBy{Min: lo, Max: hi, Count: count}).Result()
+		by := &redis.ZRangeBy{Min: lo, Max: hi, Count: count}
+		var members []string
+		if r.Reverse {
+			members, err = m.rdb.ZRevRangeByLex(ctx, m.indexKey(), by).Result()
+		} else {
+			members, err = m.rdb.ZRangeByLex(ctx, m.indexKey(), by).Result()
+		}
 		if err != nil {
 			return done, err
 		}
@@ -255,6 +264,10 @@ func (m *Mirror) scanRedis(ctx context.Context, r Range, fn func(key string, val
 		if int64(len(members)) < count {
 			return true, nil
 		}
-		lo = "(" + members[len(members)-1]
+		if r.Reverse {
+			hi = "(" + members[len(members)-1]
+		} else {
+			lo = "(" + members[len(members)-1]
+		}
 	}
 }

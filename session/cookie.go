@@ -55,8 +55,12 @@ func (c *codec) encode(token []byte) (string, error) {
 }
 
 // decode returns the token in value and whether it was signed with a
-// previous key (so it should be re-issued under the current one).
+// previous key (so it should be re-issued under the current one). Only
+// values exactly as encode writes them are accepted (see canonical).
 func (c *codec) decode(value string) (token []byte, old bool, err error) {
+	if !canonical(value) {
+		return nil, false, ErrNoSession
+	}
 	for i, sc := range c.codecs {
 		var t []byte
 		if sc.Decode(logicalName, value, &t) == nil && len(t) == tokenBytes {
@@ -64,6 +68,54 @@ func (c *codec) decode(value string) (token []byte, old bool, err error) {
 		}
 	}
 	return nil, false, ErrNoSession
+}
+
+// canonical reports whether value is in the one form encode writes:
+// URL-safe base64 with padding and zero trailing bits. securecookie's
+// decoder is laxer (it skips CR and LF, and ignores trailing bits), so
+// without this check other spellings of a signed value passed too; not a
+// forgery, since the signed bytes are the same, but not a value encode
+// produced either (found reviewing FuzzCookieDecode's seeds).
+func canonical(value string) bool {
+	n := len(value)
+	if n == 0 || n%4 != 0 {
+		return false
+	}
+	pad := 0
+	if value[n-1] == '=' {
+		pad = 1
+		if value[n-2] == '=' {
+			pad = 2
+		}
+	}
+	var last byte
+	for i := range n - pad {
+		v, ok := base64URLValue(value[i])
+		if !ok {
+			return false
+		}
+		last = v
+	}
+	// One '=' leaves 2 bits of the last character unused, two leave 4;
+	// encode writes them as zeros.
+	return pad == 0 || last&(1<<(2*pad)-1) == 0
+}
+
+// base64URLValue is the 6-bit value of c in the URL-safe base64 alphabet.
+func base64URLValue(c byte) (byte, bool) {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A', true
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26, true
+	case '0' <= c && c <= '9':
+		return c - '0' + 52, true
+	case c == '-':
+		return 62, true
+	case c == '_':
+		return 63, true
+	}
+	return 0, false
 }
 
 // IsHTTPS reports whether the client reached us over HTTPS: directly (TLS

@@ -49,7 +49,10 @@ type Community struct {
 	AvatarURL        string
 	DefaultAvatarURL string
 	Options          []AvatarOption
-	Members          []Member
+	Members          []Member // one page of members
+	// PrevURL and NextURL link to the pages of members before and after
+	// this one; "" when there is none.
+	PrevURL, NextURL string
 }
 
 // ErrorPage is the content of an HTML error page.

@@ -498,6 +498,44 @@ func TestCommunityPageDefaults(t *testing.T) {
 	}
 }
 
+// TestCommunityPager: the members' pager is plain links, shown only when
+// there is another page, and the count says it is one page.
+func TestCommunityPager(t *testing.T) {
+	tests := []struct {
+		name, prev, next string
+		members          bool
+		wantText         string
+	}{
+		{"one page", "", "", true, "members"},
+		{"first of several", "", "/community?after=m099", true, "members on this page"},
+		{"middle", "/community?before=m100", "/community?after=m199", true, "members on this page"},
+		{"past the end", "/community", "", false, "No more members."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := community()
+			c.PrevURL, c.NextURL = tt.prev, tt.next
+			if !tt.members {
+				c.Members = nil
+			}
+			doc, _ := render(t, CommunityPage(layoutIn, c))
+			for rel, want := range map[string]string{"prev": tt.prev, "next": tt.next} {
+				a := doc.Find(`.members-card nav.pager a[rel="` + rel + `"]`)
+				if want == "" && a.Length() != 0 || want != "" && a.AttrOr("href", "") != want {
+					t.Errorf("%s link: %d found, href %q; want %q", rel, a.Length(), a.AttrOr("href", ""), want)
+				}
+			}
+			if (tt.prev == "" && tt.next == "") != (doc.Find("nav.pager").Length() == 0) {
+				t.Errorf("pager shown = %v, want %v", doc.Find("nav.pager").Length() != 0, tt.prev != "" || tt.next != "")
+			}
+			text := doc.Find(".members-card").Text()
+			if !strings.Contains(text, tt.wantText) || tt.prev == "" && tt.next == "" && strings.Contains(text, "on this page") {
+				t.Errorf("members card says %q, want %q", strings.Join(strings.Fields(text), " "), tt.wantText)
+			}
+		})
+	}
+}
+
 func TestUserDataIsEscaped(t *testing.T) {
 	evil := `"><script>alert(1)</script><b>x</b>`
 	l := layoutIn

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"soulbridge/session"
 )
@@ -98,10 +100,11 @@ func parseForm(r *http.Request) error {
 
 // safeNext returns next if it is a local path (to redirect to after log-in),
 // else "". It refuses absolute URLs, scheme-relative //host, backslashes
-// (which browsers treat as slashes) and control characters.
+// (which browsers treat as slashes), control characters (C0, DEL and C1)
+// and invalid UTF-8 (FuzzSafeNext found both of the latter accepted).
 func safeNext(next string) string {
 	if next == "" || len(next) > 512 || next[0] != '/' || strings.HasPrefix(next, "//") ||
-		strings.ContainsAny(next, "\\") || strings.ContainsFunc(next, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		strings.ContainsAny(next, "\\") || !utf8.ValidString(next) || strings.ContainsFunc(next, unicode.IsControl) {
 		return ""
 	}
 	u, err := url.Parse(next)

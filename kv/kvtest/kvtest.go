@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 		{"DeleteMissing", testDeleteMissing},
 		{"ScanOrderAndPrefix", testScanOrderAndPrefix},
 		{"ScanPages", testScanPages},
+		{"ScanReverse", testScanReverse},
 		{"ScanStopsOnError", testScanStopsOnError},
 		{"ScanSkipsDeleted", testScanSkipsDeleted},
 		{"TTL", testTTL},
@@ -251,6 +252,76 @@ func testScanPages(t *testing.T, s kv.Store) {
 	// After the last key: nothing.
 	if got := scanAll(t, s, kv.Range{Prefix: "user:", After: "user:024"}); len(got) != 0 {
 		t.Fatalf("Scan after the last key = %q", got)
+	}
+}
+
+func testScanReverse(t *testing.T, s kv.Store) {
+	var all []string
+	for i := range 25 {
+		k := fmt.Sprintf("user:%03d", i)
+		mustSet(t, s, k, "v", 0)
+		all = append(all, k)
+	}
+	mustSet(t, s, "user:007", "replaced", 0)
+	mustSet(t, s, "usa:999", "other prefix, before", 0)
+	mustSet(t, s, "uses:000", "other prefix, after", 0)
+	if err := s.Delete(ctx, "user:020"); err != nil {
+		t.Fatal(err)
+	}
+	all = slices.Delete(all, 20, 21)
+	slices.Reverse(all)
+
+	var seen []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("reverse paging does not end")
+		}
+		var page []string
+		err := s.Scan(ctx, kv.Range{Prefix: "user:", After: after, Limit: 10, Reverse: true}, func(k string, _ []byte) error {
+			page = append(page, k)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 10 {
+			t.Fatalf("a page of Limit 10 had %d keys", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		seen = append(seen, page...)
+		after = page[len(page)-1]
+	}
+	if !slices.Equal(seen, all) {
+		t.Fatalf("reverse paging saw %q, want %q", seen, all)
+	}
+	// Before a key that does not exist: starts at the one below it.
+	got := scanAll(t, s, kv.Range{Prefix: "user:", After: "user:0075", Limit: 2, Reverse: true})
+	if want := []string{"user:007=replaced", "user:006=v"}; !slices.Equal(got, want) {
+		t.Fatalf("reverse Scan before a missing key = %q, want %q", got, want)
+	}
+	// Before the first key: nothing; from past the prefix: from the last.
+	if got := scanAll(t, s, kv.Range{Prefix: "user:", After: "user:000", Reverse: true}); len(got) != 0 {
+		t.Fatalf("reverse Scan before the first key = %q", got)
+	}
+	if got := scanAll(t, s, kv.Range{Prefix: "user:", After: "user;", Limit: 1, Reverse: true}); !slices.Equal(got, []string{"user:024=v"}) {
+		t.Fatalf("reverse Scan from past the prefix = %q, want [user:024=v]", got)
+	}
+	// More keys than an implementation may fetch in one round trip.
+	var many []string
+	for i := range 600 {
+		k := fmt.Sprintf("many:%04d", i)
+		mustSet(t, s, k, "m", 0)
+		many = append(many, k+"=m")
+	}
+	slices.Reverse(many)
+	if got := scanAll(t, s, kv.Range{Prefix: "many:", Reverse: true}); !slices.Equal(got, many) {
+		t.Fatalf("reverse Scan of 600 keys saw %d keys, from %q", len(got), got[:min(3, len(got))])
+	}
+	if got := scanAll(t, s, kv.Range{Prefix: "many:", After: "many:0550", Limit: 300, Reverse: true}); !slices.Equal(got, many[50:350]) {
+		t.Fatalf("reverse Scan of 300 before many:0550 saw %d keys, from %q", len(got), got[:min(3, len(got))])
 	}
 }
 
