@@ -332,14 +332,37 @@ func TestDeleteOfUnknownKeyIsBounded(t *testing.T) {
 	if ttl <= 0 || ttl > unknownTombstoneTTL {
 		t.Fatalf("tombstone of an unknown key: PTTL %s, want 0 < ttl <= %s", ttl, unknownTombstoneTTL)
 	}
-	// A user record (no TTL) deleted keeps a tombstone without expiry.
+	// A user record (no TTL) deleted keeps a tombstone for
+	// foreverTombstoneTTL, in Redis and in the local copy: long enough that
+	// no replay brings it back, bounded so that a deleted account's name
+	// does not stay in a key forever.
 	if err := m.Set(ctx, "user:a", []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Delete(ctx, "user:a"); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := rawRedis(t, srv).PTTL(ctx, "t:user:a").Val(); ttl != -1 {
-		t.Fatalf("tombstone of a record without TTL: PTTL %s, want none (-1)", ttl)
+	if ttl := rawRedis(t, srv).PTTL(ctx, "t:user:a").Val(); ttl <= unknownTombstoneTTL || ttl > foreverTombstoneTTL {
+		t.Fatalf("tombstone of a record without TTL: PTTL %s, want %s < ttl <= %s", ttl, unknownTombstoneTTL, foreverTombstoneTTL)
+	}
+	rec, found, err := m.local.getRecord(ctx, "user:a")
+	if err != nil || !found || !rec.deleted {
+		t.Fatalf("local copy of user:a: %+v found=%v err=%v, want a tombstone", rec, found, err)
+	}
+	if left := time.Until(time.UnixMilli(rec.expires)); left <= unknownTombstoneTTL || left > foreverTombstoneTTL {
+		t.Fatalf("local tombstone of user:a expires in %s, want %s < left <= %s", left, unknownTombstoneTTL, foreverTombstoneTTL)
+	}
+	// The same when only Redis knows the record (written by another
+	// instance): its tombstone is bounded by foreverTombstoneTTL, not by
+	// the shorter bound of a key nobody knows.
+	other := encodeRecord(version(time.Now().UnixMicro(), "dddddddddddd"), false, 0, []byte("x"))
+	if err := rawRedis(t, srv).Set(ctx, "t:user:b", other, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "user:b"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rawRedis(t, srv).PTTL(ctx, "t:user:b").Val(); ttl <= unknownTombstoneTTL || ttl > foreverTombstoneTTL {
+		t.Fatalf("tombstone of a record only Redis had: PTTL %s, want %s < ttl <= %s", ttl, unknownTombstoneTTL, foreverTombstoneTTL)
 	}
 }

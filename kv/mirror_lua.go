@@ -10,7 +10,7 @@ import (
 // Write modes of putScript.
 const (
 	modeSet    = "set"    // a live write: always applied, its version bumped past the stored one if needed
-	modeDelete = "del"    // a live delete: a tombstone, keeping the stored record's expiry
+	modeDelete = "del"    // a live delete: a tombstone, keeping the stored record's expiry if it has one
 	modeCreate = "create" // applied only if no live value exists (and Redis has its epoch)
 	modeSync   = "sync"   // replay and push-back: applied only if newer than the stored one
 )
@@ -24,7 +24,8 @@ const (
 //
 // KEYS: record, index, expiry index, epoch.
 // ARGV: stored record, mode, index member (key without prefix), channel,
-// instance id, now (Unix ms).
+// instance id, now (Unix ms), the expiry (Unix ms) of a tombstone replacing
+// a record that had none (see foreverTombstoneTTL).
 // Returns {1, stored} when written, {0} when refused, {-1} when a create
 // finds no epoch (Redis lost its data and has not been refilled yet).
 var putScript = redis.NewScript(`
@@ -51,6 +52,7 @@ if curVer >= ver then
   rec = '~1' .. ver .. string.sub(rec, 31)
 end
 if mode == 'del' and curExp then
+  if tonumber(curExp) == 0 then curExp = string.format('%013d', tonumber(ARGV[7])) end
   rec = string.sub(rec, 1, 31) .. curExp .. string.sub(rec, 45)
 end
 local live = string.sub(rec, 31, 31) == 'v'
@@ -104,8 +106,9 @@ type putResult struct {
 }
 
 func (m *Mirror) putArgs(key string, stored []byte, mode string) ([]string, []any) {
+	now := m.now()
 	return []string{m.rkey(key), m.indexKey(), m.expiryKey(), m.epochKey()},
-		[]any{stored, mode, key, m.channel(), m.local.clock.id, m.now().UnixMilli()}
+		[]any{stored, mode, key, m.channel(), m.local.clock.id, now.UnixMilli(), now.Add(foreverTombstoneTTL).UnixMilli()}
 }
 
 // put runs putScript for one record.

@@ -17,7 +17,7 @@ func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 
 // Delete leaves a tombstone under key in Redis and the local copy (so no
 // replay or push-back brings the key back), expiring when the record would
-// have.
+// have or, for a record without expiry, after foreverTombstoneTTL.
 func (m *Mirror) Delete(ctx context.Context, key string) error {
 	now := m.now()
 	// A key this instance never had (an expired session's log-out, a key
@@ -26,8 +26,10 @@ func (m *Mirror) Delete(ctx context.Context, key string) error {
 	expires := now.Add(unknownTombstoneTTL).UnixMilli()
 	if rec, found, err := m.local.getRecord(ctx, key); err != nil {
 		return err
-	} else if found {
+	} else if found && rec.expires > 0 {
 		expires = rec.expires
+	} else if found {
+		expires = now.Add(foreverTombstoneTTL).UnixMilli()
 	}
 	stored := encodeRecord(m.local.clock.next(now), true, expires, nil)
 	return m.write(ctx, key, stored, modeDelete)
@@ -36,6 +38,13 @@ func (m *Mirror) Delete(ctx context.Context, key string) error {
 // unknownTombstoneTTL bounds the tombstone of a key whose expiry nobody
 // knows, so deletes of keys that were never there do not pile up.
 const unknownTombstoneTTL = 7 * 24 * time.Hour
+
+// foreverTombstoneTTL bounds the tombstone of a record that had no expiry
+// (an account, an avatar): long enough that no outbox replay or push-back
+// of a stale copy can bring the record back (both happen within minutes of
+// an outage, not months), and bounded so that a deleted account's name does
+// not stay in a key forever.
+const foreverTombstoneTTL = 30 * 24 * time.Hour
 
 // Create stores val under key only if no instance has it. It needs Redis
 // (the one place that can say "nobody has it" for every instance): while
