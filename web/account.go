@@ -54,7 +54,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 // readableTime formats t for the account page (UTC, to the minute).
 func readableTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
-// errSharedDown answers the account's writes while the Redis mirror is
+// requireShared refuses the account's writes (503) while the Redis mirror is
 // down: a password change or a deletion queued on one instance would leave
 // the others honouring the old password or the deleted account meanwhile.
 func (s *Server) requireShared() error {
