@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Options configures Open.
@@ -278,6 +279,9 @@ func memoryBounded(opts Options, log *slog.Logger) badger.Options {
 		WithNumCompactors(2).
 		WithNumGoroutines(4).
 		WithMetricsEnabled(false).
+		// Start-up checks each table's footer and index only (checkTable):
+		// every data block is verified when it is read from disk.
+		WithChecksumVerificationMode(options.OnBlockRead).
 		WithLogger(badgerLogger{log})
 }
 
