@@ -88,8 +88,9 @@ type Config struct {
 
 // Service reads and writes avatar choices.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store   Store
+	now     func() time.Time
+	decoded *decodedCache // cache.go
 }
 
 // New returns a Service over store.
@@ -100,7 +101,7 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, now: cfg.Now}, nil
+	return &Service{store: store, now: cfg.Now, decoded: newDecodedCache()}, nil
 }
 
 // Get returns username's choice; a user who never chose gets Default with a
@@ -113,7 +114,7 @@ func (s *Service) Get(ctx context.Context, username string) (Choice, error) {
 	if err != nil {
 		return Choice{}, fmt.Errorf("avatar: get: %w", err)
 	}
-	return decode(username, b)
+	return s.decoded.choice(username, b)
 }
 
 // GetMany returns the choices of usernames, in their order, from one store

@@ -42,6 +42,8 @@ type Manager struct {
 	// read-compare-write against the deletes of this Manager, so a renewal
 	// can never write back a record a log-out has just removed.
 	locks [64]sync.Mutex
+	// decoded skips the JSON decode of a record loaded again unchanged.
+	decoded *decodedCache
 }
 
 // lock locks the stripe of record id and returns its unlock.
@@ -73,7 +75,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, codec: c, cfg: cfg}, nil
+	return &Manager{store: store, codec: c, cfg: cfg, decoded: newDecodedCache()}, nil
 }
 
 // Start begins a new session for username, as after a log-in or sign-up: a
@@ -135,7 +137,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if err != nil {
 		return nil, false, fmt.Errorf("session: load: %w", err)
 	}
-	rec, err := decodeRecord(b)
+	rec, err := m.decoded.record(id, b)
 	if err != nil {
 		m.cfg.Logger.Warn("unreadable session record treated as no session", "session", LogIDOf(id), "err", err)
 		return nil, false, ErrNoSession
@@ -184,6 +186,7 @@ var errEnded = errors.New("session: ended while the request ran")
 // delete removes record id, under its lock (see touch).
 func (m *Manager) delete(ctx context.Context, id string) error {
 	defer m.lock(id)()
+	defer m.decoded.forget(id)
 	return m.store.Delete(ctx, KeyPrefix+id)
 }
 

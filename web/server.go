@@ -74,6 +74,8 @@ type Server struct {
 	mirror     MirrorState
 	disk       DiskState
 	devices    *deviceCodec
+	// avatarBodies keeps encoded GET /community/avatar bodies (avatar_cache.go).
+	avatarBodies *avatarBodies
 
 	handler http.Handler
 }
@@ -93,6 +95,8 @@ func New(d Deps) *Server {
 		mirror:     d.Mirror,
 		disk:       d.Disk,
 		devices:    newDeviceCodec(d.DeviceKeys),
+
+		avatarBodies: newAvatarBodies(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
