@@ -79,6 +79,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// RequestLogMessage is the message of the access log's lines (one per
+// request, written by logRequests).
+const RequestLogMessage = "request"
+
 // logRequests logs one line per request: method, path, status, duration,
 // size. Never headers, cookies or query strings (a next= may be long, and
 // nothing secret belongs in a log).
@@ -93,7 +97,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
 			return // platform health probes would drown the log
 		}
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		s.log.Info(RequestLogMessage, "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "bytes", sw.bytes)
 	})
 }
