@@ -2,7 +2,10 @@ package session
 
 import (
 	"bytes"
+	"encoding/base64"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // decodedCache remembers the decoded form of recently loaded session
@@ -59,5 +62,69 @@ func (c *decodedCache) record(id string, raw []byte) (Record, error) {
 func (c *decodedCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.entries, id)
+	c.mu.Unlock()
+}
+
+// tokenCache remembers cookie values that decoded, with their token, record
+// id and whether a previous key signed them, so a cookie presented again
+// skips the base64 decode, the HMAC check and the SHA-256 of its token. A
+// value is only ever remembered after securecookie accepted it (a forged
+// or tampered value is never in the memo), the keys do not change while the
+// process runs, and an entry is used only until the very second
+// securecookie would call the value expired (its timestamp plus the max
+// age), by the same clock. Bounded like decodedCache.
+type tokenCache struct {
+	mu      sync.RWMutex
+	entries map[string]decodedToken
+}
+
+type decodedToken struct {
+	token      []byte
+	id         string
+	old        bool
+	validUntil int64 // Unix seconds: the last second securecookie accepts it
+}
+
+const maxTokens = 16_384
+
+func newTokenCache() *tokenCache {
+	return &tokenCache{entries: make(map[string]decodedToken)}
+}
+
+// get returns value's remembered decoding while securecookie would still
+// accept it.
+func (c *tokenCache) get(value string) (decodedToken, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[value]
+	c.mu.RUnlock()
+	if !ok || time.Now().UTC().Unix() > e.validUntil {
+		return decodedToken{}, false
+	}
+	return e, true
+}
+
+// put remembers value, which securecookie just accepted with maxAge, as
+// token, id and old.
+func (c *tokenCache) put(value string, d decodedToken, maxAge time.Duration) {
+	// securecookie's format: base64url("date|value|mac"), date in Unix
+	// seconds; it refuses the value once date < now - maxAge.
+	b, err := base64.URLEncoding.DecodeString(value)
+	if err != nil {
+		return
+	}
+	date, _, ok := bytes.Cut(b, []byte("|"))
+	ts, err := strconv.ParseInt(string(date), 10, 64)
+	if !ok || err != nil {
+		return
+	}
+	d.validUntil = ts + int64(maxAge/time.Second)
+	c.mu.Lock()
+	if _, ok := c.entries[value]; !ok && len(c.entries) >= maxTokens {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[value] = d
 	c.mu.Unlock()
 }

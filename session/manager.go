@@ -42,8 +42,10 @@ type Manager struct {
 	// read-compare-write against the deletes of this Manager, so a renewal
 	// can never write back a record a log-out has just removed.
 	locks [64]sync.Mutex
-	// decoded skips the JSON decode of a record loaded again unchanged.
+	// decoded skips the JSON decode of a record loaded again unchanged,
+	// tokens the verification of a cookie presented again (cache.go).
 	decoded *decodedCache
+	tokens  *tokenCache
 }
 
 // lock locks the stripe of record id and returns its unlock.
@@ -75,7 +77,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, codec: c, cfg: cfg, decoded: newDecodedCache()}, nil
+	return &Manager{store: store, codec: c, cfg: cfg, decoded: newDecodedCache(), tokens: newTokenCache()}, nil
 }
 
 // Start begins a new session for username, as after a log-in or sign-up: a
@@ -125,11 +127,16 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if !ok {
 		return nil, false, ErrNoSession
 	}
-	token, oldKey, err := m.codec.decode(value)
-	if err != nil {
-		return nil, false, ErrNoSession
+	t, ok := m.tokens.get(value)
+	if !ok {
+		token, old, err := m.codec.decode(value)
+		if err != nil {
+			return nil, false, ErrNoSession
+		}
+		t = decodedToken{token: token, id: idOf(token), old: old}
+		m.tokens.put(value, t, m.cfg.MaxLifetime)
 	}
-	id := idOf(token)
+	token, oldKey, id := t.token, t.old, t.id
 	b, err := m.store.Get(ctx, KeyPrefix+id)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, ErrNoSession

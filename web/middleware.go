@@ -30,17 +30,33 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if session.IsHTTPS(r, s.trustProxy) {
-			h.Set("Strict-Transport-Security", hsts)
+			h["Strict-Transport-Security"] = hstsValue
 		}
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		// Assigned, not Set: one shared slice per value instead of one
+		// allocation per header per response (net/http only reads them;
+		// a later Set or Add replaces or copies the slice).
+		for _, kv := range securityHeaderValues {
+			h[kv.name] = kv.value
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// securityHeaderValues are the headers every response carries, their names
+// in canonical form.
+var securityHeaderValues = []struct {
+	name  string
+	value []string
+}{
+	{"Content-Security-Policy", []string{contentSecurityPolicy}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"Referrer-Policy", []string{"same-origin"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=()"}},
+}
+
+var hstsValue = []string{hsts}
 
 // limitBody caps request bodies at maxBody; a declared larger body is
 // refused before it is read.
