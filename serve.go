@@ -104,7 +104,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on :%s: %w", cfg.Port, err)
 	}
-	conns := &connTracker{conns: map[net.Conn]connInfo{}}
+	conns := &connTracker{}
 	srv := &http.Server{
 		ConnState:         conns.track,
 		Handler:           handler,
