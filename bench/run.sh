@@ -175,3 +175,60 @@ done
 if [ -n "${st[seeded]:-}" ]; then
   printf '| soulbridge | %s sessions | %s | %s |\n' "$SEED" "${st[seeded]% *}" "$(f 1 "$(echo "${st[seeded]#* } / 1024" | bc -l)")"
 fi
+
+if [ "$AUTH" = 1 ]; then
+  # Sign-up and log-in rates: bounded by argon2id at auth.DefaultParams.
+  # X-Real-IP varies per request (TRUST_PROXY_HEADERS=true) so the
+  # per-address throttles do not turn the run into 429s.
+  cat >"$tmp/signup.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local n = 0
+request = function()
+  n = n + 1
+  local body = "username=u" .. id .. "x" .. n .. "&password=correct+horse+battery"
+  return wrk.format("POST", "/signup", {["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Real-IP"] = "10." .. math.random(0, 255) .. "." .. math.random(0, 255) .. "." .. math.random(1, 254)}, body)
+end
+LUA
+  cat >"$tmp/login.lua" <<'LUA'
+request = function()
+  return wrk.format("POST", "/login", {["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Real-IP"] = "10." .. math.random(0, 255) .. "." .. math.random(0, 255) .. "." .. math.random(1, 254)},
+    "username=bench&password=correct+horse+battery")
+end
+LUA
+  TRUST=true start soulbridge
+  curl -s -o /dev/null -X POST "$u:${port[soulbridge]}/signup" \
+    --data-urlencode "username=bench" --data-urlencode "password=correct horse battery"
+  authrun() { # script → "req/s non-2xx/3xx p50 p99"
+    wrk -t2 -c4 -d"${SECS}s" --latency -s "$tmp/$1.lua" "$u:${port[soulbridge]}" | awk '
+      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+      /Requests\/sec/ {rps=$2} /Non-2xx/ {err=$NF} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
+      END {printf "%s %d %.1f %.1f\n", rps, err+0, p50, p99}'
+  }
+  signup=$(authrun signup); login=$(authrun login)
+  kill "${pid[soulbridge]}"; wait "${pid[soulbridge]}" 2>/dev/null || true
+  # GET /community with 10,000 members (cheap hashes: this measures the page).
+  echo "seeding 10,000 members…" >&2
+  mcookie=$(go run ./bench/seed -dir "$tmp/data-soulbridge-members" -key "$key" -members 10000 -sessions 1 -workers 256)
+  mdir=$tmp/data-soulbridge-members
+  p=$(free_port); port[soulbridge]=$p
+  env -i PATH="$PATH" PORT="$p" DATA_DIR="$mdir" SECRET_KEY="$key" "$tmp/soulbridge" >"$tmp/members.log" 2>&1 &
+  pid[soulbridge]=$!; pids+=($!)
+  for _ in $(seq 300); do curl -fs "$u:$p/healthz" >/dev/null && break; sleep 0.05; done
+  bytes=$(curl -s -H "Cookie: sb_session=$mcookie" "$u:$p/community" | wc -c)
+  community=$(wrk -t2 -c8 -d"${SECS}s" --latency -H "Cookie: sb_session=$mcookie" "$u:$p/community" | awk '
+      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+      /Requests\/sec/ {rps=$2} /Non-2xx/ {err=$NF} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
+      END {printf "%s %d %.1f %.1f\n", rps, err+0, p50, p99}')
+  printf '\n## Sign-up, log-in (argon2id at auth.DefaultParams; wrk -t2 -c4 -d%ss) and GET /community with 10,000 members (-c8)\n\n' "$SECS"
+  printf '| request | req/s | p50 ms | p99 ms | non-2xx/3xx |\n|---|---|---|---|---|\n'
+  for row in "POST /signup:$signup" "POST /login:$login" "GET /community ($bytes bytes):$community"; do
+    set -- ${row#*:}
+    printf '| %s | %s | %s | %s | %s |\n' "${row%%:*}" "$1" "$3" "$4" "$2"
+  done
+fi
