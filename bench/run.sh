@@ -107,6 +107,10 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 
 declare -A res
 servers=(ceiling peer soulbridge)
+# Warm-up (and let soulbridge's sign-up hash, 19 MiB, be collected), then
+# each level's peak RSS is measured from a reset (clear_refs) on.
+for s in "${servers[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d3s -H "Cookie: ${cookie[$s]}" "$u:${port[$s]}/community/avatar" >/dev/null; done
+sleep 2
 for c in "$CONNS" 256 2000; do
   rounds=$ROUNDS
   [ "$c" = 2000 ] && rounds=1
@@ -119,6 +123,12 @@ for c in "$CONNS" 256 2000; do
       res[$c,$s,p50]+=" $(echo "$r" | cut -d' ' -f2)"
       res[$c,$s,p99]+=" $(echo "$r" | cut -d' ' -f3)"
       res[$c,$s,err]+=" $(echo "$r" | cut -d' ' -f4)"
+      res[$c,$s,last]=$(echo "$r" | cut -d' ' -f1)
+    done
+    # Ratios within the round (the servers ran back to back), medians later.
+    for s in "${servers[@]}"; do
+      res[$c,$s,xc]+=" $(echo "${res[$c,$s,last]} / ${res[$c,ceiling,last]}" | bc -l)"
+      res[$c,$s,xp]+=" $(echo "${res[$c,$s,last]} / ${res[$c,peer,last]}" | bc -l)"
     done
   done
   for s in "${servers[@]}"; do res[$c,$s,hwm]=$(hwm "$s"); done
@@ -147,13 +157,13 @@ fi
 
 f() { printf '%.*f' "$1" "$2"; }
 mrps() { median ${res[$1,$2,rps]}; }
-printf '\n## GET /community/avatar, authenticated: wrk -t%s -c%s -d%ss, %s alternating rounds, medians\n\n' "$THREADS" "$CONNS" "$SECS" "$ROUNDS"
+printf '\n## GET /community/avatar, authenticated: wrk -t%s -c%s -d%ss, %s alternating rounds, medians (ratios: per round)\n\n' "$THREADS" "$CONNS" "$SECS" "$ROUNDS"
 printf '| server | req/s | p50 ms | p99 ms | ×ceiling | ×peer | peak RSS MB | errors |\n|---|---|---|---|---|---|---|---|\n'
 for s in "${servers[@]}"; do
   r=$(mrps "$CONNS" "$s")
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" "$(f 0 "$r")" \
     "$(median ${res[$CONNS,$s,p50]})" "$(median ${res[$CONNS,$s,p99]})" \
-    "$(f 2 "$(echo "$r / $(mrps "$CONNS" ceiling)" | bc -l)")" "$(f 2 "$(echo "$r / $(mrps "$CONNS" peer)" | bc -l)")" \
+    "$(f 2 "$(median ${res[$CONNS,$s,xc]})")" "$(f 2 "$(median ${res[$CONNS,$s,xp]})")" \
     "$(f 1 "$(echo "${res[$CONNS,$s,hwm]} / 1024" | bc -l)")" "$(echo ${res[$CONNS,$s,err]} | tr ' ' '+' | bc)"
 done
 for c in 256 2000; do
