@@ -4,30 +4,37 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// connInfo is a connection's state and since when it has been in it.
+// connInfo is a connection's state and since when it has been new.
 type connInfo struct {
-	state http.ConnState
-	since time.Time
+	state atomic.Int32 // an http.ConnState
+	since time.Time    // when it was accepted (written once, before it is shared)
 }
 
 // connTracker follows the server's connections (http.Server.ConnState) for
-// the drain on shutdown.
+// the drain on shutdown. A connection is added once and removed once; its
+// state changes twice per request (active, idle), which costs a lock-free
+// map read and an atomic store, not a lock every request takes.
 type connTracker struct {
-	mu    sync.Mutex
-	conns map[net.Conn]connInfo
+	conns sync.Map // net.Conn → *connInfo
 }
 
 func (c *connTracker) track(conn net.Conn, st http.ConnState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st == http.StateClosed || st == http.StateHijacked {
-		delete(c.conns, conn)
-		return
+	switch st {
+	case http.StateNew:
+		ci := &connInfo{since: time.Now()}
+		ci.state.Store(int32(st))
+		c.conns.Store(conn, ci)
+	case http.StateClosed, http.StateHijacked:
+		c.conns.Delete(conn)
+	default:
+		if v, ok := c.conns.Load(conn); ok {
+			v.(*connInfo).state.Store(int32(st))
+		}
 	}
-	c.conns[conn] = connInfo{st, time.Now()}
 }
 
 // waitQuiet waits until no request is in flight and no connection accepted
@@ -38,14 +45,15 @@ func (c *connTracker) waitQuiet(deadline time.Time) bool {
 	for {
 		busy := false
 		now := time.Now()
-		c.mu.Lock()
-		for _, ci := range c.conns {
-			if ci.state == http.StateActive || ci.state == http.StateNew && now.Sub(ci.since) < time.Second {
+		c.conns.Range(func(_, v any) bool {
+			ci := v.(*connInfo)
+			st := http.ConnState(ci.state.Load())
+			if st == http.StateActive || st == http.StateNew && now.Sub(ci.since) < time.Second {
 				busy = true
-				break
+				return false
 			}
-		}
-		c.mu.Unlock()
+			return true
+		})
 		if !busy {
 			return true
 		}

@@ -22,7 +22,12 @@ import (
 // drain ("Why the shutdown drains its own way"), close the store, return nil.
 func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
 	cfg, cfgErr := loadConfig(getenv)
-	log := newLogger(cfg.LogFormat, logOut)
+	// Access lines are gathered and written together (logbuf.go); this
+	// deferred Close, the first, runs last: after the drain and the store's
+	// close, every line is out before the process exits.
+	logBuf := newLogBuffer(logOut, logFlushEvery)
+	defer logBuf.Close()
+	log := newServerLogger(cfg.LogFormat, logBuf)
 	if cfgErr != nil {
 		return fmt.Errorf("configuration: %w", cfgErr)
 	}
@@ -105,7 +110,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on :%s: %w", cfg.Port, err)
 	}
-	conns := &connTracker{conns: map[net.Conn]connInfo{}}
+	conns := &connTracker{}
 	srv := &http.Server{
 		ConnState:         conns.track,
 		Handler:           handler,
@@ -181,6 +186,12 @@ func newLogger(format string, out io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(out, nil))
 	}
 	return slog.New(slog.NewTextHandler(out, nil))
+}
+
+// newServerLogger is newLogger over buf: access lines are gathered in buf,
+// every other line is written out at once (logbuf.go).
+func newServerLogger(format string, buf *logBuffer) *slog.Logger {
+	return slog.New(flushingHandler{newLogger(format, buf).Handler(), buf})
 }
 
 func logDataDir(cfg Config, log *slog.Logger) {

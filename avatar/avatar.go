@@ -135,6 +135,7 @@ type Service struct {
 	shared   func() bool
 	decodes  decodeSlots
 	users    [64]sync.Mutex // striped by username: one user's changes, in order
+	decoded  *decodedCache  // cache.go
 }
 
 // New returns a Service over store.
@@ -155,7 +156,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		cfg.Shared = func() bool { return true }
 	}
 	return &Service{store: store, now: cfg.Now, interval: cfg.UploadInterval, shared: cfg.Shared,
-		decodes: make(decodeSlots, cfg.MaxDecodes)}, nil
+		decodes: make(decodeSlots, cfg.MaxDecodes), decoded: newDecodedCache()}, nil
 }
 
 // Get returns username's choice; a user who never chose gets Default with a
@@ -168,7 +169,7 @@ func (s *Service) Get(ctx context.Context, username string) (Choice, error) {
 	if err != nil {
 		return Choice{}, fmt.Errorf("avatar: get: %w", err)
 	}
-	return decode(username, b)
+	return s.decoded.choice(username, b)
 }
 
 // GetMany returns the choices of usernames, in their order, from one store

@@ -338,7 +338,7 @@ func TestDeployHandover(t *testing.T) {
 	// line, written after the handler returned) must have reached the
 	// client as a response. Then a reset-before-response cannot be a
 	// request some process handled: it was never accepted.
-	time.Sleep(200 * time.Millisecond) // B's last log lines
+	time.Sleep(500 * time.Millisecond) // B's last log lines (access lines are written at least every 100 ms)
 	handled := len(avatarLogRE.FindAllString(a.Output(), -1)) +
 		len(avatarLogRE.FindAllString(b.Output(), -1))
 

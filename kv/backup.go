@@ -279,6 +279,7 @@ func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 	}
 	if opts.Replace {
 		err = b.db.DropPrefix([]byte(b.prefix))
+		b.cache.dropAll()
 	} else {
 		_, err = b.apply(ctx, []localOp{{key: localEpochKey, remove: true}})
 	}
@@ -286,7 +287,9 @@ func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 		return BackupStats{}, fmt.Errorf("kv: restore: clear: %w", err)
 	}
 	if err := b.load(ctx, br, shared); err != nil {
-		if derr := b.db.DropPrefix([]byte(b.prefix)); derr != nil {
+		derr := b.db.DropPrefix([]byte(b.prefix))
+		b.cache.dropAll()
+		if derr != nil {
 			err = errors.Join(err, fmt.Errorf("kv: restore: roll back: %w", derr))
 		}
 		return BackupStats{}, err

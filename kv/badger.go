@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Options configures Open.
@@ -53,6 +54,7 @@ type Badger struct {
 	clock  *versionClock
 	now    func() time.Time
 	space  *spaceGuard // nil in memory: the full-volume guard (space.go)
+	cache  *readCache  // recently read records (readcache.go)
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -99,7 +101,7 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 	for {
 		db, st, err := openChecked(opts, bopts)
 		if err == nil {
-			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, space: space, stop: make(chan struct{})}
+			b := &Badger{db: db, prefix: opts.Prefix, log: log, clock: newVersionClock(), now: time.Now, space: space, cache: newReadCache(), stop: make(chan struct{})}
 			if !opts.InMemory {
 				if err := b.markDataDir(opts.Dir, st); err != nil {
 					b.Close()
@@ -278,6 +280,9 @@ func memoryBounded(opts Options, log *slog.Logger) badger.Options {
 		WithNumCompactors(2).
 		WithNumGoroutines(4).
 		WithMetricsEnabled(false).
+		// Start-up checks each table's footer and index only (checkTable):
+		// every data block is verified when it is read from disk.
+		WithChecksumVerificationMode(options.OnBlockRead).
 		WithLogger(badgerLogger{log})
 }
 
@@ -292,29 +297,43 @@ func (b *Badger) Get(ctx context.Context, key string) ([]byte, error) {
 	if !found || rec.deleted {
 		return nil, ErrNotFound
 	}
-	return rec.val, nil
+	return append([]byte(nil), rec.val...), nil
 }
 
-// getRecord returns key's stored record, tombstones included.
+// getRecord returns key's stored record, tombstones included: from the read
+// cache when it holds the key, else from a read transaction (whose result
+// the cache keeps). rec.val may alias the cache's copy: callers copy it
+// before handing it out.
 func (b *Badger) getRecord(ctx context.Context, key string) (record, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return record{}, false, err
 	}
+	if raw, ok := b.cache.get(key); ok {
+		if raw == nil {
+			return record{}, false, nil
+		}
+		return decodeRecord(raw), true, nil
+	}
+	gen := b.cache.generation()
 	var raw []byte
+	var expiresAt uint64
 	err := b.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(b.key(key))
 		if err != nil {
 			return err
 		}
+		expiresAt = item.ExpiresAt()
 		raw, err = item.ValueCopy(nil)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		b.cache.put(key, nil, 0, gen)
 		return record{}, false, nil
 	}
 	if err != nil {
 		return record{}, false, fmt.Errorf("kv: get: %w", err)
 	}
+	b.cache.put(key, raw, expiresAt, gen)
 	return decodeRecord(raw), true, nil
 }
 
@@ -330,7 +349,7 @@ func (b *Badger) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 	}
 	err := b.update(func(txn *badger.Txn) error {
 		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
-	})
+	}, key)
 	if err != nil {
 		return fmt.Errorf("kv: set: %w", err)
 	}
@@ -362,7 +381,7 @@ func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Du
 			return ErrExists
 		}
 		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
-	})
+	}, key)
 	if errors.Is(err, ErrExists) {
 		return ErrExists
 	}
@@ -397,7 +416,7 @@ func (b *Badger) Delete(ctx context.Context, key string) error {
 	if err := b.space.allow(true); err != nil {
 		return err
 	}
-	if err := b.update(func(txn *badger.Txn) error { return txn.Delete(b.key(key)) }); err != nil {
+	if err := b.update(func(txn *badger.Txn) error { return txn.Delete(b.key(key)) }, key); err != nil {
 		return fmt.Errorf("kv: delete: %w", err)
 	}
 	return nil
@@ -549,6 +568,10 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 		return 0, err
 	}
 	var n int
+	keys := make([]string, len(ops))
+	for i, op := range ops {
+		keys[i] = op.key
+	}
 	err := b.update(func(txn *badger.Txn) error {
 		n = 0
 		for _, op := range ops {
@@ -574,7 +597,7 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 			n++
 		}
 		return nil
-	})
+	}, keys...)
 	if err != nil {
 		return 0, fmt.Errorf("kv: write local copy: %w", err)
 	}
@@ -640,8 +663,11 @@ func (b *Badger) entry(key string, val []byte, ttl time.Duration) *badger.Entry 
 	return e
 }
 
-// update runs fn in a read-write transaction, retrying on write conflicts.
-func (b *Badger) update(fn func(txn *badger.Txn) error) error {
+// update runs fn in a read-write transaction, retrying on write conflicts,
+// then drops the keys it writes from the read cache (whatever the outcome:
+// a failed commit may still have written).
+func (b *Badger) update(fn func(txn *badger.Txn) error, keys ...string) error {
+	defer b.cache.drop(keys...)
 	var err error
 	for range 5 {
 		err = b.db.Update(fn)

@@ -42,6 +42,10 @@ type Manager struct {
 	// read-compare-write against the deletes of this Manager, so a renewal
 	// can never write back a record a log-out has just removed.
 	locks [64]sync.Mutex
+	// decoded skips the JSON decode of a record loaded again unchanged,
+	// tokens the verification of a cookie presented again (cache.go).
+	decoded *decodedCache
+	tokens  *tokenCache
 }
 
 // lock locks the stripe of record id and returns its unlock.
@@ -73,7 +77,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, codec: c, cfg: cfg}, nil
+	return &Manager{store: store, codec: c, cfg: cfg, decoded: newDecodedCache(), tokens: newTokenCache()}, nil
 }
 
 // Start begins a new session for username, as after a log-in or sign-up: a
@@ -129,11 +133,16 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if !ok {
 		return nil, false, ErrNoSession
 	}
-	token, oldKey, err := m.codec.decode(value)
-	if err != nil {
-		return nil, false, ErrNoSession
+	t, ok := m.tokens.get(value)
+	if !ok {
+		token, old, err := m.codec.decode(value)
+		if err != nil {
+			return nil, false, ErrNoSession
+		}
+		t = decodedToken{token: token, id: idOf(token), old: old}
+		m.tokens.put(value, t, m.cfg.MaxLifetime)
 	}
-	id := idOf(token)
+	token, oldKey, id := t.token, t.old, t.id
 	b, err := m.store.Get(ctx, KeyPrefix+id)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, ErrNoSession
@@ -141,7 +150,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if err != nil {
 		return nil, false, fmt.Errorf("session: load: %w", err)
 	}
-	rec, err := decodeRecord(b)
+	rec, err := m.decoded.record(id, b)
 	if err != nil {
 		m.cfg.Logger.Warn("unreadable session record treated as no session", "session", LogIDOf(id), "err", err)
 		return nil, false, ErrNoSession
@@ -209,6 +218,7 @@ var errEnded = errors.New("session: ended while the request ran")
 // delete removes record id, under its lock (see touch).
 func (m *Manager) delete(ctx context.Context, id string) error {
 	defer m.lock(id)()
+	defer m.decoded.forget(id)
 	return m.store.Delete(ctx, KeyPrefix+id)
 }
 

@@ -38,7 +38,7 @@ func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.avatarResponse(c))
+	s.writeAvatar(w, c) // avatar_cache.go
 	return nil
 }
 

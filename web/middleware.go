@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"soulbridge/session"
@@ -31,20 +34,39 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if session.IsHTTPS(r, s.trustProxy) {
-			h.Set("Strict-Transport-Security", hsts)
+			h["Strict-Transport-Security"] = hstsValue
 		}
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		// Assigned, not Set: one shared slice per value instead of one
+		// allocation per header per response (net/http only reads them;
+		// a later Set or Add replaces or copies the slice).
+		for _, kv := range securityHeaderValues {
+			h[kv.name] = kv.value
+		}
 		// Nothing is cached unless its handler says so (the hashed assets
 		// do): responses carry sessions, cookies and personal data.
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = noStoreValue
 		next.ServeHTTP(w, r)
 	})
 }
+
+// securityHeaderValues are the headers every response carries, their names
+// in canonical form.
+var securityHeaderValues = []struct {
+	name  string
+	value []string
+}{
+	{"Content-Security-Policy", []string{contentSecurityPolicy}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"Referrer-Policy", []string{"same-origin"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=()"}},
+}
+
+var (
+	hstsValue    = []string{hsts}
+	noStoreValue = []string{"no-store"}
+)
 
 // limitBody caps request bodies at maxBody (an avatar upload's at
 // maxUploadBody); a declared larger body is refused before it is read.
@@ -87,13 +109,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// RequestLogMessage is the message of the access log's lines (one per
+// request, written by logRequests).
+const RequestLogMessage = "request"
+
 // logRequests logs one line per request: method, path, status, duration,
 // size. Never headers, cookies or query strings (a next= may be long, and
 // nothing secret belongs in a log).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w}
+		defer func() {
+			*sw = statusWriter{}
+			statusWriters.Put(sw)
+		}()
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
@@ -101,10 +132,23 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
 			return // platform health probes would drown the log
 		}
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "bytes", sw.bytes)
+		// What s.log.Info would log, without its per-call costs (the
+		// caller's PC, which no handler here shows; boxing each value).
+		h := s.log.Handler()
+		ctx := context.Background()
+		if !h.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		end := time.Now()
+		rec := slog.NewRecord(end, slog.LevelInfo, RequestLogMessage, 0)
+		rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(end.Sub(start).Microseconds())/1000), slog.Int64("bytes", sw.bytes))
+		_ = h.Handle(ctx, rec)
 	})
 }
+
+// statusWriters recycles logRequests' writers (one per request otherwise).
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // recoverPanics turns a panic in a handler into a logged 500.
 func (s *Server) recoverPanics(next http.Handler) http.Handler {

@@ -79,6 +79,13 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 			return
 		}
 		h, pattern := mux.Handler(r)
+		if pattern != "" && !strings.Contains(pattern, "{") {
+			// A pattern without wildcards has no path values: serve its
+			// handler as the mux would, without matching a second time.
+			r.Pattern = pattern
+			h.ServeHTTP(w, r)
+			return
+		}
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
 			return

@@ -75,6 +75,8 @@ type Server struct {
 	disk       DiskState
 	devices    *deviceCodec
 	uploads    chan struct{} // upload bodies in flight (maxUploadsInFlight)
+	// avatarBodies keeps encoded GET /community/avatar bodies (avatar_cache.go).
+	avatarBodies *avatarBodies
 
 	handler http.Handler
 }
@@ -95,6 +97,8 @@ func New(d Deps) *Server {
 		disk:       d.Disk,
 		devices:    newDeviceCodec(d.DeviceKeys),
 		uploads:    make(chan struct{}, maxUploadsInFlight),
+
+		avatarBodies: newAvatarBodies(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

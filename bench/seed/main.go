@@ -1,0 +1,112 @@
+// Command seed fills a soulbridge data dir for bench/run.sh: N sessions and
+// M member accounts, written with the real kv, session and auth packages
+// (so they are exactly what the server stores), many at a time so Badger
+// batches the fsyncs. Members get a deliberately cheap password hash: this
+// measures pages and start-up, not hashing. Not part of the product binary.
+//
+//	go run ./bench/seed -dir DIR -key HEX [-sessions 100000] [-members 0]
+//
+// It prints one of the sessions' cookie values (to check it still works
+// after a restart).
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"soulbridge/auth"
+	"soulbridge/kv"
+	"soulbridge/session"
+)
+
+func main() {
+	dir := flag.String("dir", "", "data dir (created if missing)")
+	keyHex := flag.String("key", "", "SECRET_KEY the server will use (64 hex characters)")
+	sessions := flag.Int("sessions", 100_000, "sessions to create")
+	members := flag.Int("members", 0, "member accounts to create (member00001, …)")
+	prefix := flag.String("prefix", "soulbridge:", "SESSION_KEY_PREFIX")
+	workers := flag.Int("workers", 64, "concurrent writers")
+	flag.Parse()
+	key, err := hex.DecodeString(*keyHex)
+	if *dir == "" || err != nil || len(key) < 32 {
+		log.Fatal("seed: -dir and a 64-hex-character -key are required")
+	}
+	ctx := context.Background()
+	store, err := kv.Open(ctx, kv.Options{Dir: *dir, Prefix: *prefix, LockTimeout: time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	start := time.Now()
+	if *members > 0 {
+		hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, *workers)
+		if err != nil {
+			log.Fatal(err)
+		}
+		accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+		if err != nil {
+			log.Fatal(err)
+		}
+		parallel(*members, *workers, func(i int) error {
+			_, err := accounts.SignUp(ctx, fmt.Sprintf("member%05d", i), "correct horse battery staple")
+			return err
+		})
+		fmt.Fprintf(os.Stderr, "seed: %d members in %s\n", *members, time.Since(start).Round(time.Millisecond))
+	}
+
+	start = time.Now()
+	mgr, err := session.New(store, session.Config{Keys: [][]byte{key}, IdleTimeout: 720 * time.Hour, MaxLifetime: 2160 * time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var last atomic.Value
+	parallel(*sessions, *workers, func(i int) error {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		r.Header.Set("User-Agent", "bench/seed")
+		if _, err := mgr.Start(ctx, w, r, fmt.Sprintf("member%05d", i%max(*members, 1)), "127.0.0.1"); err != nil {
+			return err
+		}
+		for _, c := range w.Result().Cookies() {
+			if c.Name == session.CookieName {
+				last.Store(c.Value)
+			}
+		}
+		return nil
+	})
+	if *sessions > 0 {
+		fmt.Fprintf(os.Stderr, "seed: %d sessions in %s\n", *sessions, time.Since(start).Round(time.Millisecond))
+		fmt.Println(strings.TrimSpace(last.Load().(string)))
+	}
+}
+
+// parallel runs fn(0..n-1) on workers goroutines; the first error is fatal.
+func parallel(n, workers int, fn func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					log.Fatalf("seed: %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,86 @@
+// Command startup measures a server's start-up for bench/run.sh: the time
+// from exec to the first 200 on GET /healthz, then its idle RSS a second
+// later; then it stops the server (SIGTERM). Not part of the product binary.
+//
+//	go run ./bench/startup -url http://127.0.0.1:PORT/healthz -- CMD [ARGS...]
+//
+// The command inherits the environment. Prints "<startup ms> <idle RSS KiB>".
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	url := flag.String("url", "", "health URL to poll")
+	idle := flag.Duration("idle", time.Second, "how long to wait before reading the idle RSS")
+	flag.Parse()
+	if *url == "" || flag.NArg() == 0 {
+		log.Fatal("usage: startup -url URL -- CMD [ARGS...]")
+	}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	cmd := exec.Command(flag.Arg(0), flag.Args()[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if os.Getenv("STARTUP_LOG") != "" {
+		f, err := os.Create(os.Getenv("STARTUP_LOG"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	var took time.Duration
+	for deadline := start.Add(30 * time.Second); ; {
+		resp, err := client.Get(*url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				took = time.Since(start)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			log.Fatalf("startup: %s did not answer 200 within 30s", *url)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	time.Sleep(*idle)
+	rss := statusKB(cmd.Process.Pid, "VmRSS")
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+	}
+	fmt.Printf("%.1f %d\n", float64(took.Microseconds())/1000, rss)
+}
+
+// statusKB reads a "Name: N kB" line of /proc/PID/status.
+func statusKB(pid int, name string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return -1
+}
