@@ -267,20 +267,33 @@ func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Req
 // marker, so a start-up with the index built costs one read; building is
 // idempotent, so a start interrupted half-way simply builds again. A store
 // without sessions gets no marker (it stays empty, as a live restore
-// requires); the next start scans nothing again. It returns how many
-// entries it wrote (0 when the marker was there). Run it at start-up,
-// before the port is bound.
+// requires); the next start scans nothing again. Sessions that already
+// have their entry (begun by this release) are not written again, so the
+// first start after sessions appear in a store without the marker costs two
+// scans, not a write per session. It returns how many entries it wrote (0
+// when the marker was there). Run it at start-up, before the port is bound.
 func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	if _, err := m.store.Get(ctx, indexMarker); err == nil {
 		return 0, nil
 	} else if !errors.Is(err, kv.ErrNotFound) {
 		return 0, fmt.Errorf("session: index marker: %w", err)
 	}
+	indexed := map[string]bool{} // record ids that have an entry
+	err := m.store.Scan(ctx, kv.Range{Prefix: IndexPrefix}, func(_ string, val []byte) error {
+		indexed[string(val)] = true
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("session: build index: %w", err)
+	}
 	now := m.cfg.Now()
 	var todo []*Session
 	seen := 0
-	err := m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
+	err = m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
 		seen++
+		if indexed[key[len(KeyPrefix):]] {
+			return nil
+		}
 		rec, err := decodeRecord(val)
 		if err != nil || rec.Username == "" || !now.Before(rec.expiry(m.cfg.IdleTimeout)) {
 			return nil // unreadable records are "no session" anyway

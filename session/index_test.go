@@ -333,6 +333,33 @@ func TestEnsureIndexFindsSessionsFromBefore(t *testing.T) {
 	}
 }
 
+// TestEnsureIndexSkipsIndexedSessions: a store whose sessions were all
+// started by this release but which has no marker yet (its first start was
+// on an empty store, which writes none) is not indexed again: the next
+// start writes only the marker, however many sessions there are.
+func TestEnsureIndexSkipsIndexedSessions(t *testing.T) {
+	store := &countingStore{Badger: openStore(t)}
+	m := newManager(t, store, newClock())
+	ctx := context.Background()
+	if n, err := m.EnsureIndex(ctx); err != nil || n != 0 {
+		t.Fatalf("EnsureIndex on an empty store = %d, %v", n, err)
+	}
+	for _, name := range []string{"alice", "alice", "bob"} {
+		startAs(t, m, name)
+	}
+	store.sets.Store(0)
+	n, err := m.EnsureIndex(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("EnsureIndex over indexed sessions = %d, %v, want 0", n, err)
+	}
+	if got := store.sets.Load(); got != 1 {
+		t.Fatalf("EnsureIndex over indexed sessions made %d writes, want 1 (the marker)", got)
+	}
+	if got := listOf(t, m, "alice"); len(got) != 2 {
+		t.Fatalf("List(alice) = %d sessions, want 2", len(got))
+	}
+}
+
 // An empty store stays empty: no marker (a live restore needs an empty
 // store), and the next start simply scans nothing again.
 func TestEnsureIndexLeavesAnEmptyStoreEmpty(t *testing.T) {

@@ -75,7 +75,14 @@ func main() {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.Header.Set("User-Agent", "bench/seed")
-		if _, err := mgr.Start(ctx, w, r, fmt.Sprintf("member%05d", i%max(*members, 1)), "127.0.0.1"); err != nil {
+		// Sessions spread over the members, or one user each without
+		// members: an account keeps at most 50 sessions (session.MaxPerUser),
+		// so piling them on one name would end all but the last 50.
+		user := fmt.Sprintf("seed%06d", i)
+		if *members > 0 {
+			user = fmt.Sprintf("member%05d", i%*members)
+		}
+		if _, err := mgr.Start(ctx, w, r, user, "127.0.0.1"); err != nil {
 			return err
 		}
 		for _, c := range w.Result().Cookies() {
