@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"soulbridge/internal/testimage"
 	"soulbridge/internal/testredis"
 	"soulbridge/internal/testwait"
 	"soulbridge/kv"
@@ -129,7 +130,24 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 	if res := s.do(t, req{method: "POST", path: "/community/avatar", cookie: cur, header: hdr, form: url.Values{"avatar": {"owl"}}}); res.status != http.StatusSeeOther {
 		t.Fatalf("avatar: %d", res.status)
 	}
+	// Her own picture (with GPS in its EXIF) is personal data too.
+	if res := s.upload(t, cookies[1], testimage.JPEGWithGPS(320, 240), "application/json"); res.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", res.status, res.body)
+	}
 	bob := s.signup(t, "bob") // someone else's data stays
+	if res := s.upload(t, bob, testimage.PNG(200, 100), "application/json"); res.status != http.StatusOK {
+		t.Fatalf("bob's upload: %d %s", res.status, res.body)
+	}
+	images := func() int {
+		n := 0
+		if err := s.store.Scan(context.Background(), kv.Range{Prefix: "image:"}, func(string, []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := images(); got != 2 {
+		t.Fatalf("before deletion %d stored images, want 2 (zoe's and bob's)", got)
+	}
 
 	personal := func() []string {
 		var found []string
@@ -164,6 +182,9 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 	}
 	if got := personal(); len(got) != 0 {
 		t.Fatalf("after deletion the store still holds personal data under %q", got)
+	}
+	if got := images(); got != 1 {
+		t.Fatalf("after deletion %d stored images, want 1 (bob's; zoe's picture removed)", got)
 	}
 	for _, c := range cookies {
 		if got := s.avatarStatus(t, c); got != http.StatusUnauthorized {
