@@ -99,21 +99,32 @@ func (s *Server) formFailure(w http.ResponseWriter, r *http.Request, sess *sessi
 	return s.renderAccount(w, r, sess, e.Status, a)
 }
 
+// accountForm starts a password-checked account action: no caching, a
+// session required (401), the shared tier up (503), the form read (400 /
+// 413). It returns the request's session.
+func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+	noStore(w)
+	sess, err := requireSession(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireShared(); err != nil {
+		return nil, err
+	}
+	if err := parseForm(r); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
 // changePassword (form fields current_password, new_password): the current
 // password checked and throttled like a log-in (403 / 429), then the new one
 // against the new-password rules (400 with the reason); then this session
 // gets a new token and every other session ends. 303 to /account, or 200
 // JSON {"id": "<this session's new public id>", "ended": N}.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
-	sess, err := requireSession(r)
+	sess, err := s.accountForm(w, r)
 	if err != nil {
-		return err
-	}
-	if err := s.requireShared(); err != nil {
-		return err
-	}
-	if err := parseForm(r); err != nil {
 		return err
 	}
 	fail := func(err error) error {
@@ -164,15 +175,8 @@ func validationError(err error) error {
 // (the device cookie too: it names the account). 303 to /, or 204 for JSON
 // clients.
 func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
-	sess, err := requireSession(r)
+	sess, err := s.accountForm(w, r)
 	if err != nil {
-		return err
-	}
-	if err := s.requireShared(); err != nil {
-		return err
-	}
-	if err := parseForm(r); err != nil {
 		return err
 	}
 	if err := s.checkPassword(r, sess, r.PostForm.Get("password"), "account deletion"); err != nil {
