@@ -483,34 +483,13 @@ func (b *Badger) Scan(ctx context.Context, r Range, fn func(key string, val []by
 // scanRawReverse is scanRaw in descending key order, from the last key of
 // prefix or, with after set, from the last key strictly before after.
 func (b *Badger) scanRawReverse(ctx context.Context, prefix, after string, fn func(key string, raw []byte, expiresAt uint64) error) error {
-	full := b.key(prefix)
 	start := append(b.key(prefix), 0xff)
-	var afterKey []byte
+	var skip []byte
 	if after != "" && after <= prefix+"\xff" {
-		afterKey = b.key(after)
-		start = afterKey
+		skip = b.key(after)
+		start = skip
 	}
-	return b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, Reverse: true, PrefetchValues: true, PrefetchSize: 16})
-		defer it.Close()
-		for it.Seek(start); it.ValidForPrefix(full); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			item := it.Item()
-			if afterKey != nil && bytes.Equal(item.Key(), afterKey) {
-				continue
-			}
-			raw, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("kv: scan: %w", err)
-			}
-			if err := fn(string(item.Key()[len(b.prefix):]), raw, item.ExpiresAt()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return b.iterate(ctx, b.key(prefix), start, skip, true, fn)
 }
 
 // errStopScan ends a scanRaw early without an error.
@@ -520,21 +499,31 @@ var errStopScan = errors.New("kv: stop scan")
 // 0 = none) of every key that starts with prefix and sorts after after
 // ("" = all), tombstones included, in key order.
 func (b *Badger) scanRaw(ctx context.Context, prefix, after string, fn func(key string, raw []byte, expiresAt uint64) error) error {
-	full := b.key(prefix)
-	start := full
+	start := b.key(prefix)
 	if after > prefix {
 		start = b.key(after)
 	}
-	afterKey := b.key(after)
+	var skip []byte
+	if after != "" {
+		skip = b.key(after)
+	}
+	return b.iterate(ctx, b.key(prefix), start, skip, false, fn)
+}
+
+// iterate calls fn for every stored key under full (store prefix included),
+// from start on, in key order or in reverse, leaving out skip (nil: none);
+// fn gets the key without the store prefix, a copy of the stored bytes and
+// Badger's expiry.
+func (b *Badger) iterate(ctx context.Context, full, start, skip []byte, reverse bool, fn func(key string, raw []byte, expiresAt uint64) error) error {
 	return b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, PrefetchValues: true, PrefetchSize: 16})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: full, Reverse: reverse, PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
 		for it.Seek(start); it.ValidForPrefix(full); it.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			item := it.Item()
-			if after != "" && bytes.Equal(item.Key(), afterKey) {
+			if skip != nil && bytes.Equal(item.Key(), skip) {
 				continue
 			}
 			raw, err := item.ValueCopy(nil)
