@@ -56,9 +56,9 @@ func (c *codec) encode(token []byte) (string, error) {
 
 // decode returns the token in value and whether it was signed with a
 // previous key (so it should be re-issued under the current one). Only
-// values exactly as encode writes them are accepted (see canonical).
+// values exactly as encode writes them are accepted (see Canonical).
 func (c *codec) decode(value string) (token []byte, old bool, err error) {
-	if !canonical(value) {
+	if !Canonical(value) {
 		return nil, false, ErrNoSession
 	}
 	for i, sc := range c.codecs {
@@ -70,13 +70,15 @@ func (c *codec) decode(value string) (token []byte, old bool, err error) {
 	return nil, false, ErrNoSession
 }
 
-// canonical reports whether value is in the one form encode writes:
-// URL-safe base64 with padding and zero trailing bits. securecookie's
+// Canonical reports whether value is in the one form securecookie's Encode
+// writes: URL-safe base64 with padding and zero trailing bits. Every cookie
+// soulbridge signs (the session here, the device cookie in web) is checked
+// with it before it is decoded. securecookie's
 // decoder is laxer (it skips CR and LF, and ignores trailing bits), so
 // without this check other spellings of a signed value passed too; not a
 // forgery, since the signed bytes are the same, but not a value encode
 // produced either (found reviewing FuzzCookieDecode's seeds).
-func canonical(value string) bool {
+func Canonical(value string) bool {
 	n := len(value)
 	if n == 0 || n%4 != 0 {
 		return false

@@ -99,8 +99,8 @@ func FuzzCookieDecode(f *testing.F) {
 		// The hand-written canonical-form check agrees with encoding/base64
 		// (the empty value, though canonical base64, is no cookie).
 		raw, err := base64.URLEncoding.DecodeString(value)
-		if want := err == nil && value != "" && base64.URLEncoding.EncodeToString(raw) == value; canonical(value) != want {
-			t.Fatalf("canonical(%q) = %v, want %v", value, !want, want)
+		if want := err == nil && value != "" && base64.URLEncoding.EncodeToString(raw) == value; Canonical(value) != want {
+			t.Fatalf("Canonical(%q) = %v, want %v", value, !want, want)
 		}
 
 		// The codec alone.

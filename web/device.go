@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"soulbridge/session"
 )
 
 // Device cookies (OWASP "device cookies"; docs/architecture.md, "Log-in
@@ -77,8 +79,8 @@ func (s *Server) deviceNonce(r *http.Request, user string) string {
 		name = SecureDeviceCookieName
 	}
 	c, err := r.Cookie(name)
-	if err != nil || c.Value == "" {
-		return ""
+	if err != nil || !session.Canonical(c.Value) {
+		return "" // none, or not in the form setDevice writes
 	}
 	for _, sc := range s.devices.codecs {
 		var d device
