@@ -320,15 +320,63 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// indexBulk is indexAll for a store that writes in bulk.
+func (m *Manager) indexBulk(ctx context.Context, bulk bulkSetter, sessions []*Session) (int, error) {
+	n := 0
+	entries := make([]kv.Entry, 0, min(len(sessions), bulkChunk))
+	flush := func() error {
+		if err := bulk.SetMany(ctx, entries); err != nil {
+			return fmt.Errorf("session: index: %w", err)
+		}
+		n += len(entries)
+		entries = entries[:0]
+		return nil
+	}
+	for _, s := range sessions {
+		ttl := s.ExpiresAt.Sub(m.cfg.Now())
+		if ttl <= 0 {
+			continue
+		}
+		entries = append(entries, kv.Entry{Key: indexKey(s.Username, s.ID), Val: []byte(s.ID), TTL: ttl})
+		if len(entries) == bulkChunk {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if len(entries) > 0 {
+		if err := flush(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // indexWorkers is how many index entries EnsureIndex writes at once. Each
 // write is synced to disk; concurrent ones share their syncs (Badger
 // commits them together), so a volume with many sessions is indexed in
 // seconds, not one sync after the other.
 const indexWorkers = 64
 
-// indexAll writes the index entries of sessions, indexWorkers at a time,
-// and returns how many it wrote; it stops at the first error.
+// bulkSetter is a store that writes many keys with few syncs (kv.Badger's
+// SetMany). The Redis mirror is not one: there every entry must reach
+// Redis too, one write each.
+type bulkSetter interface {
+	SetMany(ctx context.Context, entries []kv.Entry) error
+}
+
+// bulkChunk is how many entries one SetMany call of indexAll writes.
+const bulkChunk = 4096
+
+// indexAll writes the index entries of sessions and returns how many it
+// wrote; it stops at the first error. A store that writes in bulk gets
+// them bulkChunk at a time (a few syncs per chunk: 100,000 sessions are
+// indexed in about a second instead of tens of seconds); any other gets
+// them indexWorkers at a time.
 func (m *Manager) indexAll(ctx context.Context, sessions []*Session) (int, error) {
+	if bulk, ok := m.store.(bulkSetter); ok {
+		return m.indexBulk(ctx, bulk, sessions)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

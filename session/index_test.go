@@ -386,6 +386,15 @@ type failingIndexStore struct {
 	fail bool
 }
 
+func (s *failingIndexStore) SetMany(ctx context.Context, entries []kv.Entry) error {
+	for _, e := range entries {
+		if s.fail && strings.HasPrefix(e.Key, session.IndexPrefix) {
+			return kv.ErrFull
+		}
+	}
+	return s.Badger.SetMany(ctx, entries)
+}
+
 func (s *failingIndexStore) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	if s.fail && strings.HasPrefix(key, session.IndexPrefix) {
 		return kv.ErrFull
@@ -393,28 +402,42 @@ func (s *failingIndexStore) Set(ctx context.Context, key string, val []byte, ttl
 	return s.Badger.Set(ctx, key, val, ttl)
 }
 
-// A build that fails writes no marker, so the next start builds again.
+// A build that fails writes no marker, so the next start builds again;
+// over a store that writes in bulk (kv.Badger) and over one that writes
+// entry by entry (as the Redis mirror does).
 func TestEnsureIndexRetriesAfterAFailure(t *testing.T) {
-	ctx := context.Background()
-	store := &failingIndexStore{Badger: openStore(t)}
-	clk := newClock()
-	m := newManager(t, store, clk)
-	now := clk.Now()
-	for i := range 100 {
-		b, _ := json.Marshal(session.Record{Username: "alice", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax)})
-		if err := store.Badger.Set(ctx, session.KeyPrefix+strings.Repeat(string(rune('0'+i%10)), 60)+strings.Repeat(string(rune('a'+i/10)), 4), b, testIdle); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store.fail = true
-	if _, err := m.EnsureIndex(ctx); !errors.Is(err, kv.ErrFull) {
-		t.Fatalf("EnsureIndex with index writes refused = %v, want ErrFull", err)
-	}
-	store.fail = false
-	if n, err := m.EnsureIndex(ctx); err != nil || n != 100 {
-		t.Fatalf("EnsureIndex after the failure = %d, %v, want 100 (no marker was written)", n, err)
-	}
-	if got := listOf(t, m, "alice"); len(got) != 100 {
-		t.Fatalf("List = %d sessions, want 100", len(got))
+	for _, bulk := range []bool{true, false} {
+		t.Run(map[bool]string{true: "bulk", false: "one by one"}[bulk], func(t *testing.T) {
+			ctx := context.Background()
+			store := &failingIndexStore{Badger: openStore(t)}
+			var over session.Store = store
+			if !bulk {
+				over = oneByOne{store}
+			}
+			clk := newClock()
+			m := newManager(t, over, clk)
+			now := clk.Now()
+			for i := range 100 {
+				b, _ := json.Marshal(session.Record{Username: "alice", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax)})
+				if err := store.Badger.Set(ctx, session.KeyPrefix+strings.Repeat(string(rune('0'+i%10)), 60)+strings.Repeat(string(rune('a'+i/10)), 4), b, testIdle); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store.fail = true
+			if _, err := m.EnsureIndex(ctx); !errors.Is(err, kv.ErrFull) {
+				t.Fatalf("EnsureIndex with index writes refused = %v, want ErrFull", err)
+			}
+			store.fail = false
+			if n, err := m.EnsureIndex(ctx); err != nil || n != 100 {
+				t.Fatalf("EnsureIndex after the failure = %d, %v, want 100 (no marker was written)", n, err)
+			}
+			if got := listOf(t, m, "alice"); len(got) != 100 {
+				t.Fatalf("List = %d sessions, want 100", len(got))
+			}
+		})
 	}
 }
+
+// oneByOne hides a store's SetMany: EnsureIndex then writes entry by
+// entry, as over the Redis mirror.
+type oneByOne struct{ session.Store }
