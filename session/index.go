@@ -288,9 +288,9 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	}
 	now := m.cfg.Now()
 	var todo []*Session
-	seen := 0
+	found := false // the store holds sessions
 	err = m.store.Scan(ctx, kv.Range{Prefix: KeyPrefix}, func(key string, val []byte) error {
-		seen++
+		found = true
 		if indexed[key[len(KeyPrefix):]] {
 			return nil
 		}
@@ -308,7 +308,7 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("session: build index: %w", err)
 	}
-	if seen == 0 {
+	if !found {
 		// No sessions, nothing to index: an empty store stays empty (a
 		// live restore needs one), and scanning nothing costs as little
 		// as reading the marker.

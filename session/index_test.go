@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -441,3 +443,87 @@ func TestEnsureIndexRetriesAfterAFailure(t *testing.T) {
 // oneByOne hides a store's SetMany: EnsureIndex then writes entry by
 // entry, as over the Redis mirror.
 type oneByOne struct{ session.Store }
+
+// A log-in over the cap by more than one (sessions from before the index,
+// indexed at start-up) ends every session beyond it, least recently seen
+// first, and never the new one.
+func TestCapEndsEveryOneBeyondIt(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	const before = session.MaxPerUser + 5
+	var ids []string // least recently seen first
+	for i := range before {
+		now := clk.Now()
+		rec := session.Record{Username: "alice", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax), UpdatedAt: now}
+		b, _ := json.Marshal(rec)
+		id := fmt.Sprintf("%064x", i+1)
+		if err := store.Set(ctx, session.KeyPrefix+id, b, testIdle); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		clk.Advance(time.Second)
+	}
+	if n, err := m.EnsureIndex(ctx); err != nil || n != before {
+		t.Fatalf("EnsureIndex = %d, %v, want %d", n, err, before)
+	}
+	newest, _ := startAs(t, m, "alice")
+	list := listOf(t, m, "alice")
+	if len(list) != session.MaxPerUser {
+		t.Fatalf("%d sessions after a log-in over the cap, want %d", len(list), session.MaxPerUser)
+	}
+	kept := map[string]bool{}
+	for _, in := range list {
+		kept[in.PublicID] = true
+	}
+	if !kept[newest.PublicID()] {
+		t.Fatal("the cap ended the new session")
+	}
+	for i, id := range ids {
+		if want := i >= before-session.MaxPerUser+1; kept[session.PublicIDOf(id)] != want {
+			t.Errorf("session %d of %d (least recently seen first): kept %v, want %v", i+1, before, !want, want)
+		}
+	}
+}
+
+// bulkCounter counts the SetMany calls of the start-up index build.
+type bulkCounter struct {
+	*kv.Badger
+	calls, entries int
+}
+
+func (s *bulkCounter) SetMany(ctx context.Context, entries []kv.Entry) error {
+	s.calls++
+	s.entries += len(entries)
+	return s.Badger.SetMany(ctx, entries)
+}
+
+// The bulk build writes in chunks of 4,096 entries: exactly one call for
+// 4,096 sessions, two for 4,097, never an empty one.
+func TestEnsureIndexWritesInChunks(t *testing.T) {
+	for _, tc := range []struct{ sessions, calls int }{{4096, 1}, {4097, 2}} {
+		t.Run(strconv.Itoa(tc.sessions), func(t *testing.T) {
+			clk := newClock()
+			store := &bulkCounter{Badger: openStore(t)}
+			m := newManager(t, store, clk)
+			ctx := context.Background()
+			now := clk.Now()
+			b, _ := json.Marshal(session.Record{Username: "bulk", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax)})
+			seed := make([]kv.Entry, tc.sessions)
+			for i := range seed {
+				seed[i] = kv.Entry{Key: fmt.Sprintf("%s%064x", session.KeyPrefix, i), Val: b, TTL: testIdle}
+			}
+			if err := store.Badger.SetMany(ctx, seed); err != nil {
+				t.Fatal(err)
+			}
+			n, err := m.EnsureIndex(ctx)
+			if err != nil || n != tc.sessions {
+				t.Fatalf("EnsureIndex = %d, %v, want %d", n, err, tc.sessions)
+			}
+			if store.calls != tc.calls || store.entries != tc.sessions {
+				t.Fatalf("%d SetMany calls for %d entries, want %d for %d", store.calls, store.entries, tc.calls, tc.sessions)
+			}
+		})
+	}
+}
