@@ -14,16 +14,12 @@ import (
 
 // The account page and its two password-checked actions: change the
 // password, delete the account (docs/architecture.md, "Your sessions").
-// Every response of the /account routes is Cache-Control: no-store.
-
-// noStore marks a response as never to be cached: it shows personal data
-// or sets a cookie.
-func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
+// Their responses are Cache-Control: no-store, as every response but the
+// hashed assets and uploaded images (securityHeaders, middleware.go).
 
 // account shows your sessions and the password and deletion forms; without
 // a session it sends you to log in and back.
 func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
 	sess := session.FromContext(r.Context())
 	if sess == nil {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
@@ -99,11 +95,10 @@ func (s *Server) formFailure(w http.ResponseWriter, r *http.Request, sess *sessi
 	return s.renderAccount(w, r, sess, e.Status, a)
 }
 
-// accountForm starts a password-checked account action: no caching, a
+// accountForm starts a password-checked account action: a
 // session required (401), the shared tier up (503), the form read (400 /
 // 413). It returns the request's session.
 func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
-	noStore(w)
 	sess, err := requireSession(r)
 	if err != nil {
 		return nil, err

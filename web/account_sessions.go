@@ -44,7 +44,6 @@ func (s *Server) sessionViews(list []session.Info, sess *session.Session) []sess
 // listSessions: 200 with your live sessions, most recent activity first;
 // 401 without a session.
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
 	sess, err := requireSession(r)
 	if err != nil {
 		return err
@@ -61,7 +60,6 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 // names none of your live sessions. Ending the current session logs this
 // client out (its cookie is expired).
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
 	if err := s.endSessionByID(w, r); err != nil {
 		return err
 	}
@@ -72,7 +70,6 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 // endSessionForm (POST /account/sessions/{id}/end) is endSession for a form
 // without JavaScript: 303 to /account (to / when it ended this session).
 func (s *Server) endSessionForm(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
 	if err := s.endSessionByID(w, r); err != nil {
 		return err
 	}
@@ -112,7 +109,6 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 // session of yours but this one: 200 {"ended": N}, or 303 to /account for a
 // browser's form post.
 func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
 	sess, err := requireSession(r)
 	if err != nil {
 		return err

@@ -56,7 +56,6 @@ func (s *Server) writeAvatar(w http.ResponseWriter, c avatar.Choice) {
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStoreValue
 	delete(h, "Content-Length")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(e.body)

@@ -106,11 +106,11 @@ func title(status int) string {
 	return "Error"
 }
 
-// writeJSON writes v as JSON with status; API responses are never cached.
+// writeJSON writes v as JSON with status (never cached, like every
+// response: securityHeaders).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

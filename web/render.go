@@ -35,9 +35,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-store")
-	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
