@@ -220,6 +220,16 @@ func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) 
 	if _, ok := Lookup(id); !ok || id == Default {
 		return Choice{}, ErrUnknown
 	}
+	return s.replace(ctx, username, func(old Choice) (Choice, error) {
+		return Choice{Username: username, Avatar: id, UpdatedAt: s.now().UTC(), UploadedAt: old.UploadedAt}, nil
+	})
+}
+
+// replace changes username's choice under the user's lock: next gets the
+// current choice and returns the new one, which is stored; then the image
+// the old choice held, if any, is released. One user's changes so happen in
+// order, and every change releases what it replaced.
+func (s *Service) replace(ctx context.Context, username string, next func(old Choice) (Choice, error)) (Choice, error) {
 	mu := s.userLock(username)
 	mu.Lock()
 	defer mu.Unlock()
@@ -227,7 +237,10 @@ func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) 
 	if err != nil {
 		return Choice{}, err
 	}
-	c := Choice{Username: username, Avatar: id, UpdatedAt: s.now().UTC(), UploadedAt: old.UploadedAt}
+	c, err := next(old)
+	if err != nil {
+		return Choice{}, err
+	}
 	if err := s.put(ctx, c); err != nil {
 		return Choice{}, err
 	}

@@ -128,33 +128,24 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte) (Cho
 	sum := sha256.Sum256(png)
 	hash := hex.EncodeToString(sum[:])
 
-	mu := s.userLock(username)
-	mu.Lock()
-	defer mu.Unlock()
-	old, err := s.Get(ctx, username)
-	if err != nil {
-		return Choice{}, err
-	}
-	// Checked again under the lock: of concurrent uploads, one is stored.
-	if err := s.limit(old); err != nil {
-		return Choice{}, err
-	}
-	now := s.now().UTC()
-	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
-	ref := hex.EncodeToString(nonce[:])
-	if err := s.store.Set(ctx, refKey(hash, username, ref), []byte(now.Format(time.RFC3339Nano)), 0); err != nil {
-		return Choice{}, fmt.Errorf("avatar: reference image: %w", err)
-	}
-	if err := s.store.Set(ctx, imageKey(hash), png, 0); err != nil {
-		return Choice{}, fmt.Errorf("avatar: store image: %w", err)
-	}
-	c := Choice{Username: username, Avatar: Custom, Image: hash, ImageRef: ref, UpdatedAt: now, UploadedAt: now}
-	if err := s.put(ctx, c); err != nil {
-		return Choice{}, err
-	}
-	s.release(ctx, username, old)
-	return c, nil
+	return s.replace(ctx, username, func(old Choice) (Choice, error) {
+		// Checked again under the lock: of concurrent uploads, one is stored.
+		if err := s.limit(old); err != nil {
+			return Choice{}, err
+		}
+		now := s.now().UTC()
+		var nonce [8]byte
+		_, _ = rand.Read(nonce[:])
+		ref := hex.EncodeToString(nonce[:])
+		// The reference before the image (the protocol at the top of this file).
+		if err := s.store.Set(ctx, refKey(hash, username, ref), []byte(now.Format(time.RFC3339Nano)), 0); err != nil {
+			return Choice{}, fmt.Errorf("avatar: reference image: %w", err)
+		}
+		if err := s.store.Set(ctx, imageKey(hash), png, 0); err != nil {
+			return Choice{}, fmt.Errorf("avatar: store image: %w", err)
+		}
+		return Choice{Username: username, Avatar: Custom, Image: hash, ImageRef: ref, UpdatedAt: now, UploadedAt: now}, nil
+	})
 }
 
 // Image returns the stored PNG named by hash, or ErrNoImage.
