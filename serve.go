@@ -32,6 +32,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		return fmt.Errorf("configuration: %w", cfgErr)
 	}
 	log.Info("starting soulbridge", "version", cfg.Version, "port", cfg.Port)
+	started := time.Now()
 
 	// Before anything is written there (the privilege drop's chown, the key
 	// file): refuse another app's data dir or a newer release's store.
@@ -123,7 +124,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(10*time.Microsecond).String())
 
 	// A store opened read-only on a full volume (kv.Badger.Writable)
 	// cannot start writing in place: once the volume has room, drain and

@@ -62,6 +62,13 @@ func TestSecretKeyNeverLogged(t *testing.T) {
 		if !strings.Contains(log, "source=SECRET_KEY") {
 			t.Errorf("log does not say source=SECRET_KEY:\n%s", log)
 		}
+		// The listening line says how long the start-up took (bench/run.sh
+		// reports it): a duration, more than nothing, less than the run.
+		if m := regexp.MustCompile(`msg=listening addr=\S+ startup=(\S+)`).FindStringSubmatch(log); m == nil {
+			t.Errorf("no listening line with startup=<duration>:\n%s", log)
+		} else if d, err := time.ParseDuration(m[1]); err != nil || d <= 0 || d > time.Minute {
+			t.Errorf("listening line: startup=%s is not a plausible start-up duration (%v)", m[1], err)
+		}
 		secrets := map[string]string{
 			"the key":           key,
 			"the key's hex":     hex.EncodeToString([]byte(key)),

@@ -4,18 +4,25 @@
 //
 //	go run ./bench/startup -url http://127.0.0.1:PORT/healthz -- CMD [ARGS...]
 //
-// The command inherits the environment. Prints "<startup ms> <idle RSS KiB>".
+// The command inherits the environment. Prints "<startup ms> <idle RSS KiB>
+// <own ms>": the last is the start-up the server reports itself, soulbridge's
+// "startup" on its "listening" line (from "starting" to the port bound, so
+// without the exec and the Go runtime's start), or "-" for a server that
+// reports none.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,14 +36,16 @@ func main() {
 	}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	cmd := exec.Command(flag.Arg(0), flag.Args()[1:]...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	var out io.Writer = os.Stderr
 	if os.Getenv("STARTUP_LOG") != "" {
 		f, err := os.Create(os.Getenv("STARTUP_LOG"))
 		if err != nil {
 			log.Fatal(err)
 		}
-		cmd.Stdout, cmd.Stderr = f, f
+		out = f
 	}
+	own := &ownStartup{}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, own), io.MultiWriter(out, own)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
@@ -67,7 +76,45 @@ func main() {
 	case <-time.After(15 * time.Second):
 		cmd.Process.Kill()
 	}
-	fmt.Printf("%.1f %d\n", float64(took.Microseconds())/1000, rss)
+	fmt.Printf("%.1f %d %s\n", float64(took.Microseconds())/1000, rss, own.ms())
+}
+
+// ownStartup keeps the server's output until it has seen the start-up the
+// server reports: `startup=12.3ms` (text logs) or `"startup":"12.3ms"` (JSON).
+type ownStartup struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+var startupAttr = regexp.MustCompile(`"?startup"?[=:]"?([0-9.]+)(µs|ms|s)`)
+
+func (o *ownStartup) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf) < 1<<20 {
+		o.buf = append(o.buf, p...)
+	}
+	return len(p), nil
+}
+
+func (o *ownStartup) ms() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := startupAttr.FindSubmatch(o.buf)
+	if m == nil {
+		return "-"
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return "-"
+	}
+	switch string(m[2]) {
+	case "µs":
+		v /= 1000
+	case "s":
+		v *= 1000
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 // statusKB reads a "Name: N kB" line of /proc/PID/status.
