@@ -290,34 +290,40 @@ func (b *Badger) key(k string) []byte { return []byte(b.prefix + k) }
 
 // Get returns the value stored under key, or ErrNotFound.
 func (b *Badger) Get(ctx context.Context, key string) ([]byte, error) {
-	rec, found, err := b.getRecord(ctx, key)
+	raw, found, err := b.getRaw(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if !found || rec.deleted {
+	val, deleted := recordValue(raw)
+	if !found || deleted {
 		return nil, ErrNotFound
 	}
-	return append([]byte(nil), rec.val...), nil
+	return append([]byte(nil), val...), nil
 }
 
-// getRecord returns key's stored record, tombstones included: from the read
-// cache when it holds the key, else from a read transaction (whose result
-// the cache keeps). rec.val may alias the cache's copy: callers copy it
-// before handing it out.
+// getRecord returns key's stored record, tombstones included. rec.val may
+// alias the read cache's copy: callers copy it before handing it out.
 func (b *Badger) getRecord(ctx context.Context, key string) (record, bool, error) {
-	if err := ctx.Err(); err != nil {
+	raw, found, err := b.getRaw(ctx, key)
+	if err != nil || !found {
 		return record{}, false, err
 	}
+	return decodeRecord(raw), true, nil
+}
+
+// getRaw returns key's stored bytes (a record, tombstones included): from
+// the read cache when it holds the key, else from a read transaction (whose
+// result the cache keeps). raw may be the cache's copy: never modified.
+func (b *Badger) getRaw(ctx context.Context, key string) (raw []byte, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
 	if raw, ok := b.cache.get(key); ok {
-		if raw == nil {
-			return record{}, false, nil
-		}
-		return decodeRecord(raw), true, nil
+		return raw, raw != nil, nil
 	}
 	gen := b.cache.generation()
-	var raw []byte
 	var expiresAt uint64
-	err := b.db.View(func(txn *badger.Txn) error {
+	err = b.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(b.key(key))
 		if err != nil {
 			return err
@@ -328,13 +334,13 @@ func (b *Badger) getRecord(ctx context.Context, key string) (record, bool, error
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		b.cache.put(key, nil, 0, gen)
-		return record{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return record{}, false, fmt.Errorf("kv: get: %w", err)
+		return nil, false, fmt.Errorf("kv: get: %w", err)
 	}
 	b.cache.put(key, raw, expiresAt, gen)
-	return decodeRecord(raw), true, nil
+	return raw, true, nil
 }
 
 // Set stores val under key, replacing any value. A positive ttl makes the key

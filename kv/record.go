@@ -60,11 +60,8 @@ func encodeRecord(version string, deleted bool, expires int64, val []byte) []byt
 // decodeRecord reads a stored value. Bytes without the header are a value
 // from before versioning. val aliases b.
 func decodeRecord(b []byte) record {
-	if len(b) < headerLen || string(b[:len(recMagic)]) != recMagic {
-		return record{val: b}
-	}
-	exp, err := strconv.ParseInt(string(b[expiresAt:headerLen]), 10, 64)
-	if err != nil {
+	exp, ok := recordHeader(b)
+	if !ok {
 		return record{val: b}
 	}
 	return record{
@@ -73,6 +70,26 @@ func decodeRecord(b []byte) record {
 		expires: exp,
 		val:     b[headerLen:],
 	}
+}
+
+// recordValue is decodeRecord without the version and the expiry, which a
+// plain Get does not need (the version would cost an allocation on every
+// read).
+func recordValue(b []byte) (val []byte, deleted bool) {
+	if _, ok := recordHeader(b); !ok {
+		return b, false
+	}
+	return b[headerLen:], b[kindAt] == kindDeleted
+}
+
+// recordHeader reports whether b starts with a record header, and its
+// expiry (Unix ms; 0 = never).
+func recordHeader(b []byte) (expires int64, ok bool) {
+	if len(b) < headerLen || string(b[:len(recMagic)]) != recMagic {
+		return 0, false
+	}
+	exp, err := strconv.ParseInt(string(b[expiresAt:headerLen]), 10, 64)
+	return exp, err == nil
 }
 
 // ttl is how long the record still lives from now: > 0, or 0 for a record

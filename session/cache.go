@@ -80,7 +80,7 @@ type tokenCache struct {
 
 type decodedToken struct {
 	token      []byte
-	id         string
+	key        string // KeyPrefix + the record id: the id is key[len(KeyPrefix):]
 	old        bool
 	validUntil int64 // Unix seconds: the last second securecookie accepts it
 }

@@ -60,9 +60,9 @@ func TestTokenCache(t *testing.T) {
 		t.Fatal("an unknown value was found")
 	}
 	now := time.Now().Unix()
-	tc.put(value, decodedToken{token: token, id: idOf(token)}, time.Hour)
+	tc.put(value, decodedToken{token: token, key: KeyPrefix + idOf(token)}, time.Hour)
 	d, ok := tc.get(value)
-	if !ok || !bytes.Equal(d.token, token) || d.id != idOf(token) {
+	if !ok || !bytes.Equal(d.token, token) || d.key != KeyPrefix+idOf(token) {
 		t.Fatalf("get = %+v, %v", d, ok)
 	}
 	if d.validUntil < now+3600-2 || d.validUntil > now+3600+2 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -147,11 +148,60 @@ func cookieValue(r *http.Request, secure bool) (string, bool) {
 		names = names[:1]
 	}
 	for _, name := range names {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value, true
+		if v := requestCookie(r.Header, name); v != "" {
+			return v, true
 		}
 	}
 	return "", false
+}
+
+// maxCookies is net/http's default limit on the cookies of a request
+// (GODEBUG httpcookiemaxnum): past it, r.Cookie finds none.
+const maxCookies = 3000
+
+// requestCookie returns what r.Cookie(name).Value would (or ""), by the same
+// rules (net/http's readCookies: each Cookie line split at ';', parts and
+// names trimmed, the value unquoted and refused if it holds a byte a cookie
+// value cannot), without allocating every cookie of the request on the way:
+// this runs on every request.
+func requestCookie(h http.Header, name string) string {
+	lines := h["Cookie"]
+	count := 0
+	for _, line := range lines {
+		count += strings.Count(line, ";") + 1
+	}
+	if count > maxCookies {
+		return ""
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		var part string
+		for len(line) > 0 {
+			part, line, _ = strings.Cut(line, ";")
+			n, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(n) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// validCookieValue reports whether every byte of v may appear in a cookie
+// value (net/http's validCookieValueByte).
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // setCookie writes the session cookie for this request's scheme (secure:

@@ -139,11 +139,11 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 		if err != nil {
 			return nil, false, ErrNoSession
 		}
-		t = decodedToken{token: token, id: idOf(token), old: old}
+		t = decodedToken{token: token, key: KeyPrefix + idOf(token), old: old}
 		m.tokens.put(value, t, m.cfg.MaxLifetime)
 	}
-	token, oldKey, id := t.token, t.old, t.id
-	b, err := m.store.Get(ctx, KeyPrefix+id)
+	token, oldKey, id := t.token, t.old, t.key[len(KeyPrefix):]
+	b, err := m.store.Get(ctx, t.key)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, ErrNoSession
 	}
