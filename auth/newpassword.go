@@ -17,7 +17,7 @@ var commonPasswordsText string
 
 // commonPasswords is the embedded list as a set, built on first use.
 var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	set := make(map[string]struct{}, 512)
+	set := make(map[string]struct{}, 4096)
 	for line := range strings.Lines(commonPasswordsText) {
 		line = strings.TrimSpace(line)
 		if line != "" && !strings.HasPrefix(line, "#") {

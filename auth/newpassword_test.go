@@ -23,6 +23,10 @@ func TestCheckNewPassword(t *testing.T) {
 		{"common with a year and a bang", "alice", "Password2026!", false, "common"},
 		{"qwertyuiop", "alice", "qwertyuiop", false, "common"},
 		{"iloveyou", "alice", "iloveyou", false, "common"},
+		// Further down the top 3000 (ASVS 5.0 V6.2.4): ranks about 1000, 2000, 3000.
+		{"bookworm", "alice", "Bookworm", false, "common"},
+		{"hattrick", "alice", "hattrick", false, "common"},
+		{"a date near rank 3000", "alice", "13101988", false, "common"},
 		{"equal to the username", "alice-smith", "alice-smith", false, "username"},
 		{"equal, other case", "rosalind", "ROSALIND", false, "username"},
 		{"username plus digits", "alice", "alice2026", false, "username"},

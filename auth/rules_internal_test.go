@@ -150,3 +150,17 @@ func TestReleaseStopsAtZero(t *testing.T) {
 		t.Fatal("an extra release let a third attempt through a limit of 2")
 	}
 }
+
+// ASVS 5.0 V6.2.4: at least the top 3000 passwords that the policy would
+// otherwise let through (8 characters or more) are refused.
+func TestCommonPasswordListHoldsTheTop3000(t *testing.T) {
+	n := 0
+	for pw := range commonPasswords() {
+		if len(pw) >= MinPassword {
+			n++
+		}
+	}
+	if n < 3000 {
+		t.Fatalf("the embedded list holds %d passwords of %d+ characters, want at least 3000", n, MinPassword)
+	}
+}
