@@ -17,12 +17,20 @@ import (
 // TestLoginFloodGets429 (issue 10, row 1), through the real router: 150
 // concurrent wrong-password log-ins from one address get at most IPLimit
 // 401s and 429s with Retry-After for the rest; meanwhile a log-in from
-// another address succeeds within a second (the hasher runs at
-// DefaultParams, as in production).
+// another address succeeds, and without queueing behind the flood: within
+// a second, or 15 times what the same log-in took alone on this machine
+// just before, when that is longer (the reported flaw made it 120 times:
+// 4.6 s against 39 ms). The hasher runs at DefaultParams, as in production.
 func TestLoginFloodGets429(t *testing.T) {
 	s := newSite(t, siteOptions{trustProxy: true, realHasher: true})
 	s.signup(t, "alice")
 	s.signup(t, "bob")
+	t0 := time.Now()
+	if res := s.do(t, req{method: "POST", path: "/login", header: map[string]string{"X-Real-IP": "198.51.100.21"},
+		form: url.Values{"username": {"bob"}, "password": {testPassword}}}); res.status != http.StatusSeeOther {
+		t.Fatalf("log-in alone: %d, want 303", res.status)
+	}
+	alone := time.Since(t0)
 	const flood = 150
 	var (
 		wg     sync.WaitGroup
@@ -48,17 +56,17 @@ func TestLoginFloodGets429(t *testing.T) {
 		}()
 	}
 	close(start)
-	t0 := time.Now()
+	t0 = time.Now()
 	res := s.do(t, req{method: "POST", path: "/login", header: map[string]string{"X-Real-IP": "198.51.100.20"},
 		form: url.Values{"username": {"bob"}, "password": {testPassword}}})
 	legit := time.Since(t0)
 	wg.Wait()
-	t.Logf("flood of %d: %v; legitimate log-in: %d in %v", flood, counts, res.status, legit)
+	t.Logf("flood of %d: %v; legitimate log-in: %d in %v (alone: %v)", flood, counts, res.status, legit, alone)
 	if res.status != http.StatusSeeOther {
 		t.Errorf("legitimate log-in from another address: %d, want 303", res.status)
 	}
-	if legit > time.Second {
-		t.Errorf("legitimate log-in took %v, want under 1s", legit)
+	if bound := max(time.Second, 15*alone); legit > bound {
+		t.Errorf("legitimate log-in took %v during the flood (%v alone), want under %v", legit, alone, bound)
 	}
 	if counts[http.StatusUnauthorized] > auth.IPLimit || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != flood {
 		t.Errorf("flood answers %v, want at most %d × 401 and the rest 429", counts, auth.IPLimit)
