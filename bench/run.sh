@@ -136,9 +136,9 @@ for c in "$CONNS" 256 2000; do
 done
 
 # Start-up and idle RSS: each server alone, fresh process, empty data dir.
-startup() { # NAME DIR → "ms rss_kb own_ms" (medians of 3; own_ms "-" when the server reports none)
+startup() { # NAME DIR → "ms rss_kb own_ms" (medians of 5; own_ms "-" when the server reports none)
   local p ms=() kb=() own=() out
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     p=$(free_port)
     # shellcheck disable=SC2046
     read -r -a out <<<"$("$tmp/startup" -url "$u:$p/healthz" -- $(cmdline "$1" "$p" "$2") 2>/dev/null)"
@@ -150,11 +150,15 @@ startup() { # NAME DIR → "ms rss_kb own_ms" (medians of 3; own_ms "-" when the
 }
 for s in "${servers[@]}"; do kill "${pid[$s]}" 2>/dev/null || true; done
 wait 2>/dev/null || true
+# Let the machine settle after the load (thousands of sockets closing, the
+# servers' data written back) so the starts below time the start-up alone.
+sync; sleep 3
 declare -A st
 for s in "${servers[@]}"; do st[$s]=$(startup "$s" "$tmp/start-$s"); done
 if [ "$SEED" -gt 0 ]; then
   echo "seeding $SEED sessions…" >&2
   go run ./bench/seed -dir "$tmp/seeded" -key "$key" -sessions "$SEED" -workers 256 >/dev/null
+  sync; sleep 3 # the seeding's 40 MB written back first, as on a volume at deploy time
   # The first start on the seeded dir builds the per-user session index
   # once (as a deploy onto a volume from before the index would): not
   # counted; the three measured starts are the steady state.
@@ -186,7 +190,7 @@ for c in 256 2000; do
       "$(f 1 "$(echo "${res[$c,$s,hwm]} / 1024" | bc -l)")" "$(echo ${res[$c,$s,err]} | tr ' ' '+' | bc)"
   done
 done
-printf '\n## Start-up and idle RSS (a second after the first 200), medians of 3\n\n'
+printf '\n## Start-up and idle RSS (a second after the first 200), medians of 5\n\n'
 printf 'exec to first 200 includes starting the process and the Go runtime (about 20 ms for a binary\n'
 printf 'with Badger on this machine); "own" is what soulbridge logs on its listening line: from its\n'
 printf '"starting" line to the port bound (config, data dir checks, key, store open, index check).\n\n'
