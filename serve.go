@@ -21,6 +21,10 @@ import (
 // privilege drop → key → store (waiting for its lock) → bind → serve; then
 // drain ("Why the shutdown drains its own way"), close the store, return nil.
 func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+	// No collection until just after the port is bound (startgc.go); on
+	// any early return, at once.
+	releaseGC := holdGC()
+	defer releaseGC()
 	cfg, cfgErr := loadConfig(getenv)
 	// Access lines are gathered and written together (logbuf.go); this
 	// deferred Close, the first, runs last: after the drain and the store's
@@ -125,6 +129,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(10*time.Microsecond).String())
+	time.AfterFunc(releaseGCAfter, releaseGC)
 
 	// A store opened read-only on a full volume (kv.Badger.Writable)
 	// cannot start writing in place: once the volume has room, drain and
