@@ -58,14 +58,21 @@ type Info struct {
 
 // index writes s's index entry, living until s's absolute end.
 func (m *Manager) index(ctx context.Context, s *Session) error {
-	ttl := s.ExpiresAt.Sub(m.cfg.Now())
-	if ttl <= 0 {
+	e, ok := m.indexEntry(s)
+	if !ok {
 		return nil
 	}
-	if err := m.store.Set(ctx, indexKey(s.Username, s.ID), []byte(s.ID), ttl); err != nil {
+	if err := m.store.Set(ctx, e.Key, e.Val, e.TTL); err != nil {
 		return fmt.Errorf("session: index: %w", err)
 	}
 	return nil
+}
+
+// indexEntry is s's index entry, living as long as s; false when s has
+// already ended.
+func (m *Manager) indexEntry(s *Session) (kv.Entry, bool) {
+	ttl := s.ExpiresAt.Sub(m.cfg.Now())
+	return kv.Entry{Key: indexKey(s.Username, s.ID), Val: []byte(s.ID), TTL: ttl}, ttl > 0
 }
 
 // List returns username's live sessions, most recently seen first. Index
@@ -333,11 +340,11 @@ func (m *Manager) indexBulk(ctx context.Context, bulk bulkSetter, sessions []*Se
 		return nil
 	}
 	for _, s := range sessions {
-		ttl := s.ExpiresAt.Sub(m.cfg.Now())
-		if ttl <= 0 {
+		e, ok := m.indexEntry(s)
+		if !ok {
 			continue
 		}
-		entries = append(entries, kv.Entry{Key: indexKey(s.Username, s.ID), Val: []byte(s.ID), TTL: ttl})
+		entries = append(entries, e)
 		if len(entries) == bulkChunk {
 			if err := flush(); err != nil {
 				return n, err

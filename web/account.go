@@ -98,7 +98,7 @@ func (s *Server) formFailure(w http.ResponseWriter, r *http.Request, sess *sessi
 // accountForm starts a password-checked account action: a
 // session required (401), the shared tier up (503), the form read (400 /
 // 413). It returns the request's session.
-func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+func (s *Server) accountForm(r *http.Request) (*session.Session, error) {
 	sess, err := requireSession(r)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (*session.S
 // gets a new token and every other session ends. 303 to /account, or 200
 // JSON {"id": "<this session's new public id>", "ended": N}.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.accountForm(w, r)
+	sess, err := s.accountForm(r)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func validationError(err error) error {
 // (the device cookie too: it names the account). 303 to /, or 204 for JSON
 // clients.
 func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.accountForm(w, r)
+	sess, err := s.accountForm(r)
 	if err != nil {
 		return err
 	}
