@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"soulbridge/internal/testredis"
+	"soulbridge/internal/testwait"
 )
 
 // TestMirrorBackupMergesRedisAndRestoresLive: A's backup holds what only B
@@ -38,6 +39,13 @@ func TestMirrorBackupMergesRedisAndRestoresLive(t *testing.T) {
 	if err := b.Delete(ctx, "session:out"); err != nil {
 		t.Fatal(err)
 	}
+	// On a loaded machine a Redis call can outlast the mirror's 200 ms
+	// timeout: B then keeps its writes in its outbox and replays them when
+	// Redis answers again (tested in mirror_internal_test.go). What this
+	// test backs up is Redis once it holds them, read by A while it is up.
+	testwait.Until(t, 10*time.Second, "B's writes in Redis, both up", func() bool {
+		return b.OutboxLen() == 0 && b.up() && a.up()
+	})
 	if _, err := a.local.Get(ctx, "user:bea"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("A's local copy has bea (%v): the test needs it not to", err)
 	}
