@@ -3,7 +3,8 @@
 // _test.go files imports it, and it is never linked into the binary.
 //
 // Binary builds the module's main package once per test process (Main, as
-// a package's TestMain, removes the build at exit). Start, Spawn and
+// a package's TestMain, removes the build at exit); BinaryWithTags builds
+// a variant with extra build tags the same way. Start, Spawn and
 // SpawnWith run it with an explicit environment (Env: nothing is inherited
 // from the test's own environment) and return a Proc to wait for, signal,
 // stop or kill and read the output of; Run runs it to completion. Root,
@@ -51,6 +52,18 @@ var build struct {
 	dir  string
 	path string
 	err  error
+
+	// mu serializes every build of this process (Binary's and
+	// BinaryWithTags'): two go builds at once on a loaded machine can
+	// outlast the build timeout (issue 18).
+	mu     sync.Mutex
+	tagged map[string]taggedBuild // by tag list, as given
+}
+
+// taggedBuild is one BinaryWithTags build (or its error).
+type taggedBuild struct {
+	path string
+	err  error
 }
 
 // Binary returns the path of the soulbridge binary, built once per test
@@ -67,6 +80,8 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	SkipShort(t)
 	build.once.Do(func() {
+		build.mu.Lock()
+		defer build.mu.Unlock()
 		sweepStaleBinDirs()
 		build.path, build.err = buildBinary()
 	})
@@ -74,6 +89,54 @@ func Binary(t testing.TB) string {
 		t.Fatalf("building soulbridge: %v", build.err)
 	}
 	return build.path
+}
+
+// BinaryWithTags is Binary built with extra build tags (go build -tags; a
+// comma-separated list such as "plant_notombstone"), for tests that run a
+// variant of the binary (planted bugs). An empty list returns Binary's
+// build: nothing more is built. Each tag list is built once per test
+// process, after Binary's build if one is due (never at the same time), into
+// the same directory, which Main removes; go's build cache is reused as
+// for Binary.
+func BinaryWithTags(t testing.TB, tags string) string {
+	t.Helper()
+	SkipShort(t)
+	tags = strings.TrimSpace(tags)
+	if tags == "" {
+		return Binary(t)
+	}
+	build.mu.Lock()
+	defer build.mu.Unlock()
+	b, ok := build.tagged[tags]
+	if !ok {
+		b.path, b.err = buildTagged(tags)
+		if build.tagged == nil {
+			build.tagged = make(map[string]taggedBuild)
+		}
+		build.tagged[tags] = b
+	}
+	if b.err != nil {
+		t.Fatalf("building soulbridge with tags %q: %v", tags, b.err)
+	}
+	return b.path
+}
+
+// buildTagged builds the binary with tags into build.dir (made first if
+// Binary has not run), named after the tags. build.mu is held.
+func buildTagged(tags string) (string, error) {
+	if build.dir == "" {
+		sweepStaleBinDirs()
+		if err := makeBuildDir(); err != nil {
+			return "", err
+		}
+	}
+	name := "soulbridge-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '-'
+	}, tags)
+	return goBuild(filepath.Join(build.dir, name), "-tags", tags)
 }
 
 // Main runs the tests of a package and then removes the binary Binary
@@ -89,29 +152,43 @@ func Main(m *testing.M) {
 }
 
 func buildBinary() (string, error) {
+	if build.dir == "" {
+		if err := makeBuildDir(); err != nil {
+			return "", err
+		}
+	}
+	return goBuild(filepath.Join(build.dir, "soulbridge"))
+}
+
+// makeBuildDir makes build.dir: under the system temp dir, named after this
+// process, readable and executable by any uid (a test may start the binary
+// as another user, SysProcAttr credentials).
+func makeBuildDir() error {
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", binDirPrefix, os.Getpid()))
+	if err != nil {
+		return err
+	}
+	build.dir = dir
+	return os.Chmod(dir, 0o755)
+}
+
+// goBuild builds the module's main package to bin the way the Dockerfile
+// does, with extra go build flags, within 3 minutes.
+func goBuild(bin string, extra ...string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", binDirPrefix, os.Getpid()))
-	if err != nil {
-		return "", err
-	}
-	build.dir = dir
-	// Readable and executable by any uid: a test may start the binary as
-	// another user (SysProcAttr credentials).
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "soulbridge")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-s -w -X main.buildVersion="+Version, "-o", bin, ".")
+	args := append([]string{"build", "-trimpath",
+		"-ldflags", "-s -w -X main.buildVersion=" + Version}, extra...)
+	args = append(args, "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build in %s: %v\n%s", root, err, out)
+		return "", fmt.Errorf("go %s in %s: %v\n%s", strings.Join(args, " "), root, err, out)
 	}
 	if err := os.Chmod(bin, 0o755); err != nil {
 		return "", err

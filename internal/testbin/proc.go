@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -27,8 +28,13 @@ type Options struct {
 	// SysProcAttr is passed to the process, e.g. Credential to start it as
 	// another uid.
 	SysProcAttr *syscall.SysProcAttr
-	// Binary is another build to run (BuildRevision); "" runs this one.
+	// Binary is another build to run (BuildRevision, BinaryWithTags); ""
+	// runs this one.
 	Binary string
+	// OmitFromLog, if set, leaves the output lines it returns true for out
+	// of what a failed test logs (their number is logged instead): a long
+	// run's request log would bury the lines that explain a failure.
+	OmitFromLog func(line string) bool
 }
 
 // Proc is one running (or exited) soulbridge process.
@@ -101,10 +107,31 @@ func SpawnWith(t testing.TB, name string, env Env, o Options, args ...string) *P
 			}
 		}
 		if t.Failed() {
-			t.Logf("--- output of %s (pid %d) ---\n%s", name, p.cmd.Process.Pid, p.out.String())
+			t.Logf("--- output of %s (pid %d) ---\n%s", name, p.cmd.Process.Pid, failureLog(p.out.String(), o.OmitFromLog))
 		}
 	})
 	return p
+}
+
+// failureLog is out without the lines omit returns true for (all of out
+// when omit is nil), with a note of how many it left out.
+func failureLog(out string, omit func(string) bool) string {
+	if omit == nil {
+		return out
+	}
+	var b strings.Builder
+	n := 0
+	for line := range strings.Lines(out) {
+		if omit(strings.TrimSuffix(line, "\n")) {
+			n++
+			continue
+		}
+		b.WriteString(line)
+	}
+	if n > 0 {
+		fmt.Fprintf(&b, "(%d lines left out)\n", n)
+	}
+	return b.String()
 }
 
 // Port is the PORT the process was given (0 if none).
