@@ -1,0 +1,401 @@
+package e2e
+
+// The fault test's checks, once the cluster is healed: the invariants of
+// issue 16 over the users' histories and the site's answers. Not a
+// linearizability check (the mirror caches a session for up to a second):
+// each invariant is about what must hold once everything is back.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"soulbridge/internal/testbin"
+)
+
+// The invariants, as failure messages name them.
+const (
+	invEnded    = "acknowledged end answers 200 after healing"
+	invEndedCut = "acknowledged end answers 200 after healing (made on an instance cut off from Redis, ended elsewhere before it was back)"
+	invLive     = "live session does not answer 200 after healing"
+	invAvatar   = "avatar is not the last acknowledged write"
+	invServer   = "server error (5xx other than 503)"
+	invNo503    = "503 on an operation the README never lets answer 503"
+	invOutage   = "503 outside any outage"
+	invIdentity = "session answered as another user"
+	invThrottle = "throttle count left by successful log-ins"
+)
+
+// faultFailure is one broken invariant; user, sess and op locate it (nil
+// and -1 when they do not apply).
+type faultFailure struct {
+	invariant string
+	user      *faultUser
+	sess, op  int
+	detail    string
+}
+
+// faultChecker checks a healed cluster against the users' histories.
+type faultChecker struct {
+	c      *faultCluster
+	users  []*faultUser
+	events []faultEvent
+	hc     *http.Client
+}
+
+// checkItem is one cookie to read on every instance: a session that must
+// be ended or live, and for one live session per user, its avatar.
+type checkItem struct {
+	u      *faultUser
+	s      int
+	avatar bool
+}
+
+// checkAnswer is what every instance answered for an item.
+type checkAnswer struct {
+	status []int
+	avatar []string
+}
+
+// items lists every settled session of every user (unsure ones are left
+// out), and marks one live session per user whose avatar is known.
+func (k *faultChecker) items() []checkItem {
+	var out []checkItem
+	for _, u := range k.users {
+		avatarDone := !(u.account == acctYes && u.avatar.known)
+		for i, s := range u.sessions {
+			if s.unsure {
+				continue
+			}
+			it := checkItem{u: u, s: i}
+			if s.live() && !avatarDone {
+				it.avatar, avatarDone = true, true
+			}
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// read asks every instance about every item, a few items at a time.
+func (k *faultChecker) read(items []checkItem) []checkAnswer {
+	out := make([]checkAnswer, len(items))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				out[i] = k.readOne(items[i])
+			}
+		})
+	}
+	for i := range items {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+func (k *faultChecker) readOne(it checkItem) checkAnswer {
+	var a checkAnswer
+	for _, in := range k.c.insts {
+		r, err := testbin.Do(k.hc, http.MethodGet, in.base+"/community/avatar", it.u.sessions[it.s].cookie, "", nil)
+		if err != nil {
+			r.Status = noAnswer
+		}
+		var body testbin.Avatar
+		_ = json.Unmarshal([]byte(r.Body), &body)
+		if r.Status == http.StatusOK && body.Username != it.u.name {
+			body.Avatar = "(as " + body.Username + ")"
+		}
+		a.status = append(a.status, r.Status)
+		a.avatar = append(a.avatar, body.Avatar)
+	}
+	return a
+}
+
+// judge returns the failure an answer shows (nil if none) and whether the
+// instances disagreed.
+func (k *faultChecker) judge(it checkItem, a checkAnswer) (*faultFailure, bool) {
+	u, s := it.u, it.u.sessions[it.s]
+	disagree := slices.ContainsFunc(a.status, func(st int) bool { return st != a.status[0] }) ||
+		(it.avatar && slices.ContainsFunc(a.avatar, func(v string) bool { return v != a.avatar[0] }))
+	answers := k.answers(a, it.avatar)
+	made := u.ops[s.made]
+	switch {
+	case s.ended >= 0:
+		if slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusUnauthorized }) {
+			end := u.ops[s.ended]
+			inv := invEnded
+			if k.madeCutOff(made, end) {
+				inv = invEndedCut
+			}
+			return &faultFailure{inv, u, it.s, s.ended, fmt.Sprintf(
+				"%s s%d (made by %s) ended by %s answers %s; faults after the end: %s",
+				u.name, it.s, made.format(s.made), end.format(s.ended), answers, k.faultsSince(end.start()))}, disagree
+		}
+	case slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusOK }) ||
+		slices.ContainsFunc(a.avatar, func(v string) bool { return strings.HasPrefix(v, "(as ") }):
+		return &faultFailure{invLive, u, it.s, s.made, fmt.Sprintf(
+			"%s s%d (made by %s, never ended) answers %s; faults since: %s",
+			u.name, it.s, made.format(s.made), answers, k.faultsSince(made.start()))}, disagree
+	case it.avatar:
+		allowed := append([]string{u.avatar.want}, u.avatar.maybe...)
+		if slices.ContainsFunc(a.avatar, func(v string) bool { return !slices.Contains(allowed, v) }) {
+			how := "sign-up"
+			if u.avatar.op >= 0 && u.avatar.op < len(u.ops) {
+				how = u.ops[u.avatar.op].format(u.avatar.op)
+			}
+			return &faultFailure{invAvatar, u, it.s, u.avatar.op, fmt.Sprintf(
+				"%s: last acknowledged avatar %q (%s), unanswered writes after it %q; read with s%d: %s",
+				u.name, u.avatar.want, how, u.avatar.maybe, it.s, answers)}, disagree
+		}
+	}
+	return nil, disagree
+}
+
+// madeCutOff reports whether a session was made while its instance's link
+// to Redis was down (a fault overlapped the log-in) and ended on another
+// instance before that fault was over for a second: the ending instance
+// could not know of it yet.
+func (k *faultChecker) madeCutOff(made, end faultOp) bool {
+	if made.inst == end.inst {
+		return false
+	}
+	for _, e := range k.events {
+		if e.affects(int(made.inst)) && e.start <= made.stop() && e.end >= made.start() &&
+			end.start() <= e.end+time.Second {
+			return true
+		}
+	}
+	return false
+}
+
+// answers formats what each instance answered: "A 200 owl, B 401, C 200 owl".
+func (k *faultChecker) answers(a checkAnswer, avatar bool) string {
+	parts := make([]string, len(a.status))
+	for i, st := range a.status {
+		parts[i] = instName(i) + " " + strconv.Itoa(st)
+		if (avatar && st == http.StatusOK) || strings.HasPrefix(a.avatar[i], "(as ") {
+			parts[i] += " " + a.avatar[i]
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// faultsSince summarizes the faults that began or lasted after t.
+func (k *faultChecker) faultsSince(t time.Duration) string {
+	counts := map[string]int{}
+	for _, e := range k.events {
+		if e.end >= t {
+			where := "redis"
+			if e.inst >= 0 {
+				where = instName(e.inst)
+			}
+			counts[e.kind.String()+" "+where]++
+		}
+	}
+	if len(counts) == 0 {
+		return "none"
+	}
+	var parts []string
+	for what, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s ×%d", what, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// convergence is how the reads settled after healing.
+type convergence struct {
+	agreed, correct time.Duration // when every instance first gave the same answers; every answer right
+	agreedOK        bool
+	correctOK       bool
+	rounds          int
+	items           int
+}
+
+// converge reads every item, then again only those that failed or on which
+// the instances disagreed, until none is left or bound has passed since
+// the cluster was ready, then reads every item once more: the failures of
+// that last round are the verdict.
+func (k *faultChecker) converge(ready time.Time, bound time.Duration) (convergence, []faultFailure) {
+	all := k.items()
+	cv := convergence{items: len(all)}
+	pending := all
+	for {
+		cv.rounds++
+		answers := k.read(pending)
+		var failing, disagreeing []checkItem
+		for i, it := range pending {
+			f, dis := k.judge(it, answers[i])
+			if f != nil || dis {
+				failing = append(failing, it)
+			}
+			if dis {
+				disagreeing = append(disagreeing, it)
+			}
+		}
+		if len(disagreeing) == 0 && !cv.agreedOK {
+			cv.agreed, cv.agreedOK = time.Since(ready), true
+		}
+		if len(failing) == 0 {
+			cv.correct, cv.correctOK = time.Since(ready), true
+			break
+		}
+		if time.Since(ready) > bound {
+			break
+		}
+		pending = failing
+		time.Sleep(100 * time.Millisecond)
+	}
+	var fails []faultFailure
+	for i, a := range k.read(all) {
+		if f, _ := k.judge(all[i], a); f != nil {
+			fails = append(fails, *f)
+		}
+	}
+	return cv, fails
+}
+
+// statuses checks every answer of the run: no 5xx but 503, and 503 only
+// for an operation the README lets answer it, during (or just after) an
+// outage of that instance's link to Redis; and no 200 naming another user.
+func (k *faultChecker) statuses() []faultFailure {
+	var fails []faultFailure
+	for _, u := range k.users {
+		for i, o := range u.ops {
+			st := int(o.status)
+			switch {
+			case st >= 500 && st != http.StatusServiceUnavailable:
+				fails = append(fails, faultFailure{invServer, u, -1, i, u.name + " " + o.format(i)})
+			case st == http.StatusServiceUnavailable && !o.kind.mayBeUnavailable():
+				fails = append(fails, faultFailure{invNo503, u, -1, i, fmt.Sprintf(
+					"%s %s; faults then: %s", u.name, o.format(i), k.faultsAt(int(o.inst), o.start(), o.stop()))})
+			case st == http.StatusServiceUnavailable && k.faultsAt(int(o.inst), o.start(), o.stop()) == "none":
+				fails = append(fails, faultFailure{invOutage, u, -1, i, u.name + " " + o.format(i)})
+			}
+		}
+		for _, op := range u.wrongUser {
+			fails = append(fails, faultFailure{invIdentity, u, -1, op, u.name + " " + u.ops[op].format(op)})
+		}
+	}
+	return fails
+}
+
+// faultsAt lists the faults that cover [from, to] on instance i (grace
+// included), "none" when none does.
+func (k *faultChecker) faultsAt(i int, from, to time.Duration) string {
+	var parts []string
+	for _, e := range k.events {
+		if e.covers(i, from, to) {
+			parts = append(parts, strings.TrimSpace(e.String()))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// throttle checks the shared log-in throttle's counters in Redis: a
+// counter of a user's address or account holds no count unless one of its
+// log-ins or password checks was refused (or may have been). Sign-up
+// counters are left alone: every sign-up counts, by design.
+func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: k.c.redis.Addr()})
+	defer rdb.Close()
+	byKey := map[string]*faultUser{}
+	for _, u := range k.users {
+		byKey["ip:"+u.ip] = u
+		byKey["user:"+u.name] = u
+	}
+	var fails []faultFailure
+	keys := 0
+	iter := rdb.Scan(ctx, 0, faultPrefix+"throttle:*", 100).Iterator()
+	for iter.Next(ctx) {
+		keys++
+		key := iter.Val()
+		u := byKey[strings.TrimPrefix(key, faultPrefix+"throttle:")]
+		if u == nil || u.failedAuth {
+			continue
+		}
+		n, err := rdb.Get(ctx, key).Int64()
+		if err != nil || n == 0 {
+			continue
+		}
+		logins := 0
+		for _, o := range u.ops {
+			if (o.kind == opLogin || o.kind == opPassword || o.kind == opDelete) && o.status != http.StatusServiceUnavailable {
+				logins++
+			}
+		}
+		fails = append(fails, faultFailure{invThrottle, u, -1, -1, fmt.Sprintf(
+			"%s = %d (TTL %s) after %d password checks of %s, none refused",
+			key, n, rdb.PTTL(ctx, key).Val().Round(time.Second), logins, u.name)})
+	}
+	return fails, keys, iter.Err()
+}
+
+// observations describes what the run saw that no invariant forbids
+// outright but a reader should know: live cookies refused (401) while the
+// run went on, and log-ins refused with the password the client held;
+// each with how many happened when no fault (grace included) was anywhere
+// in the cluster, and the history of the first of those.
+func (k *faultChecker) observations() []string {
+	quiet := func(o faultOp) bool {
+		for i := range k.c.insts {
+			if k.faultsAt(i, o.start(), o.stop()) != "none" {
+				return false
+			}
+		}
+		return true
+	}
+	type seen struct {
+		what        string
+		n, calm     int
+		first       *faultFailure
+		firstDetail string
+	}
+	cookies := seen{what: "live cookies refused (401) during the run"}
+	logins := seen{what: "log-ins refused (401) with the password the client held"}
+	note := func(s *seen, u *faultUser, sess, op int) {
+		s.n++
+		calm := quiet(u.ops[op])
+		if calm {
+			s.calm++
+		}
+		if s.first == nil || (calm && s.calm == 1) {
+			s.first = &faultFailure{user: u, sess: sess, op: op}
+			s.firstDetail = u.name + " " + u.ops[op].format(op) + "; faults then: " + k.faultsAt(int(u.ops[op].inst), u.ops[op].start(), u.ops[op].stop())
+		}
+	}
+	for _, u := range k.users {
+		for i, o := range u.ops {
+			if o.sess >= 0 && o.status == http.StatusUnauthorized {
+				note(&cookies, u, int(o.sess), i)
+			}
+		}
+		for _, op := range u.refused {
+			note(&logins, u, -1, op)
+		}
+	}
+	var out []string
+	for _, s := range []seen{cookies, logins} {
+		line := fmt.Sprintf("%s: %d, %d of them with no fault anywhere in the cluster", s.what, s.n, s.calm)
+		if s.first != nil {
+			line += fmt.Sprintf("; for example (with no fault if there is one): %s\n%s", s.firstDetail, s.first.history(15))
+		}
+		out = append(out, line)
+	}
+	return out
+}
