@@ -24,7 +24,6 @@ import (
 // The invariants, as failure messages name them.
 const (
 	invEnded    = "acknowledged end answers 200 after healing"
-	invEndedCut = "acknowledged end answers 200 after healing (made on an instance cut off from Redis, ended elsewhere before it was back)"
 	invLive     = "live session does not answer 200 after healing"
 	invAvatar   = "avatar is not the last acknowledged write"
 	invServer   = "server error (5xx other than 503)"
@@ -35,12 +34,14 @@ const (
 )
 
 // faultFailure is one broken invariant; user, sess and op locate it (nil
-// and -1 when they do not apply).
+// and -1 when they do not apply); kind sorts the cases of one invariant
+// ("" when it does not).
 type faultFailure struct {
 	invariant string
 	user      *faultUser
 	sess, op  int
 	detail    string
+	kind      string
 }
 
 // faultChecker checks a healed cluster against the users' histories.
@@ -135,19 +136,16 @@ func (k *faultChecker) judge(it checkItem, a checkAnswer) (*faultFailure, bool) 
 	case s.ended >= 0:
 		if slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusUnauthorized }) {
 			end := u.ops[s.ended]
-			inv := invEnded
-			if k.madeCutOff(made, end) {
-				inv = invEndedCut
-			}
-			return &faultFailure{inv, u, it.s, s.ended, fmt.Sprintf(
+			return &faultFailure{invEnded, u, it.s, s.ended, fmt.Sprintf(
 				"%s s%d (made by %s) ended by %s answers %s; faults after the end: %s",
-				u.name, it.s, made.format(s.made), end.format(s.ended), answers, k.faultsSince(end.start()))}, disagree
+				u.name, it.s, made.format(s.made), end.format(s.ended), answers, k.faultsSince(end.start())),
+				k.endCase(made, end)}, disagree
 		}
 	case slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusOK }) ||
 		slices.ContainsFunc(a.avatar, func(v string) bool { return strings.HasPrefix(v, "(as ") }):
 		return &faultFailure{invLive, u, it.s, s.made, fmt.Sprintf(
 			"%s s%d (made by %s, never ended) answers %s; faults since: %s",
-			u.name, it.s, made.format(s.made), answers, k.faultsSince(made.start()))}, disagree
+			u.name, it.s, made.format(s.made), answers, k.faultsSince(made.start())), ""}, disagree
 	case it.avatar:
 		allowed := append([]string{u.avatar.want}, u.avatar.maybe...)
 		if slices.ContainsFunc(a.avatar, func(v string) bool { return !slices.Contains(allowed, v) }) {
@@ -157,23 +155,37 @@ func (k *faultChecker) judge(it checkItem, a checkAnswer) (*faultFailure, bool) 
 			}
 			return &faultFailure{invAvatar, u, it.s, u.avatar.op, fmt.Sprintf(
 				"%s: last acknowledged avatar %q (%s), unanswered writes after it %q; read with s%d: %s",
-				u.name, u.avatar.want, how, u.avatar.maybe, it.s, answers)}, disagree
+				u.name, u.avatar.want, how, u.avatar.maybe, it.s, answers), ""}, disagree
 		}
 	}
 	return nil, disagree
 }
 
-// madeCutOff reports whether a session was made while its instance's link
-// to Redis was down (a fault overlapped the log-in) and ended on another
-// instance before that fault was over for a second: the ending instance
-// could not know of it yet.
-func (k *faultChecker) madeCutOff(made, end faultOp) bool {
-	if made.inst == end.inst {
-		return false
+// endCase sorts a session that outlived its acknowledged end by where
+// the faults were: made on an instance cut off from Redis (a fault
+// overlapped the log-in, and the end came on another instance before that
+// fault was over for a second, so the ending instance could not know of
+// it), ended on an instance cut off from Redis (a fault overlapped the end,
+// made elsewhere), both, or neither.
+func (k *faultChecker) endCase(made, end faultOp) string {
+	madeCut := made.inst != end.inst && k.overlaps(int(made.inst), made.start(), made.stop(), end.start()-time.Second)
+	endCut := made.inst != end.inst && k.overlaps(int(end.inst), end.start(), end.stop(), 0)
+	switch {
+	case madeCut && endCut:
+		return "made and ended on instances cut off from Redis"
+	case madeCut:
+		return "made on an instance cut off from Redis, ended elsewhere before it was back"
+	case endCut:
+		return "ended on an instance cut off from Redis, made elsewhere"
 	}
+	return "no fault at the making or the ending instance"
+}
+
+// overlaps reports whether a fault on instance i (Redis' included)
+// overlapped [from, to] and lasted at least until notBefore.
+func (k *faultChecker) overlaps(i int, from, to, notBefore time.Duration) bool {
 	for _, e := range k.events {
-		if e.affects(int(made.inst)) && e.start <= made.stop() && e.end >= made.start() &&
-			end.start() <= e.end+time.Second {
+		if e.affects(i) && e.start <= to && e.end >= from && e.end >= notBefore {
 			return true
 		}
 	}
@@ -277,16 +289,16 @@ func (k *faultChecker) statuses() []faultFailure {
 			st := int(o.status)
 			switch {
 			case st >= 500 && st != http.StatusServiceUnavailable:
-				fails = append(fails, faultFailure{invServer, u, -1, i, u.name + " " + o.format(i)})
+				fails = append(fails, faultFailure{invServer, u, -1, i, u.name + " " + o.format(i), o.kind.String()})
 			case st == http.StatusServiceUnavailable && !o.kind.mayBeUnavailable():
 				fails = append(fails, faultFailure{invNo503, u, -1, i, fmt.Sprintf(
-					"%s %s; faults then: %s", u.name, o.format(i), k.faultsAt(int(o.inst), o.start(), o.stop()))})
+					"%s %s; faults then: %s", u.name, o.format(i), k.faultsAt(int(o.inst), o.start(), o.stop())), o.kind.String()})
 			case st == http.StatusServiceUnavailable && k.faultsAt(int(o.inst), o.start(), o.stop()) == "none":
-				fails = append(fails, faultFailure{invOutage, u, -1, i, u.name + " " + o.format(i)})
+				fails = append(fails, faultFailure{invOutage, u, -1, i, u.name + " " + o.format(i), o.kind.String()})
 			}
 		}
 		for _, op := range u.wrongUser {
-			fails = append(fails, faultFailure{invIdentity, u, -1, op, u.name + " " + u.ops[op].format(op)})
+			fails = append(fails, faultFailure{invIdentity, u, -1, op, u.name + " " + u.ops[op].format(op), ""})
 		}
 	}
 	return fails
@@ -307,13 +319,16 @@ func (k *faultChecker) faultsAt(i int, from, to time.Duration) string {
 	return strings.Join(parts, "; ")
 }
 
-// throttle checks the shared log-in throttle's counters in Redis: a
-// counter of a user's address or account holds no count unless one of its
-// log-ins or password checks was refused (or may have been). Sign-up
-// counters are left alone: every sign-up counts, by design.
+// throttle checks the shared log-in throttle's counters in Redis: the
+// counter of a user's address, or of its account, holds at most as many
+// counts as that user's password checks that were (or may have been)
+// refused since Redis last started empty, and never fewer than none. A
+// success gives its count back whatever fails around it (issue 16, row
+// 6). Sign-up counters are left alone: every sign-up counts, by design.
 func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: k.c.redis.Addr()})
 	defer rdb.Close()
+	since := k.redisEmptySince()
 	byKey := map[string]*faultUser{}
 	for _, u := range k.users {
 		byKey["ip:"+u.ip] = u
@@ -326,29 +341,54 @@ func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error
 		keys++
 		key := iter.Val()
 		u := byKey[strings.TrimPrefix(key, faultPrefix+"throttle:")]
-		if u == nil || u.failedAuth {
+		if u == nil {
 			continue
 		}
 		n, err := rdb.Get(ctx, key).Int64()
-		if err != nil || n == 0 {
-			continue
+		if err != nil {
+			return nil, keys, fmt.Errorf("GET %s: %w", key, err)
 		}
-		logins := 0
+		refused, succeeded, throttled := 0, 0, 0
 		for _, o := range u.ops {
-			if (o.kind == opLogin || o.kind == opPassword || o.kind == opDelete) && o.status != http.StatusServiceUnavailable {
-				logins++
+			switch {
+			case !o.checksPassword() || o.stop() < since:
+			case o.mayBeRefused():
+				refused++
+			case o.status == http.StatusTooManyRequests:
+				throttled++
+			case o.status > 0 && o.status < 400:
+				succeeded++
 			}
 		}
-		fails = append(fails, faultFailure{invThrottle, u, -1, -1, fmt.Sprintf(
-			"%s = %d (TTL %s) after %d password checks of %s, none refused",
-			key, n, rdb.PTTL(ctx, key).Val().Round(time.Second), logins, u.name)})
+		if n < 0 || n > int64(refused) {
+			fails = append(fails, faultFailure{invThrottle, u, -1, -1, fmt.Sprintf(
+				"%s = %d (TTL %s); since redis last started empty (%.3fs) %s had %d password checks refused (or maybe), %d succeeded, %d throttled",
+				key, n, rdb.PTTL(ctx, key).Val().Round(time.Second), since.Seconds(), u.name, refused, succeeded, throttled), ""})
+		}
 	}
 	return fails, keys, iter.Err()
 }
 
+// redisEmptySince is when Redis last started empty during the run (0: it
+// never did after the start).
+func (k *faultChecker) redisEmptySince() time.Duration {
+	var since time.Duration
+	for _, e := range k.events {
+		switch e.kind {
+		case faultRedisKill:
+			since = max(since, e.end)
+		case faultRedisRestart:
+			since = max(since, e.start)
+		}
+	}
+	return since
+}
+
 // observations describes what the run saw that no invariant forbids
-// outright but a reader should know: live cookies refused (401) while the
-// run went on, and log-ins refused with the password the client held;
+// outright but a reader should know: live cookies refused (401) and ended
+// ones honoured (200) while the run went on (an instance cut off from
+// Redis does not hear of a session made or ended elsewhere: window (a) of
+// issue 16), and log-ins refused with the password the client held;
 // each with how many happened when no fault (grace included) was anywhere
 // in the cluster, and the history of the first of those.
 func (k *faultChecker) observations() []string {
@@ -367,6 +407,7 @@ func (k *faultChecker) observations() []string {
 		firstDetail string
 	}
 	cookies := seen{what: "live cookies refused (401) during the run"}
+	stale := seen{what: "ended cookies honoured (200) during the run"}
 	logins := seen{what: "log-ins refused (401) with the password the client held"}
 	note := func(s *seen, u *faultUser, sess, op int) {
 		s.n++
@@ -381,7 +422,10 @@ func (k *faultChecker) observations() []string {
 	}
 	for _, u := range k.users {
 		for i, o := range u.ops {
-			if o.sess >= 0 && o.status == http.StatusUnauthorized {
+			switch {
+			case o.kind == opGetEnded && o.status == http.StatusOK:
+				note(&stale, u, int(o.sess), i)
+			case o.kind != opGetEnded && o.sess >= 0 && o.status == http.StatusUnauthorized:
 				note(&cookies, u, int(o.sess), i)
 			}
 		}
@@ -390,7 +434,7 @@ func (k *faultChecker) observations() []string {
 		}
 	}
 	var out []string
-	for _, s := range []seen{cookies, logins} {
+	for _, s := range []seen{cookies, stale, logins} {
 		line := fmt.Sprintf("%s: %d, %d of them with no fault anywhere in the cluster", s.what, s.n, s.calm)
 		if s.first != nil {
 			line += fmt.Sprintf("; for example (with no fault if there is one): %s\n%s", s.firstDetail, s.first.history(15))

@@ -22,6 +22,7 @@ const (
 	opRevoke                 // POST /account/sessions/revoke-others
 	opPut                    // PUT /community/avatar
 	opGet                    // GET /community/avatar
+	opGetEnded               // GET /community/avatar with an ended cookie
 	opPassword               // POST /account/password
 	opDelete                 // POST /account/delete
 	numOpKinds
@@ -29,7 +30,7 @@ const (
 
 var opNames = [numOpKinds]string{
 	"sign-up", "log-in", "log-out", "list", "end", "revoke-others",
-	"put-avatar", "get-avatar", "password", "delete",
+	"put-avatar", "get-avatar", "get-ended", "password", "delete",
 }
 
 func (k opKind) String() string { return opNames[k] }
@@ -63,13 +64,34 @@ const noAnswer = 0
 // faultOp is one request and its outcome. at and took are milliseconds
 // since the run began; sess is the session (index in the user's table)
 // whose cookie the request carried, target the session it acted on or
-// created; -1 for none.
+// created; -1 for none. guess marks a log-in with a password the client
+// was not sure of (after an unanswered change, or for an account that may
+// not exist): a refusal is possible.
 type faultOp struct {
 	at, took     uint32
 	status       int16
 	kind         opKind
 	inst         int8
 	sess, target int16
+	guess        bool
+}
+
+// checksPassword reports whether o's kind checks a password, counted by
+// the log-in throttle (a success gives its count back).
+func (o faultOp) checksPassword() bool {
+	return o.kind == opLogin || o.kind == opPassword || o.kind == opDelete
+}
+
+// mayBeRefused reports whether o's password check was, or may have been,
+// refused: a count it left in the throttle is a real failure's.
+func (o faultOp) mayBeRefused() bool {
+	switch o.kind {
+	case opLogin:
+		return o.status == 401 || (o.guess && unknown(int(o.status)))
+	case opPassword, opDelete:
+		return o.status == 403 // a 401 is a session refused before any check
+	}
+	return false
 }
 
 func (o faultOp) start() time.Duration { return time.Duration(o.at) * time.Millisecond }

@@ -228,12 +228,30 @@ func reportFaultFailures(t *testing.T, seed uint64, fails []faultFailure, events
 		fs := byInv[inv]
 		var b strings.Builder
 		fmt.Fprintf(&b, "seed %d (FAULT_SEED=%d): %s: %d cases", seed, seed, inv, len(fs))
+		kinds := map[string]int{}
+		for _, f := range fs {
+			if f.kind != "" {
+				kinds[f.kind]++
+			}
+		}
+		if len(kinds) > 0 {
+			var parts []string
+			for kind, n := range kinds {
+				parts = append(parts, fmt.Sprintf("%s ×%d", kind, n))
+			}
+			slices.Sort(parts)
+			fmt.Fprintf(&b, " (%s)", strings.Join(parts, "; "))
+		}
 		for i, f := range fs {
 			if i == 5 {
 				fmt.Fprintf(&b, "\n  … %d more", len(fs)-5)
 				break
 			}
-			fmt.Fprintf(&b, "\n  - %s", f.detail)
+			if f.kind != "" && inv == invEnded {
+				fmt.Fprintf(&b, "\n  - [%s] %s", f.kind, f.detail)
+			} else {
+				fmt.Fprintf(&b, "\n  - %s", f.detail)
+			}
 		}
 		if f := fs[0]; f.user != nil && (f.sess >= 0 || f.op >= 0) {
 			fmt.Fprintf(&b, "\n  history of %s for the first case:\n%s", f.user.name, f.history(25))

@@ -66,14 +66,14 @@ type faultUser struct {
 	hc       *http.Client
 	presets  []string
 
-	account    acctState
-	passwords  []string // the password, or the candidates after an unanswered change, likeliest first
-	sessions   []*faultSession
-	avatar     avatarWant
-	failedAuth bool  // a log-in or password check was (or may have been) refused: its counts are real
-	wrongUser  []int // ops whose 200 named another user
-	refused    []int // log-ins refused (401) with the password the client was sure of
-	ops        []faultOp
+	account   acctState
+	passwords []string // the password, or the candidates after an unanswered change, likeliest first
+	sessions  []*faultSession
+	avatar    avatarWant
+	wrongUser []int         // ops whose 200 named another user
+	refused   []int         // log-ins refused (401) with the password the client was sure of
+	backoff   time.Duration // a longer pause after a 429 (a locked-out user would spin)
+	ops       []faultOp
 }
 
 func newFaultUser(i int, seed uint64, began time.Time, insts, presets []string, hc *http.Client) *faultUser {
@@ -95,7 +95,8 @@ func newFaultUser(i int, seed uint64, began time.Time, insts, presets []string, 
 func (u *faultUser) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		u.step()
-		sleepCtx(ctx, time.Duration(10+u.rng.IntN(30))*time.Millisecond)
+		sleepCtx(ctx, time.Duration(10+u.rng.IntN(30))*time.Millisecond+u.backoff)
+		u.backoff = 0
 	}
 }
 
@@ -289,8 +290,9 @@ func (u *faultUser) login() {
 		if s := u.addSession(r, op); s >= 0 {
 			u.list(s)
 		}
+	case r.Status == http.StatusTooManyRequests:
+		u.backoff = time.Second
 	case r.Status == http.StatusUnauthorized:
-		u.failedAuth = true
 		if sure {
 			u.refused = append(u.refused, op)
 		}
@@ -300,9 +302,8 @@ func (u *faultUser) login() {
 		case u.account == acctUnsure:
 			u.account = acctNone
 		}
-	case unknown(r.Status) && !sure:
-		u.failedAuth = true // a wrong candidate may have been counted
 	}
+	u.ops[op].guess = !sure
 }
 
 // list learns the public id of session s (GET /account/sessions with its
@@ -393,13 +394,25 @@ func (u *faultUser) put() {
 }
 
 // getAll reads the avatar with every live cookie, each on a random
-// instance; a 200 must name this user.
+// instance (a 200 must name this user), and with one of the last few
+// ended ones, as a stale tab would: an instance that has not heard of the
+// end yet may answer 200, and may renew the session if its renewal is due.
 func (u *faultUser) getAll() {
 	for _, s := range u.live() {
 		r, op := u.send(request{kind: opGet, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
 		if r.Status == http.StatusOK && !strings.Contains(r.Body, `"username":"`+u.name+`"`) {
 			u.wrongUser = append(u.wrongUser, op)
 		}
+	}
+	var ended []int
+	for i := len(u.sessions) - 1; i >= 0 && len(ended) < 8; i-- {
+		if u.sessions[i].ended >= 0 {
+			ended = append(ended, i)
+		}
+	}
+	if len(ended) > 0 {
+		s := ended[u.rng.IntN(len(ended))]
+		u.send(request{kind: opGetEnded, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
 	}
 }
 
@@ -422,8 +435,6 @@ func (u *faultUser) changePassword() {
 			_ = json.Unmarshal([]byte(r.Body), &body)
 			u.sessions[n].id = body.ID
 		}
-	case r.Status == http.StatusForbidden:
-		u.failedAuth = true
 	case unknown(r.Status):
 		u.passwords = []string{next, old}
 		u.unsureAll(-1)
@@ -443,8 +454,6 @@ func (u *faultUser) deleteAccount() {
 		u.account = acctNone
 		u.avatar = avatarWant{}
 		u.signup() // the same name again, at once
-	case r.Status == http.StatusForbidden:
-		u.failedAuth = true
 	case unknown(r.Status):
 		u.account = acctUnsure
 		u.avatar.known = false
