@@ -119,8 +119,8 @@ func (o faultOp) format(i int) string {
 }
 
 // history is the part of the user's history that explains f, at most max
-// lines (the latest): for a session, the ops that made, used, targeted or
-// ended it (with every other session); for the avatar, the writes and the
+// lines (the latest): for a session, the ops that made, used or targeted
+// it, and those that ended every session until it ended; for the avatar, the writes and the
 // sign-ups and deletions; otherwise the ops around f's op.
 func (f faultFailure) history(max int) string {
 	u := f.user
@@ -131,10 +131,13 @@ func (f faultFailure) history(max int) string {
 			return o.kind == opPut || o.kind == opSignup || o.kind == opDelete
 		}
 	case f.sess >= 0:
-		made := u.sessions[f.sess].made
+		made, last := u.sessions[f.sess].made, u.sessions[f.sess].ended
+		if last < 0 {
+			last = len(u.ops)
+		}
 		keep = func(i int, o faultOp) bool {
 			return int(o.sess) == f.sess || int(o.target) == f.sess ||
-				(i >= made && (o.kind == opRevoke || o.kind == opPassword || o.kind == opDelete))
+				(i >= made && i <= last && (o.kind == opRevoke || o.kind == opPassword || o.kind == opDelete))
 		}
 	}
 	var lines []string

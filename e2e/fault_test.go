@@ -26,6 +26,7 @@ package e2e
 // the tombstone's holder always comes back on its data dir.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -253,8 +254,18 @@ func reportFaultFailures(t *testing.T, seed uint64, fails []faultFailure, events
 				fmt.Fprintf(&b, "\n  - %s", f.detail)
 			}
 		}
-		if f := fs[0]; f.user != nil && (f.sess >= 0 || f.op >= 0) {
-			fmt.Fprintf(&b, "\n  history of %s for the first case:\n%s", f.user.name, f.history(25))
+		// The history of the first case of each kind (of three at most).
+		shown := map[string]bool{}
+		for _, f := range fs {
+			if len(shown) == 3 || shown[f.kind] || f.user == nil || (f.sess < 0 && f.op < 0) {
+				continue
+			}
+			shown[f.kind] = true
+			at := fmt.Sprintf("s%d", f.sess)
+			if f.sess < 0 {
+				at = fmt.Sprintf("around #%d", f.op)
+			}
+			fmt.Fprintf(&b, "\n  history of %s %s (%s):\n%s", f.user.name, at, cmp.Or(f.kind, "first case"), f.history(25))
 		}
 		t.Error(b.String())
 	}
