@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,9 +51,9 @@ type faultInstance struct {
 	base  string
 	proxy *testproxy.Proxy
 
-	mu     sync.Mutex
-	proc   *testbin.Proc
-	starts int
+	mu    sync.Mutex
+	proc  *testbin.Proc   // the current process
+	procs []*testbin.Proc // every process, in start order
 }
 
 // startFaultCluster starts Redis and n instances behind their proxies and
@@ -104,12 +105,12 @@ func omitPerRequestLines(line string) bool {
 // that the chaos goroutine can call it.
 func (c *faultCluster) start(in *faultInstance) error {
 	in.mu.Lock()
-	in.starts++
-	name := fmt.Sprintf("%s#%d", in.name, in.starts)
+	name := fmt.Sprintf("%s#%d", in.name, len(in.procs)+1)
 	in.mu.Unlock()
 	p := testbin.SpawnWith(c.t, name, in.env, testbin.Options{Binary: c.bin, OmitFromLog: omitPerRequestLines})
 	in.mu.Lock()
 	in.proc = p
+	in.procs = append(in.procs, p)
 	in.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -215,4 +216,55 @@ func (c *faultCluster) waitReady(within time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// mirrorDown returns the spans (since began) in which in's processes said
+// their Redis mirror was down: from the start of each process (the mirror
+// starts down) or its "redis mirror down" line to its next "redis mirror
+// up" line, or to the process's end. Read from the text logs' time=
+// fields, after the run.
+func (in *faultInstance) mirrorDown(began time.Time) []span {
+	in.mu.Lock()
+	procs := slices.Clone(in.procs)
+	in.mu.Unlock()
+	var out []span
+	for _, p := range procs {
+		down, from := true, p.Started()
+		var last time.Time
+		for line := range strings.Lines(p.Output()) {
+			at, ok := logTime(line)
+			if !ok {
+				continue
+			}
+			last = at
+			switch {
+			case !down && strings.Contains(line, `msg="redis mirror down`):
+				down, from = true, at
+			case down && strings.Contains(line, `msg="redis mirror up"`):
+				down = false
+				out = append(out, span{from.Sub(began), at.Sub(began)})
+			}
+		}
+		if down { // killed while down: until its last line
+			if last.Before(from) {
+				last = from
+			}
+			out = append(out, span{from.Sub(began), last.Sub(began) + time.Second})
+		}
+	}
+	return out
+}
+
+// span is a stretch of the run, since it began.
+type span struct{ from, to time.Duration }
+
+// logTime reads the time= field of a text log line.
+func logTime(line string) (time.Time, bool) {
+	v, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return time.Time{}, false
+	}
+	v, _, _ = strings.Cut(v, " ")
+	t, err := time.Parse(time.RFC3339Nano, v)
+	return t, err == nil
 }

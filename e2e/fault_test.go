@@ -129,6 +129,16 @@ func TestFault(t *testing.T) {
 	}
 	ready := time.Now()
 	k := &faultChecker{c: c, users: users, events: chaos.events, hc: testbin.Client(t)}
+	var downs []string
+	for i, in := range c.insts {
+		k.down = append(k.down, in.mirrorDown(began))
+		var total time.Duration
+		for _, sp := range k.down[i] {
+			total += sp.to - sp.from
+		}
+		downs = append(downs, fmt.Sprintf("%s ×%d (%.1fs)", in.name, len(k.down[i]), total.Seconds()))
+	}
+	t.Logf("seed %d: mirror down, as the instances logged it (a start counts): %s", cfg.seed, strings.Join(downs, ", "))
 	// A user whose every session ended logs in once more, so that its
 	// avatar can be read.
 	for _, u := range users {
