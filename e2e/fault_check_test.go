@@ -53,6 +53,23 @@ type faultChecker struct {
 	hc     *http.Client
 }
 
+// readMirrorDown reads, from every instance's log, when it said its
+// mirror was down (for saidDown), and returns a summary: how often and how
+// long each instance was down.
+func (k *faultChecker) readMirrorDown(began time.Time) string {
+	var parts []string
+	for _, in := range k.c.insts {
+		spans := in.mirrorDown(began)
+		k.down = append(k.down, spans)
+		var total time.Duration
+		for _, sp := range spans {
+			total += sp.to - sp.from
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d (%.1fs)", in.name, len(spans), total.Seconds()))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // saidDown reports whether instance i said its mirror was down at some
 // moment of [from, to] (half a second either side: the log line and the
 // state change are not one instant).
@@ -150,8 +167,8 @@ func (k *faultChecker) judge(it checkItem, a checkAnswer) (*faultFailure, bool) 
 		if slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusUnauthorized }) {
 			end := u.ops[s.ended]
 			return &faultFailure{invEnded, u, it.s, s.ended, fmt.Sprintf(
-				"%s s%d (made by %s) ended by %s answers %s; faults after the end: %s",
-				u.name, it.s, made.format(s.made), end.format(s.ended), answers, k.faultsSince(end.start())),
+				"%s s%d (made by %s) ended by %s answers %s; faults from %s before the end on: %s",
+				u.name, it.s, made.format(s.made), end.format(s.ended), answers, faultGrace, k.faultsSince(end.start()-faultGrace)),
 				k.endCase(made, end)}, disagree
 		}
 	case slices.ContainsFunc(a.status, func(st int) bool { return st != http.StatusOK }) ||
@@ -178,18 +195,19 @@ func (k *faultChecker) judge(it checkItem, a checkAnswer) (*faultFailure, bool) 
 // the faults were: made on an instance cut off from Redis (a fault
 // overlapped the log-in, and the end came on another instance before that
 // fault was over for a second, so the ending instance could not know of
-// it), ended on an instance cut off from Redis (a fault overlapped the end,
-// made elsewhere), both, or neither.
+// it); ended on an instance cut off from Redis, or back from an outage for
+// less than faultGrace (Redis restarted empty included: until the push-back
+// it knows only its own sessions), made elsewhere; both; or neither.
 func (k *faultChecker) endCase(made, end faultOp) string {
 	madeCut := made.inst != end.inst && k.overlaps(int(made.inst), made.start(), made.stop(), end.start()-time.Second)
-	endCut := made.inst != end.inst && k.overlaps(int(end.inst), end.start(), end.stop(), 0)
+	endCut := made.inst != end.inst && k.faultsAt(int(end.inst), end.start(), end.stop()) != "none"
 	switch {
 	case madeCut && endCut:
 		return "made and ended on instances cut off from Redis"
 	case madeCut:
 		return "made on an instance cut off from Redis, ended elsewhere before it was back"
 	case endCut:
-		return "ended on an instance cut off from Redis, made elsewhere"
+		return fmt.Sprintf("ended on an instance cut off from Redis (or back for under %s), made elsewhere", faultGrace)
 	}
 	return "no fault at the making or the ending instance"
 }

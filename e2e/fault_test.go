@@ -88,38 +88,10 @@ func TestFault(t *testing.T) {
 		cfg.seed, cfg.seed, cfg.duration, cfg.users, cfg.tags)
 	c := startFaultCluster(t, testbin.BinaryWithTags(t, cfg.tags), 3)
 
-	var presets []string
-	for _, id := range testbin.Catalogue(t, testbin.Client(t), c.insts[0].base) {
-		if id != "default" {
-			presets = append(presets, id)
-		}
+	run := runFaultLoad(t, cfg, c)
+	if run.chaos.err != nil {
+		t.Fatalf("seed %d: %v", cfg.seed, run.chaos.err)
 	}
-	hc := testbin.Client(t)
-	hc.Timeout = 5 * time.Second
-	var bases []string
-	for _, in := range c.insts {
-		bases = append(bases, in.base)
-	}
-
-	began := time.Now()
-	users := make([]*faultUser, cfg.users)
-	for i := range users {
-		users[i] = newFaultUser(i, cfg.seed, began, bases, presets, hc)
-	}
-	chaos := newFaultChaos(c, cfg.seed, began)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.duration)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { chaos.run(ctx) })
-	for _, u := range users {
-		wg.Go(func() { u.run(ctx) })
-	}
-	wg.Wait()
-	ran := time.Since(began)
-	if chaos.err != nil {
-		t.Fatalf("seed %d: %v", cfg.seed, chaos.err)
-	}
-
 	healing := time.Now()
 	if err := c.heal(); err != nil {
 		t.Fatalf("seed %d: healing: %v", cfg.seed, err)
@@ -128,20 +100,12 @@ func TestFault(t *testing.T) {
 		t.Fatalf("seed %d: after healing: %v", cfg.seed, err)
 	}
 	ready := time.Now()
-	k := &faultChecker{c: c, users: users, events: chaos.events, hc: testbin.Client(t)}
-	var downs []string
-	for i, in := range c.insts {
-		k.down = append(k.down, in.mirrorDown(began))
-		var total time.Duration
-		for _, sp := range k.down[i] {
-			total += sp.to - sp.from
-		}
-		downs = append(downs, fmt.Sprintf("%s ×%d (%.1fs)", in.name, len(k.down[i]), total.Seconds()))
-	}
-	t.Logf("seed %d: mirror down, as the instances logged it (a start counts): %s", cfg.seed, strings.Join(downs, ", "))
+
+	k := &faultChecker{c: c, users: run.users, events: run.chaos.events, hc: testbin.Client(t)}
+	t.Logf("seed %d: mirror down, as the instances logged it (a start counts): %s", cfg.seed, k.readMirrorDown(run.began))
 	// A user whose every session ended logs in once more, so that its
 	// avatar can be read.
-	for _, u := range users {
+	for _, u := range run.users {
 		for try := 0; try < 3 && u.account == acctYes && len(u.passwords) == 1 && len(u.live()) == 0; try++ {
 			u.login()
 		}
@@ -154,17 +118,60 @@ func TestFault(t *testing.T) {
 	}
 	fails = append(fails, thr...)
 
-	logFaultFigures(t, cfg, users, chaos.events, ran, ready.Sub(healing), cv, keys)
+	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {
 		t.Logf("seed %d: %s", cfg.seed, o)
 	}
-	reportFaultFailures(t, cfg.seed, fails, chaos.events)
+	reportFaultFailures(t, cfg.seed, fails, run.chaos.events)
+}
+
+// faultRun is the load and chaos phase of a run, once it is over.
+type faultRun struct {
+	users []*faultUser
+	chaos *faultChaos
+	began time.Time
+	ran   time.Duration
+}
+
+// runFaultLoad runs the users' clients and the chaos against c for
+// cfg.duration and waits for them all to stop (the chaos undoes its last
+// fault first).
+func runFaultLoad(t *testing.T, cfg faultConfig, c *faultCluster) faultRun {
+	t.Helper()
+	var presets []string
+	for _, id := range testbin.Catalogue(t, testbin.Client(t), c.insts[0].base) {
+		if id != "default" {
+			presets = append(presets, id)
+		}
+	}
+	hc := testbin.Client(t)
+	hc.Timeout = 5 * time.Second
+	var bases []string
+	for _, in := range c.insts {
+		bases = append(bases, in.base)
+	}
+	run := faultRun{began: time.Now()}
+	for i := range cfg.users {
+		run.users = append(run.users, newFaultUser(i, cfg.seed, run.began, bases, presets, hc))
+	}
+	run.chaos = newFaultChaos(c, cfg.seed, run.began)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { run.chaos.run(ctx) })
+	for _, u := range run.users {
+		wg.Go(func() { u.run(ctx) })
+	}
+	wg.Wait()
+	run.ran = time.Since(run.began)
+	return run
 }
 
 // logFaultFigures logs what the run did: operations by kind and status,
 // faults by kind, and how long healing and convergence took.
-func logFaultFigures(t *testing.T, cfg faultConfig, users []*faultUser, events []faultEvent, ran, heal time.Duration, cv convergence, keys int) {
+func logFaultFigures(t *testing.T, cfg faultConfig, run faultRun, heal time.Duration, cv convergence, keys int) {
 	t.Helper()
+	users, events, ran := run.users, run.chaos.events, run.ran
 	var total, ended, live int
 	byKind := map[opKind]map[int16]int{}
 	for _, u := range users {
