@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -71,6 +70,7 @@ type Service struct {
 	byDevice  *Throttle
 	bySignup  *Throttle
 	inFlight  *gate
+	standings *standingCache
 }
 
 // New returns a Service over store.
@@ -92,6 +92,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
 		bySignup:  NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
 		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
+		standings: newStandingCache(),
 	}, nil
 }
 
@@ -148,11 +149,15 @@ func (s *Service) signUp(ctx context.Context, username, password, ip string, thr
 	if err != nil {
 		return User{}, err
 	}
-	now := s.cfg.Now().UTC()
-	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	b, err := json.Marshal(u)
+	gen, err := newGeneration()
 	if err != nil {
-		return User{}, fmt.Errorf("auth: encode user: %w", err)
+		return User{}, err
+	}
+	now := s.cfg.Now().UTC()
+	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, Generation: gen, PasswordChangedAt: now}
+	b, err := encodeUser(u)
+	if err != nil {
+		return User{}, err
 	}
 	if err := s.store.Create(ctx, userPrefix+name, b, 0); err != nil {
 		if errors.Is(err, kv.ErrExists) {

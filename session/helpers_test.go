@@ -96,7 +96,7 @@ func newRequest(method string, sch scheme, cookies ...*http.Cookie) *http.Reques
 func start(t *testing.T, m *session.Manager, sch scheme, presented ...*http.Cookie) (*session.Session, *http.Cookie) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, sch, presented...), "alice", "203.0.113.7")
+	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, sch, presented...), "alice", "203.0.113.7", "")
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -75,8 +75,9 @@ func (m *Manager) indexEntry(s *Session) (kv.Entry, bool) {
 	return kv.Entry{Key: indexKey(s.Username, s.ID), Val: []byte(s.ID), TTL: ttl}, ttl > 0
 }
 
-// List returns username's live sessions, most recently seen first. Index
-// entries whose record is gone are removed on the way.
+// List returns username's live sessions, most recently seen first: those
+// whose record is there and still stands for the account (see Load). Index
+// entries of the others are removed on the way.
 func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 	var keys, ids []string
 	err := m.store.Scan(ctx, kv.Range{Prefix: indexPrefix(username)}, func(key string, val []byte) error {
@@ -100,6 +101,11 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 	}
 	now := m.cfg.Now()
 	out := make([]Info, 0, len(vals))
+	st, err := m.standing(ctx, username)
+	gone := errors.Is(err, ErrNoSession) // a deleted account has no sessions
+	if err != nil && !gone {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
 	for i, b := range vals {
 		var rec Record
 		live := b != nil
@@ -109,6 +115,7 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 			live = err == nil && rec.Username == username && now.Before(rec.expiry(m.cfg.IdleTimeout)) &&
 				keys[i] == indexKey(username, ids[i])
 		}
+		live = live && !gone && (!st.known || rec.heldBy(st.generation, st.since))
 		if !live {
 			// Best effort: a stale entry costs nothing but this skip.
 			if err := m.store.Delete(ctx, keys[i]); err != nil && !errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFull) {
@@ -242,20 +249,18 @@ func (m *Manager) enforceCap(ctx context.Context, s *Session) error {
 
 // Rotate gives s a new token, as after a password change: a new record
 // (same user, creation time, device and address) under the new token's
-// hash, the old record and its index entry deleted, and the cookie re-set
-// on w. s is updated in place (its ID and public id change).
-func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session) error {
+// hash, made under the account's new generation, the old record and its
+// index entry deleted, and the cookie re-set on w. s is updated in place
+// (its ID and public id change).
+func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, generation string) error {
 	token, err := newToken()
 	if err != nil {
 		return err
 	}
 	now := m.cfg.Now().UTC()
 	next := &Session{Record: s.Record, ID: idOf(token), token: token}
-	next.LastSeen, next.UpdatedAt = now, now
-	if err := m.save(ctx, next); err != nil {
-		return err
-	}
-	if err := m.index(ctx, next); err != nil {
+	next.LastSeen, next.UpdatedAt, next.Generation = now, now, generation
+	if err := m.create(ctx, next); err != nil {
 		return err
 	}
 	if err := m.endID(ctx, s.Username, s.ID); err != nil {

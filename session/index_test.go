@@ -20,7 +20,7 @@ import (
 func startAs(t *testing.T, m *session.Manager, username string) (*session.Session, *http.Cookie) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, plainHTTP), username, "203.0.113.7")
+	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, plainHTTP), username, "203.0.113.7", "")
 	if err != nil {
 		t.Fatalf("Start %s: %v", username, err)
 	}
@@ -262,7 +262,7 @@ func TestRotate(t *testing.T) {
 	oldID, oldPublic, created := s.ID, s.PublicID(), s.CreatedAt
 	clk.Advance(time.Minute)
 	w := httptest.NewRecorder()
-	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s); err != nil {
+	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s, ""); err != nil {
 		t.Fatal(err)
 	}
 	if s.ID == oldID || s.PublicID() == oldPublic || !s.CreatedAt.Equal(created) || s.Username != "alice" {

@@ -59,7 +59,7 @@ func TestStartCookieAttributes(t *testing.T) {
 			clk := newClock()
 			m := newManager(t, openStore(t), clk)
 			w := httptest.NewRecorder()
-			s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, tt.scheme), "alice", "203.0.113.7")
+			s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, tt.scheme), "alice", "203.0.113.7", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestStartBoundsUserAgent(t *testing.T) {
 	m := newManager(t, store, newClock())
 	r := newRequest(http.MethodPost, plainHTTP)
 	r.Header.Set("User-Agent", strings.Repeat("x", 10_000))
-	s, err := m.Start(context.Background(), httptest.NewRecorder(), r, "alice", "")
+	s, err := m.Start(context.Background(), httptest.NewRecorder(), r, "alice", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestStoreFailureIsNotNoSession(t *testing.T) {
 	if out := serve(m, plainHTTP); !out.called || out.errRan {
 		t.Fatalf("anonymous request on a closed store: %+v", out)
 	}
-	if _, err := m.Start(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP), "bob", ""); err == nil {
+	if _, err := m.Start(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP), "bob", "", ""); err == nil {
 		t.Fatal("Start on a closed store succeeded")
 	}
 	if err := m.End(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP, c)); err == nil {
