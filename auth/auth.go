@@ -191,14 +191,18 @@ func newGeneration() (string, error) {
 // sessions must end, also when a previous-release instance changes the
 // password during a rolling deploy (and drops the fields it does not know).
 //
-// Since is when the password was last set (UpdatedAt for such an account):
-// a session or device cookie that carries no generation (made by the
-// previous release, or renewed by it, which drops the field) is honoured
-// only if it was made at or after Since.
+// Since is when the password was last set: a session or device cookie that
+// carries no generation (made by the previous release, or renewed by it,
+// which drops the field) is honoured only if it was made at or after Since.
+// An account without that record (written by the previous release) counts
+// its sign-up time: that release kept a session's creation time when it
+// rotated the session at a password change, and had ended every other
+// session itself, so an earlier time would log out the very person who
+// changed it.
 func (u User) Standing() (generation string, since time.Time) {
 	since = u.PasswordChangedAt
 	if since.IsZero() {
-		since = u.UpdatedAt
+		since = u.CreatedAt
 	}
 	if u.Generation != "" {
 		return u.Generation, since

@@ -67,9 +67,10 @@ func TestGenerationChangesWithThePassword(t *testing.T) {
 }
 
 // An account written by the previous release (no generation, no
-// password_changed_at) stands by its updated_at, which that release set
-// only at sign-up and at a password change; a rewrite by this release keeps
-// fields it does not know (a later release's, in a rolling deploy).
+// password_changed_at) has a generation derived from its updated_at, which
+// that release set only at sign-up and at a password change, and counts its
+// password as set at sign-up; a rewrite by this release keeps fields it
+// does not know (a later release's, in a rolling deploy).
 func TestStandingOfAPreviousReleaseAccount(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
@@ -87,6 +88,7 @@ func TestStandingOfAPreviousReleaseAccount(t *testing.T) {
 	}
 	delete(rec, "generation")
 	delete(rec, "password_changed_at")
+	rec["created_at"] = "2026-10-01T09:00:00Z"
 	rec["updated_at"] = "2026-11-01T10:00:00.123456789Z"
 	rec["later_field"] = map[string]any{"kept": true}
 	old, _ := json.Marshal(rec)
@@ -97,8 +99,8 @@ func TestStandingOfAPreviousReleaseAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gen != "t:2026-11-01T10:00:00.123456789Z" || !since.Equal(time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UTC)) {
-		t.Fatalf("Standing = %q, %v; want the updated_at time for both", gen, since)
+	if gen != "t:2026-11-01T10:00:00.123456789Z" || !since.Equal(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("Standing = %q, %v; want the updated_at time and the sign-up time", gen, since)
 	}
 	if _, err := s.ChangePassword(ctx, "alice", "staple violet quarry"); err != nil {
 		t.Fatal(err)
