@@ -76,9 +76,10 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if cfg.RedisURL != "" {
 		m, err := kv.OpenMirror(local, kv.MirrorOptions{
 			URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log,
-			// Sessions are read on every request: served from memory for up
-			// to a second, dropped at once when any instance changes one.
-			CachePrefixes: []string{session.KeyPrefix},
+			// Sessions, and their accounts (for the account generation),
+			// are read on every request: served from memory for up to a
+			// second, dropped at once when any instance changes one.
+			CachePrefixes: []string{session.KeyPrefix, auth.KeyPrefix},
 		})
 		if err != nil {
 			local.Close()

@@ -65,11 +65,16 @@ func (s *Service) ChangePassword(ctx context.Context, username, newPassword stri
 // down, a name this instance has no copy of matches kv.ErrUnavailable too,
 // and must then not be taken for a deleted account.
 func (s *Service) Standing(ctx context.Context, username string) (generation string, since time.Time, err error) {
-	b, err := s.store.Get(ctx, userPrefix+username)
+	e, ok := s.standings.lookup(username)
+	key := e.key
+	if !ok {
+		key = userPrefix + username
+	}
+	b, err := s.store.Get(ctx, key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: account standing: %w", err)
 	}
-	st, err := s.standings.of(username, b)
+	st, err := s.standings.of(username, key, b, e, ok)
 	if err != nil {
 		return "", time.Time{}, err
 	}

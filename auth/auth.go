@@ -125,6 +125,9 @@ type Store interface {
 	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
 
+// KeyPrefix starts every account record's store key.
+const KeyPrefix = userPrefix
+
 const userPrefix = "user:"
 
 func decodeUser(b []byte) (User, error) {

@@ -20,6 +20,7 @@ type standingCache struct {
 }
 
 type standing struct {
+	key        string // the account's store key, kept so a hit allocates none
 	raw        []byte
 	generation string
 	since      time.Time
@@ -31,11 +32,18 @@ func newStandingCache() *standingCache {
 	return &standingCache{entries: make(map[string]standing)}
 }
 
-// of returns the standing of raw, username's stored account record.
-func (c *standingCache) of(username string, raw []byte) (standing, error) {
+// lookup returns username's entry, if any, to compare with what the store
+// holds now.
+func (c *standingCache) lookup(username string) (standing, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[username]
 	c.mu.RUnlock()
+	return e, ok
+}
+
+// of returns the standing of raw, username's stored account record (stored
+// under key); e is username's entry from lookup, if ok.
+func (c *standingCache) of(username, key string, raw []byte, e standing, ok bool) (standing, error) {
 	if ok && bytes.Equal(e.raw, raw) {
 		return e, nil
 	}
@@ -43,7 +51,7 @@ func (c *standingCache) of(username string, raw []byte) (standing, error) {
 	if err != nil {
 		return standing{}, err
 	}
-	e = standing{raw: bytes.Clone(raw)}
+	e = standing{key: key, raw: bytes.Clone(raw)}
 	e.generation, e.since = u.Standing()
 	c.mu.Lock()
 	if _, ok := c.entries[username]; !ok && len(c.entries) >= maxStandings {
