@@ -85,8 +85,12 @@ func (s *Server) clearEarlierOwner(r *http.Request, username string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.avatars.Delete(ctx, username); err != nil {
-		return err
+	if c, err := s.avatars.Get(ctx, username); err != nil || !c.UpdatedAt.IsZero() || c.Image != "" {
+		// A choice (or a record that does not read) is there: remove it.
+		// A name nobody chose for costs no write.
+		if err := s.avatars.Delete(ctx, username); err != nil {
+			return err
+		}
 	}
 	if n > 0 {
 		s.log.Info("sign-up removed sessions an earlier owner of the name left", "user", username, "sessions", n)
