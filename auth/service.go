@@ -44,6 +44,11 @@ type Config struct {
 	// MaxInFlight bounds the password checks in flight on this instance;
 	// 0 means 4 per hashing slot of Hasher.
 	MaxInFlight int
+	// SharedHold is how long an attempt's reservation lasts in the shared
+	// tier without a verdict (an instance killed while hashing, a give-back
+	// lost with the link): it must outlast the longest hash; 0 means
+	// DefaultSharedHold.
+	SharedHold time.Duration
 }
 
 // SharedCounter counts events per key in windows shared by every instance
