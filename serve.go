@@ -98,7 +98,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 
 	// `soulbridge backup` and `restore` talk to this process through a
 	// socket in the data dir (admin.go); stopped before the store closes.
-	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
+	stopAdmin := serveAdmin(cfg.DataDir, admin, keys.keys, log)
 	defer stopAdmin()
 
 	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)
