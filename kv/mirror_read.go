@@ -190,6 +190,45 @@ func (m *Mirror) copyLoop() {
 	}
 }
 
+// copyScanned keeps a local copy of the records a Scan read from Redis:
+// those of final keys (the per-user session index a session list is read
+// from) at once, before the caller sees them, so that whatever a list
+// showed can be ended here while Redis is down (issue 16 row 7); the
+// others in the background, as keepCopy does. A failed copy is logged and
+// otherwise ignored: the read itself succeeded.
+func (m *Mirror) copyScanned(ctx context.Context, keys []string, vals []any) {
+	var now []localOp
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		raw := []byte(s)
+		rec := decodeRecord(raw)
+		if !IsFinal(keys[i]) {
+			m.keepCopy(keys[i], raw, rec)
+			continue
+		}
+		ttl := rec.ttl(m.now())
+		if rec.version == "" || ttl < 0 || m.knownLocal(keys[i], rec.version) {
+			continue
+		}
+		now = append(now, localOp{key: keys[i], stored: raw, ttl: ttl, ifNewer: true})
+	}
+	if len(now) == 0 {
+		return
+	}
+	if _, err := m.local.apply(ctx, now); err != nil {
+		if !errors.Is(err, ErrFull) && ctx.Err() == nil {
+			m.log.Warn("copying scanned records from redis to the local store failed", "err", err)
+		}
+		return
+	}
+	for _, op := range now {
+		m.markLocal(op.key, decodeRecord(op.stored).version)
+	}
+}
+
 // Scan lists keys from Redis' ordered index while Redis serves, else from
 // the local copy.
 func (m *Mirror) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
@@ -243,6 +282,7 @@ func (m *Mirror) scanRedis(ctx context.Context, r Range, fn func(key string, val
 		if err != nil {
 			return done, err
 		}
+		m.copyScanned(ctx, members, vals)
 		for i, v := range vals {
 			s, ok := v.(string)
 			if !ok {
