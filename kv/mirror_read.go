@@ -10,7 +10,9 @@ import (
 
 // Get returns key's value: from Redis while it serves (falling back to the
 // local copy when Redis has no trace of the key, as after Redis lost its
-// data), else from the local copy.
+// data), else from the local copy. While Redis is down a key missing here
+// matches ErrNotFound and ErrUnavailable, except a final key (IsFinal)
+// whose tombstone is here: plain ErrNotFound.
 func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	if m.up() {
 		cacheable := m.cache.covers(key)
@@ -43,6 +45,13 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	val, err := m.local.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
+		// A final tombstone here is the key's last word (IsFinal): it is
+		// not found, whatever other instances hold.
+		if IsFinal(key) {
+			if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && rec.deleted {
+				return nil, ErrNotFound
+			}
+		}
 		return nil, errNotFoundHere
 	}
 	return val, err

@@ -84,6 +84,20 @@ func (m *Mirror) probe(ctx context.Context) {
 	}
 	m.cache.invalidate("")
 	m.log.Info("redis mirror up")
+	m.copyIndex(ctx)
+}
+
+// copyIndex copies into the local copy every per-user session index entry
+// Redis holds that the local copy lacks or holds older: with the entries
+// heard since (published with their record, see sharedEverywhere), every
+// instance can end any session begun anywhere before its link to Redis
+// went down (issue 16 row 7). It runs each time the mirror comes up, after
+// it serves.
+func (m *Mirror) copyIndex(ctx context.Context) {
+	_, err := m.scanRedis(ctx, Range{Prefix: finalIndexPrefix}, func(string, []byte) error { return nil })
+	if err != nil {
+		m.trip(ctx, err)
+	}
 }
 
 // checkEpoch reads Redis' epoch, creating it if missing, and reports

@@ -109,6 +109,14 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 			live = err == nil && rec.Username == username && now.Before(rec.expiry(m.cfg.IdleTimeout)) &&
 				keys[i] == indexKey(username, ids[i])
 		}
+		if !live && b == nil {
+			// The record may exist on another instance while the shared
+			// store is down: neither listed (nothing to show) nor removed
+			// (the entry is what lets this instance end it now).
+			if _, err := m.store.Get(ctx, recKeys[i]); errors.Is(err, kv.ErrUnavailable) {
+				continue
+			}
+		}
 		if !live {
 			// Best effort: a stale entry costs nothing but this skip.
 			if err := m.store.Delete(ctx, keys[i]); err != nil && !errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFull) {
@@ -134,6 +142,14 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 // EndByPublicID ends username's session whose public id is publicID. It
 // returns ErrUnknownSession when no live session of username has that id
 // (another user's id included: the index is per user).
+//
+// While the shared store (the Redis mirror) is down it works from the local
+// copy, which holds every index entry this instance listed, heard of or
+// wrote: such a session is ended by its record id even when its record is
+// not here (the tombstone is final and ends the record everywhere once
+// replayed). An id whose entry is not here cannot be told from another
+// user's until the shared store is back: that returns an error matching
+// kv.ErrUnavailable (503 with Retry-After), and nothing is ended.
 func (m *Manager) EndByPublicID(ctx context.Context, username, publicID string) (Info, error) {
 	b, err := m.store.Get(ctx, indexPrefix(username)+publicID)
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
@@ -147,7 +163,15 @@ func (m *Manager) EndByPublicID(ctx context.Context, username, publicID string) 
 		return Info{}, ErrUnknownSession
 	}
 	raw, err := m.store.Get(ctx, KeyPrefix+id)
-	if err != nil && (!errors.Is(err, kv.ErrNotFound) || errors.Is(err, kv.ErrUnavailable)) {
+	if errors.Is(err, kv.ErrNotFound) && errors.Is(err, kv.ErrUnavailable) {
+		// The record is not here and the shared store is down; the entry
+		// says it is username's: end it by id.
+		if err := m.endID(ctx, username, id); err != nil {
+			return Info{}, err
+		}
+		return Info{PublicID: publicID, LogID: LogIDOf(id), id: id}, nil
+	}
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return Info{}, fmt.Errorf("session: end: %w", err)
 	}
 	var rec Record

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +168,98 @@ func TestSessionKeysAreFinal(t *testing.T) {
 	}
 	if kv.IsFinal("avatar:alice") || kv.IsFinal("user:alice") {
 		t.Error("kv.IsFinal holds for a key outside the session prefixes")
+	}
+}
+
+// TestEndSessionsBegunElsewhereWhileDown (issue 16 row 7, in the session
+// package): instance A heard of alice's sessions begun on B (their index
+// entries reach every instance's local copy) but never read their records.
+// With Redis down, A lists neither (nothing to show) yet keeps their
+// entries, ends one by its public id and the others with EndOthers; an id
+// A has no entry for is ErrUnavailable, and ends nothing. When Redis is
+// back the ends reach B.
+func TestEndSessionsBegunElsewhereWhileDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	srv := testredis.Start(t)
+	clk := newClock()
+	ctx := context.Background()
+	a := openInstance(t, t.TempDir(), srv.URL(), clk)
+	b := openInstance(t, t.TempDir(), srv.URL(), clk)
+	a.waitSynced(t, "A")
+	b.waitSynced(t, "B")
+
+	keep, _ := startAs(t, a.m, "alice")
+	var onB []*session.Session
+	var cookies []*http.Cookie
+	for range 3 {
+		s, c := startAs(t, b.m, "alice")
+		onB = append(onB, s)
+		cookies = append(cookies, c)
+	}
+	entry := func(s *session.Session) string { return session.IndexPrefix + "alice:" + s.PublicID() }
+	for _, s := range onB {
+		testwait.Until(t, 5*time.Second, "A's local copy of an index entry written on B", func() bool {
+			_, err := a.local.Get(ctx, entry(s))
+			return err == nil
+		})
+		if _, err := a.local.Get(ctx, session.KeyPrefix+s.ID); err == nil {
+			t.Fatal("A has the record of a session it never read: the test would not exercise the end by id")
+		}
+	}
+
+	srv.Kill()
+	restarted := false
+	defer func() {
+		if !restarted {
+			srv.StartAgain()
+		}
+	}()
+	for _, in := range []*instance{a, b} {
+		testwait.Until(t, 10*time.Second, "the mirror down", func() bool { return in.store.Status() != "ok" })
+	}
+	list, err := a.m.List(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].PublicID != keep.PublicID() {
+		t.Fatalf("A lists %d sessions while down, want only its own", len(list))
+	}
+	for _, s := range onB {
+		if _, err := a.local.Get(ctx, entry(s)); err != nil {
+			t.Fatalf("List while down removed the entry of a session whose record is elsewhere: %v", err)
+		}
+	}
+	if _, err := a.m.EndByPublicID(ctx, "alice", onB[0].PublicID()); err != nil {
+		t.Fatalf("EndByPublicID of a session begun on B, Redis down: %v", err)
+	}
+	if _, err := a.m.EndByPublicID(ctx, "alice", onB[0].PublicID()); !errors.Is(err, session.ErrUnknownSession) {
+		t.Fatalf("EndByPublicID of the session just ended: %v, want ErrUnknownSession", err)
+	}
+	if _, err := a.m.EndByPublicID(ctx, "alice", strings.Repeat("cd", 16)); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("EndByPublicID of an id unknown here, Redis down: %v, want ErrUnavailable", err)
+	}
+	if _, err := a.m.EndOthers(ctx, "alice", keep.ID); err != nil {
+		t.Fatalf("EndOthers, Redis down: %v", err)
+	}
+
+	srv.StartAgain()
+	restarted = true
+	a.waitSynced(t, "A")
+	b.waitSynced(t, "B")
+	for i, c := range cookies {
+		testwait.Until(t, 3*time.Second, "the ended session refused on B", func() bool {
+			_, _, err := load(b.m, c)
+			return errors.Is(err, session.ErrNoSession)
+		})
+		if _, err := b.local.Get(ctx, session.KeyPrefix+onB[i].ID); !errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("B's local record of ended session %d: %v, want not found", i, err)
+		}
+	}
+	for name, in := range map[string]*instance{"A": a, "B": b} {
+		if list, err := in.m.List(ctx, "alice"); err != nil || len(list) != 1 || list[0].PublicID != keep.PublicID() {
+			t.Errorf("%s lists %d sessions (%v) after the outage, want only the one kept", name, len(list), err)
+		}
 	}
 }
