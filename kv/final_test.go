@@ -429,3 +429,33 @@ func TestListReadKeepsIndexCopy(t *testing.T) {
 		return err == nil && string(v) == "rid2"
 	})
 }
+
+// TestRenewOfKeyRedisLost: a renewal of a key Redis has no trace of is
+// refused (never creating it); when the local copy holds the key live
+// (Redis lost it and is not refilled yet) the answer is "cannot tell"
+// (ErrNotFound and ErrUnavailable), so the session is kept and slides
+// later; when nothing holds it, plain ErrNotFound.
+func TestRenewOfKeyRedisLost(t *testing.T) {
+	srv := testredis.Start(t)
+	m := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	ctx := context.Background()
+	rc := rawRedis(t, srv)
+	if err := m.Set(ctx, "session:lost", []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rc.Del(ctx, "t:session:lost")
+	err := m.Renew(ctx, "session:lost", []byte("v2"), time.Hour)
+	if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Renew of a key Redis lost but the local copy holds: %v, want ErrNotFound and ErrUnavailable", err)
+	}
+	if n, _ := rc.Exists(ctx, "t:session:lost").Result(); n != 0 {
+		t.Fatal("the renewal created the key in Redis")
+	}
+	if v, err := m.local.Get(ctx, "session:lost"); err != nil || string(v) != "v1" {
+		t.Fatalf("local copy after the refused renewal: %q %v, want v1 untouched", v, err)
+	}
+	err = m.Renew(ctx, "session:nowhere", []byte("v2"), time.Hour)
+	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Renew of a key nobody holds: %v, want ErrNotFound only", err)
+	}
+}

@@ -128,6 +128,16 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 					if err := m.saveLocal(ctx, key, res.stored); err != nil {
 						return err
 					}
+					return ErrNotFound
+				}
+				if mode == modeRenew {
+					// Redis has no trace of the key. If the local copy
+					// holds it live, Redis may have lost it and not be
+					// refilled yet (another instance made the new
+					// epoch): the renewal cannot tell, and is skipped.
+					if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
+						return errNotFoundHere
+					}
 				}
 				return ErrNotFound
 			}
