@@ -78,7 +78,11 @@ type Store interface {
 	// GetMany returns the values of keys in one round trip, in the order of
 	// keys; a missing key gives a nil entry (never an error).
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
-	// Set stores val under key, replacing any value.
+	// Set stores val under key, replacing any value. A store that keeps
+	// tombstones (the Redis mirror) keeps those of final keys (IsFinal:
+	// session records and index entries, whose ids are never reused)
+	// against every later write: Set of such a key after its Delete
+	// returns an error matching ErrNotFound and writes nothing.
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	// Create stores val under key only if the key is absent (never written,
 	// deleted or expired); otherwise it returns ErrExists and changes
