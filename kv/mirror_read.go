@@ -199,12 +199,12 @@ func (m *Mirror) copyLoop() {
 	}
 }
 
-// copyScanned keeps a local copy of the records a Scan read from Redis:
-// those of final keys (the per-user session index a session list is read
-// from) at once, before the caller sees them, so that whatever a list
-// showed can be ended here while Redis is down (issue 16 row 7); the
-// others in the background, as keepCopy does. A failed copy is logged and
-// otherwise ignored: the read itself succeeded.
+// copyScanned keeps a local copy of the records of final keys a Scan read
+// from Redis (the per-user session index a session list is read from), at
+// once, before the caller sees them, so that whatever a list showed can be
+// ended here while Redis is down (issue 16 row 7). Other scanned records
+// are not copied (a scan of every member would copy every account). A
+// failed copy is logged and otherwise ignored: the read itself succeeded.
 func (m *Mirror) copyScanned(ctx context.Context, keys []string, vals []any) {
 	var now []localOp
 	for i, v := range vals {
@@ -212,12 +212,11 @@ func (m *Mirror) copyScanned(ctx context.Context, keys []string, vals []any) {
 		if !ok {
 			continue
 		}
-		raw := []byte(s)
-		rec := decodeRecord(raw)
 		if !IsFinal(keys[i]) {
-			m.keepCopy(keys[i], raw, rec)
 			continue
 		}
+		raw := []byte(s)
+		rec := decodeRecord(raw)
 		ttl := rec.ttl(m.now())
 		if rec.version == "" || ttl < 0 || m.knownLocal(keys[i], rec.version) {
 			continue
