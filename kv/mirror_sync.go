@@ -60,6 +60,9 @@ func (m *Mirror) probe(ctx context.Context) {
 		return
 	}
 	if !changed && m.up() {
+		if m.indexMissed.Swap(false) {
+			m.copyIndex(ctx)
+		}
 		return
 	}
 	m.state.Store(stateSyncing)
@@ -84,6 +87,7 @@ func (m *Mirror) probe(ctx context.Context) {
 	}
 	m.cache.invalidate("")
 	m.log.Info("redis mirror up")
+	m.indexMissed.Store(false)
 	m.copyIndex(ctx)
 }
 
@@ -92,7 +96,8 @@ func (m *Mirror) probe(ctx context.Context) {
 // heard since (published with their record, see sharedEverywhere), every
 // instance can end any session begun anywhere before its link to Redis
 // went down (issue 16 row 7). It runs each time the mirror comes up, after
-// it serves.
+// it serves, and after a Pub/Sub resubscribe (messages may have been
+// missed) at the next probe.
 func (m *Mirror) copyIndex(ctx context.Context) {
 	_, err := m.scanRedis(ctx, Range{Prefix: finalIndexPrefix}, func(string, []byte) error { return nil })
 	if err != nil {
@@ -246,6 +251,8 @@ func (m *Mirror) listen() {
 				continue
 			}
 			m.cache.invalidate("")
+			m.indexMissed.Store(true)
+			m.wake()
 			if m.onChange != nil {
 				m.onChange("")
 			}
