@@ -16,7 +16,7 @@ import (
 // TestEndListedSessionsWhileMirrorDown (issue 16 row 7): an instance with a
 // persistent data dir whose Redis mirror is down ends every session its
 // list showed, wherever it was begun: DELETE /account/sessions/{id} 204,
-// the form twin 303, revoke-others 200, never 503; an id it cannot tell
+// the form twin 303, log-out 303, revoke-others 200, never 503; an id it cannot tell
 // from another user's (never listed nor heard of here) is 503 with
 // Retry-After, and nothing is ended. When Redis is back the ends reach
 // every instance.
@@ -83,6 +83,10 @@ func TestEndListedSessionsWhileMirrorDown(t *testing.T) {
 	res = a.do(t, req{method: "DELETE", path: "/account/sessions/" + unknown, cookie: onA})
 	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
 		t.Fatalf("DELETE of an id unknown here, mirror down: %d Retry-After %q; want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
+	}
+	// Log-out on A of a session begun on B.
+	if res := a.do(t, req{method: "POST", path: "/logout", cookie: onB[2]}); res.status != http.StatusSeeOther {
+		t.Fatalf("log-out on A of a session begun on B, mirror down: %d %s; want 303", res.status, res.body)
 	}
 	res = a.do(t, req{method: "POST", path: "/account/sessions/revoke-others", cookie: onA, header: map[string]string{"Accept": "application/json"}})
 	if res.status != http.StatusOK {
