@@ -57,7 +57,7 @@ func (m *Mirror) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 		for i, op := range batch {
 			keys[i], recs[i] = op.key, op.stored
 		}
-		if err := m.putMany(ctx, keys, recs); err != nil {
+		if err := m.putMany(ctx, keys, recs, nil); err != nil {
 			m.trip(ctx, err)
 			return fmt.Errorf("kv: restore: copy to redis: %w", err)
 		}

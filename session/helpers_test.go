@@ -30,6 +30,11 @@ func (s *countingStore) Set(ctx context.Context, key string, val []byte, ttl tim
 	return s.Badger.Set(ctx, key, val, ttl)
 }
 
+func (s *countingStore) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	s.sets.Add(1)
+	return s.Badger.Renew(ctx, key, val, ttl)
+}
+
 func (s *countingStore) Delete(ctx context.Context, key string) error {
 	s.deletes.Add(1)
 	return s.Badger.Delete(ctx, key)

@@ -251,24 +251,12 @@ func (m *Manager) standing(ctx context.Context, username string) (accountStandin
 // create writes a new session: its index entry first, then its record, so
 // that a session that answers is always listed (and so ended by "log out
 // everywhere else", a password change and a deletion), a crash between the
-// two included: an entry without its record is skipped by List. A List
-// running between the two writes takes the entry for stale and removes it,
-// so the entry is read back afterwards and written again if it went.
+// two included: List skips an entry without its record and keeps it.
 func (m *Manager) create(ctx context.Context, s *Session) error {
 	if err := m.index(ctx, s); err != nil {
 		return err
 	}
-	if err := m.save(ctx, s); err != nil {
-		return err
-	}
-	e, ok := m.indexEntry(s)
-	if !ok {
-		return nil
-	}
-	if _, err := m.store.Get(ctx, e.Key); errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
-		return m.index(ctx, s)
-	}
-	return nil
+	return m.save(ctx, s)
 }
 
 // recheck reads s's account again after s was stored (Start): if it no
@@ -349,15 +337,16 @@ func (m *Manager) delete(ctx context.Context, id string) error {
 
 // touch slides the idle lifetime, writing at most once per TouchInterval.
 //
-// The write is conditional: the store has no compare-and-set, so under the
-// record's lock touch reads the record again and writes only if it still
-// holds the very bytes Load read. A record deleted meanwhile (a log-out or
-// revocation racing this request) is not written back, and touch returns
-// errEnded; a record changed meanwhile (another request renewed it first)
-// is left alone. Deletes through this Manager take the same lock, so within
-// one process the race is closed; across instances sharing the Redis
-// mirror, what remains is the gap between the re-read and the write (well
-// under a millisecond, instead of the whole request).
+// The write is conditional: under the record's lock touch reads the record
+// again and renews only if it still holds the very bytes Load read; a
+// record changed meanwhile (another request renewed it first) is left
+// alone. The write itself is the store's Renew, which lands only over a
+// live record: never over a tombstone, never creating one. So a log-out or
+// revocation racing this request, on this instance or any other (in Redis,
+// or queued in an outbox during an outage and replayed later), is never
+// undone: touch returns errEnded instead. A renewal that cannot tell (the
+// record is missing here while the shared store is down) is skipped with
+// an error the middleware logs.
 func (m *Manager) touch(ctx context.Context, s *Session) error {
 	now := m.cfg.Now().UTC()
 	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
@@ -377,9 +366,22 @@ func (m *Manager) touch(ctx context.Context, s *Session) error {
 	next := *s
 	next.LastSeen = now
 	next.UpdatedAt = now
-	if err := m.save(ctx, &next); err != nil {
+	b, err := encodeRecord(next.Record)
+	if err != nil {
 		return err
 	}
+	ttl := next.expiry(m.cfg.IdleTimeout).Sub(m.cfg.Now())
+	if ttl <= 0 {
+		return ErrNoSession
+	}
+	err = m.store.Renew(ctx, KeyPrefix+s.ID, b, ttl)
+	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
+		return errEnded
+	}
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	next.raw = b
 	*s = next
 	return nil
 }

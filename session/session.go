@@ -23,6 +23,9 @@ type Store interface {
 	// GetMany and Scan serve the per-user index (index.go).
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Renew writes only over a live value (kv.Store.Renew): the sliding
+	// renewal, which must never bring back an ended session.
+	Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	Delete(ctx context.Context, key string) error
 	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }

@@ -579,8 +579,8 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	}
 }
 
-// fullStore is the real store on a volume that filled up: every Set is
-// refused with kv.ErrFull, as kv's full-volume guard refuses it.
+// fullStore is the real store on a volume that filled up: every Set and
+// Renew is refused with kv.ErrFull, as kv's full-volume guard refuses it.
 type fullStore struct {
 	*kv.Badger
 	full atomic.Bool
@@ -591,6 +591,13 @@ func (s *fullStore) Set(ctx context.Context, key string, val []byte, ttl time.Du
 		return fmt.Errorf("kv: set: %w", kv.ErrFull)
 	}
 	return s.Badger.Set(ctx, key, val, ttl)
+}
+
+func (s *fullStore) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if s.full.Load() {
+		return fmt.Errorf("kv: renew: %w", kv.ErrFull)
+	}
+	return s.Badger.Renew(ctx, key, val, ttl)
 }
 
 // TestTouchOnFullVolume: a renewal that cannot be written (full volume)
