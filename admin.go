@@ -34,14 +34,18 @@ const adminSocket = "soulbridge-admin.sock"
 // adminStore is what the admin socket needs of the store (kv.Badger and
 // kv.Mirror).
 type adminStore interface {
-	Backup(ctx context.Context, w io.Writer) (kv.BackupStats, error)
+	Backup(ctx context.Context, w io.Writer, key []byte) (kv.BackupStats, error)
 	Restore(ctx context.Context, br *kv.BackupReader, opts kv.RestoreOptions) (kv.BackupStats, error)
 }
 
-// serveAdmin listens on the admin socket in dir and serves GET /backup and
-// POST /restore (into an empty store only: see restoreLive) until the returned stop is called; stop cancels a backup still running
-// and waits (a few seconds at most) for it before the store is closed.
-func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
+// serveAdmin listens on the admin socket in dir and serves GET /backup
+// (signed under keys[0], the current site key) and POST /restore (into an
+// empty store only: see restoreLive; checked whole against keys, current
+// and fallbacks, before anything is loaded; ?unverified=1 as restore's
+// --unverified) until the returned stop is called; stop cancels a backup
+// still running and waits (a few seconds at most) for it before the store
+// is closed.
+func serveAdmin(dir string, src adminStore, keys [][]byte, log *slog.Logger) (stop func()) {
 	path := filepath.Join(dir, adminSocket)
 	// A socket left by a killed process: this process holds the data dir's
 	// lock, so no other server is using it.
@@ -63,7 +67,7 @@ func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		st, err := src.Backup(r.Context(), w)
+		st, err := src.Backup(r.Context(), w, keys[0])
 		if err != nil {
 			// The stream ends without its trailer: the command reports it.
 			log.Error("backup failed", "err", err)
@@ -74,20 +78,19 @@ func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
 	mux.HandleFunc("POST /restore", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		status, msg := http.StatusOK, ""
-		br, err := kv.OpenBackup(r.Body)
-		var st kv.BackupStats
-		if err == nil {
-			st, err = src.Restore(r.Context(), br, kv.RestoreOptions{})
-		}
+		st, err := restoreChecked(r.Context(), dir, r.Body, src, keys, r.URL.Query().Get("unverified") == "1")
 		switch {
 		case err == nil:
 			msg = fmt.Sprintf("restored %d records (backup of %s, %s) into the running server in %s",
 				st.Records, st.Header.CreatedAt.Format(time.RFC3339), st.Header.Source, time.Since(start).Round(time.Millisecond))
-			log.Info("backup restored into the running server", "records", st.Records)
+			if !st.Verified {
+				msg += "; WARNING: " + unverifiedNote(st)
+			}
+			log.Info("backup restored into the running server", "records", st.Records, "verified", st.Verified, "skipped", st.Skipped)
 		case errors.Is(err, kv.ErrNotEmpty):
 			status, msg = http.StatusConflict, err.Error()
-		case errors.Is(err, kv.ErrNotBackup):
-			status, msg = http.StatusBadRequest, err.Error()
+		case errors.Is(err, kv.ErrNotBackup), errors.Is(err, kv.ErrUnverified), errors.Is(err, kv.ErrUnknownKey):
+			status, msg = http.StatusBadRequest, err.Error()+"; nothing was changed"+unverifiedHint(err)
 		case errors.Is(err, kv.ErrUnavailable):
 			status, msg = http.StatusServiceUnavailable, "Redis is down: restore once /readyz says redis ok"
 		default:
@@ -113,6 +116,31 @@ func serveAdmin(dir string, src adminStore, log *slog.Logger) (stop func()) {
 		_ = srv.Shutdown(ctx)
 		_ = os.Remove(path)
 	}
+}
+
+// restoreChecked spools body to an unlinked file in dir, checks it whole
+// (signature against keys, every key against the store's kinds) and only
+// then restores it into src: the live restore writes to Redis batch by
+// batch, so nothing may be loaded before the end of the file is seen.
+func restoreChecked(ctx context.Context, dir string, body io.Reader, src adminStore, keys [][]byte, unverified bool) (kv.BackupStats, error) {
+	f, err := spool(body, dir)
+	if err != nil {
+		return kv.BackupStats{}, err
+	}
+	defer f.Close()
+	opts := restoreReadOptions(keys, unverified)
+	checked, err := kv.VerifyBackup(f, opts)
+	if err != nil {
+		return kv.BackupStats{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return kv.BackupStats{}, err
+	}
+	br, err := kv.OpenBackup(f, opts)
+	if err != nil {
+		return kv.BackupStats{}, err
+	}
+	return src.Restore(ctx, br, restoreOptions(false, checked.Verified))
 }
 
 // errNoServer means no server answered on the admin socket.

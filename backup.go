@@ -17,7 +17,9 @@ import (
 )
 
 // backupCmd is `soulbridge backup [FILE|-]`: a consistent backup of the
-// store in DATA_DIR to FILE (written whole or not at all) or to stdout.
+// store in DATA_DIR to FILE (written whole or not at all) or to stdout,
+// signed under the site key (kv.BackupKey): by the running server, or here
+// with SECRET_KEY or the data dir's key file.
 // While a server runs on the data dir it holds the store's lock, so the
 // command asks it through the admin socket (admin.go); otherwise it opens
 // the store itself. With REDIS_URL the backup holds what Redis shares too
@@ -103,10 +105,18 @@ func writeBackup(ctx context.Context, cfg Config, out, stderr io.Writer) (kv.Bac
 			fmt.Fprintln(stderr, "soulbridge: WARNING:", err)
 		}
 	}()
+	key, _, err := cfg.commandKeys()
+	if err != nil {
+		return kv.BackupStats{}, "", err
+	}
+	if key == nil {
+		return kv.BackupStats{}, "", fmt.Errorf("no signing key: a backup is signed under the site key; set SECRET_KEY, "+
+			"or keep the data dir's %s", keyFileName)
+	}
 	if cfg.RedisURL != "" {
-		st, err = kv.BackupWithRedis(ctx, b, cfg.RedisURL, out)
+		st, err = kv.BackupWithRedis(ctx, b, cfg.RedisURL, out, key)
 	} else {
-		st, err = b.Backup(ctx, out)
+		st, err = b.Backup(ctx, out, key)
 	}
 	return st, "store opened directly", err
 }
@@ -136,7 +146,8 @@ func backupFromServer(ctx context.Context, dir string, out io.Writer) (kv.Backup
 	if resp.StatusCode != http.StatusOK {
 		return kv.BackupStats{}, fmt.Errorf("the running server answered %s", resp.Status)
 	}
-	st, err := kv.VerifyBackup(io.TeeReader(resp.Body, out))
+	// The server signed it; this checks that it arrived whole.
+	st, err := kv.VerifyBackup(io.TeeReader(resp.Body, out), kv.ReadOptions{Unverified: true})
 	if err != nil {
 		return kv.BackupStats{}, fmt.Errorf("from the running server: %w (see its log)", err)
 	}

@@ -110,6 +110,32 @@ func (c *Config) resolveKeys() (resolvedKeys, error) {
 	return r, nil
 }
 
+// commandKeys returns the signing keys for backup and restore when they
+// open the store themselves, without creating a key file: the current key
+// (the environment's, else the data dir's key file; nil when neither is
+// there) and every key a backup may be signed with (the current one, then
+// SECRET_KEY_FALLBACKS).
+func (c *Config) commandKeys() (current []byte, all [][]byte, err error) {
+	current = c.secretKey
+	if current == nil {
+		path := filepath.Join(c.DataDir, keyFileName)
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, nil, fmt.Errorf("read key file %s: %w", path, err)
+		default:
+			if current, err = parseKey(strings.TrimSpace(string(b))); err != nil {
+				return nil, nil, fmt.Errorf("key file %s: %w", path, err)
+			}
+		}
+	}
+	if current != nil {
+		all = append(all, current)
+	}
+	return current, append(all, c.fallbackKeys...), nil
+}
+
 // writeKeyFile creates path with mode 0600 holding key, failing if it
 // exists (another process won the race), and syncs it to disk.
 func writeKeyFile(path, key string) error {

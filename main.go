@@ -34,10 +34,13 @@ commands:
   backup [FILE|-]
                write a backup of the store in $DATA_DIR to FILE, or to stdout
                (-, the default); asks the running server if there is one
-  restore [--force] FILE|-
+  restore [--force] [--unverified] FILE|-
                load a backup into the store in $DATA_DIR, or into the server
                running on it if its store is empty; refuses a store that
-               holds records unless --force (with the server stopped)
+               holds records unless --force (with the server stopped), and
+               a backup whose signature does not match SECRET_KEY or a
+               fallback unless --unverified (then without its sessions:
+               everyone logs in once)
 `
 
 // run is the whole program; main only adds the process's environment.

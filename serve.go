@@ -76,9 +76,10 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if cfg.RedisURL != "" {
 		m, err := kv.OpenMirror(local, kv.MirrorOptions{
 			URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log,
-			// Sessions are read on every request: served from memory for up
-			// to a second, dropped at once when any instance changes one.
-			CachePrefixes: []string{session.KeyPrefix},
+			// Sessions, and their accounts (for the account generation),
+			// are read on every request: served from memory for up to a
+			// second, dropped at once when any instance changes one.
+			CachePrefixes: []string{session.KeyPrefix, auth.KeyPrefix},
 		})
 		if err != nil {
 			local.Close()
@@ -97,7 +98,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 
 	// `soulbridge backup` and `restore` talk to this process through a
 	// socket in the data dir (admin.go); stopped before the store closes.
-	stopAdmin := serveAdmin(cfg.DataDir, admin, log)
+	stopAdmin := serveAdmin(cfg.DataDir, admin, keys.keys, log)
 	defer stopAdmin()
 
 	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)

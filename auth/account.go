@@ -2,9 +2,9 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"soulbridge/kv"
 )
@@ -14,40 +14,71 @@ import (
 var ErrNoAccount = errors.New("auth: no such account")
 
 // ChangePassword sets username's password to newPassword, which must pass
-// CheckNewPassword (else a *ValidationError, and nothing changes). The
-// caller has checked the current password, throttled (Authenticate).
-func (s *Service) ChangePassword(ctx context.Context, username, newPassword string) error {
+// CheckNewPassword (else a *ValidationError, and nothing changes), and gives
+// the account a new generation: from then on every session and device
+// cookie made before grants nothing. It returns the account as stored (its
+// Standing is what the caller's own new session must carry). The caller
+// has checked the current password, throttled (Authenticate).
+func (s *Service) ChangePassword(ctx context.Context, username, newPassword string) (User, error) {
 	name, err := NormalizeUsername(username)
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if err := CheckNewPassword(name, newPassword); err != nil {
-		return err
+		return User{}, err
 	}
 	b, err := s.store.Get(ctx, userPrefix+name)
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
-		return ErrNoAccount
+		return User{}, ErrNoAccount
 	}
 	if err != nil {
-		return fmt.Errorf("auth: change password: %w", err)
+		return User{}, fmt.Errorf("auth: change password: %w", err)
 	}
 	u, err := decodeUser(b)
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	u.PasswordHash, u.UpdatedAt = hash, s.cfg.Now().UTC()
-	nb, err := json.Marshal(u)
+	gen, err := newGeneration()
 	if err != nil {
-		return fmt.Errorf("auth: encode user: %w", err)
+		return User{}, err
+	}
+	now := s.cfg.Now().UTC()
+	u.PasswordHash, u.UpdatedAt, u.Generation, u.PasswordChangedAt = hash, now, gen, now
+	nb, err := encodeUser(u)
+	if err != nil {
+		return User{}, err
 	}
 	if err := s.store.Set(ctx, userPrefix+name, nb, 0); err != nil {
-		return fmt.Errorf("auth: change password: %w", err)
+		return User{}, fmt.Errorf("auth: change password: %w", err)
 	}
-	return nil
+	return u, nil
+}
+
+// Standing returns username's generation and when its password was last
+// set (User.Standing), read from the store on every call (only the JSON
+// decode is remembered, for bytes read before). An account that does not
+// exist returns an error matching kv.ErrNotFound; while the shared tier is
+// down, a name this instance has no copy of matches kv.ErrUnavailable too,
+// and must then not be taken for a deleted account.
+func (s *Service) Standing(ctx context.Context, username string) (generation string, since time.Time, err error) {
+	e, ok := s.standings.lookup(username)
+	key := e.key
+	if !ok {
+		key = userPrefix + username
+	}
+	b, err := s.store.Get(ctx, key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: account standing: %w", err)
+	}
+	st, err := s.standings.of(username, key, b, e, ok)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return st.generation, st.since, nil
 }
 
 // Delete removes username's account record; the name is free for sign-up

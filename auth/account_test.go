@@ -19,14 +19,14 @@ func TestChangePassword(t *testing.T) {
 	}
 	// The new-password rules apply, and a refusal changes nothing.
 	for _, pw := range []string{"short", "password", "alice-alice-1"} {
-		if err := s.ChangePassword(ctx, "alice", pw); !errors.Is(err, auth.ErrInvalid) {
+		if _, err := s.ChangePassword(ctx, "alice", pw); !errors.Is(err, auth.ErrInvalid) {
 			t.Errorf("ChangePassword(%q) = %v, want a validation error", pw, err)
 		}
 	}
 	if _, err := s.LogIn(ctx, "alice", "correct horse battery", "192.0.2.1"); err != nil {
 		t.Fatalf("old password after refused changes: %v", err)
 	}
-	if err := s.ChangePassword(ctx, "Alice", "staple violet quarry"); err != nil {
+	if _, err := s.ChangePassword(ctx, "Alice", "staple violet quarry"); err != nil {
 		t.Fatalf("ChangePassword: %v", err)
 	}
 	if _, err := s.LogIn(ctx, "alice", "correct horse battery", "192.0.2.1"); !errors.Is(err, auth.ErrBadCredentials) {
@@ -35,7 +35,7 @@ func TestChangePassword(t *testing.T) {
 	if _, err := s.LogIn(ctx, "alice", "staple violet quarry", "192.0.2.1"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
-	if err := s.ChangePassword(ctx, "nobody", "staple violet quarry"); !errors.Is(err, auth.ErrNoAccount) {
+	if _, err := s.ChangePassword(ctx, "nobody", "staple violet quarry"); !errors.Is(err, auth.ErrNoAccount) {
 		t.Fatalf("ChangePassword(nobody) = %v, want ErrNoAccount", err)
 	}
 }

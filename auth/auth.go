@@ -5,6 +5,8 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,7 +94,24 @@ type User struct {
 	PasswordHash string    `json:"password_hash"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// Generation is a random value, new at sign-up and at every password
+	// change (docs/architecture.md, "Account generation"): sessions and
+	// device cookies carry the generation they were made under and grant
+	// nothing once it changed. Empty for an account written by a release
+	// before it (see Standing).
+	Generation string `json:"generation,omitempty"`
+	// PasswordChangedAt is when the password was last set (sign-up or a
+	// change). Zero for an account written by a release before it.
+	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+
+	// other holds the fields of the stored record this release does not
+	// know (written by a later release sharing the store in a rolling
+	// deploy): a rewrite keeps them.
+	other map[string]json.RawMessage
 }
+
+// userFields are the JSON fields User knows; any other is kept in other.
+var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "password_changed_at"}
 
 // Store is what accounts need from the key-value store.
 type Store interface {
@@ -106,6 +125,9 @@ type Store interface {
 	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
 
+// KeyPrefix starts every account record's store key.
+const KeyPrefix = userPrefix
+
 const userPrefix = "user:"
 
 func decodeUser(b []byte) (User, error) {
@@ -113,5 +135,80 @@ func decodeUser(b []byte) (User, error) {
 	if err := json.Unmarshal(b, &u); err != nil {
 		return User{}, fmt.Errorf("auth: decode user: %w", err)
 	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return User{}, fmt.Errorf("auth: decode user: %w", err)
+	}
+	for _, f := range userFields {
+		delete(all, f)
+	}
+	if len(all) > 0 {
+		u.other = all
+	}
 	return u, nil
+}
+
+// encodeUser is the stored form of u, with the fields of the record u was
+// decoded from that this release does not know.
+func encodeUser(u User) ([]byte, error) {
+	b, err := json.Marshal(u)
+	if err != nil || len(u.other) == 0 {
+		return b, wrapEncode(err)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, wrapEncode(err)
+	}
+	for k, v := range u.other {
+		if _, known := all[k]; !known {
+			all[k] = v
+		}
+	}
+	b, err = json.Marshal(all)
+	return b, wrapEncode(err)
+}
+
+func wrapEncode(err error) error {
+	if err != nil {
+		return fmt.Errorf("auth: encode user: %w", err)
+	}
+	return nil
+}
+
+// newGeneration returns a fresh account generation: 128 random bits.
+func newGeneration() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("auth: generation: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Standing is what an account's sessions and device cookies are judged by
+// (session.Manager checks it on every load).
+//
+// Generation is the account's generation. An account written by a release
+// before generations has none; its generation is then derived from the time
+// its record last changed ("t:" and UpdatedAt), which that release set only
+// at sign-up and at a password change, so it too changes exactly when
+// sessions must end, also when a previous-release instance changes the
+// password during a rolling deploy (and drops the fields it does not know).
+//
+// Since is when the password was last set: a session or device cookie that
+// carries no generation (made by the previous release, or renewed by it,
+// which drops the field) is honoured only if it was made at or after Since.
+// An account without that record (written by the previous release) counts
+// its sign-up time: that release kept a session's creation time when it
+// rotated the session at a password change, and had ended every other
+// session itself, so an earlier time would log out the very person who
+// changed it.
+func (u User) Standing() (generation string, since time.Time) {
+	since = u.PasswordChangedAt
+	if since.IsZero() {
+		since = u.CreatedAt
+	}
+	if u.Generation != "" {
+		return u.Generation, since
+	}
+	return "t:" + u.UpdatedAt.UTC().Format(time.RFC3339Nano), since
 }

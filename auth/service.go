@@ -2,7 +2,7 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -44,23 +44,39 @@ type Config struct {
 	// MaxInFlight bounds the password checks in flight on this instance;
 	// 0 means 4 per hashing slot of Hasher.
 	MaxInFlight int
+	// SharedHold is how long an attempt's reservation lasts in the shared
+	// tier without a verdict (an instance killed while hashing, a give-back
+	// lost with the link): it must outlast the longest hash; 0 means
+	// DefaultSharedHold.
+	SharedHold time.Duration
 }
 
-// SharedCounter counts events per key in windows shared by every instance
-// (kv.Mirror keeps it). Both methods return an error while the shared tier
-// is down.
+// SharedCounter counts attempts per key across instances (kv.Mirror keeps
+// it). Every method is idempotent by the attempt's id, so a call sent twice
+// counts once, and returns an error while the shared tier is down.
 type SharedCounter interface {
-	// Incr counts one event under key; the key expires window after its
-	// first count.
-	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
-	// Count returns key's count and how long its window still runs.
-	Count(ctx context.Context, key string) (n int64, left time.Duration, err error)
-	// Decr takes one count back from key, if key still exists (a
-	// reservation given back; an expired window stays expired).
-	Decr(ctx context.Context, key string) error
+	// Reserve counts attempt id under key unless the count (events kept
+	// in the last window plus reservations held) is at limit; then it
+	// counts nothing and returns how long until the count drops below it.
+	// A reservation ends by itself after hold unless kept.
+	Reserve(ctx context.Context, key, id string, limit int, window, hold time.Duration) (wait time.Duration, err error)
+	// Keep turns id's reservation into an event counted for window (a
+	// failure), once, even if the reservation already ended.
+	Keep(ctx context.Context, key, id string, window time.Duration) error
+	// Release gives id's reservation back; it never removes a kept event.
+	Release(ctx context.Context, key, id string) error
 }
 
-const throttlePrefix = "throttle:"
+// DefaultSharedHold is how long a reservation lasts in the shared tier
+// without a verdict: far longer than a hash (about 0.1 s, at most a few
+// queued ahead of it), short enough that a reservation lost with a killed
+// instance or a cut link is gone before anyone waits on it for long.
+const DefaultSharedHold = 30 * time.Second
+
+// throttlePrefix is the shared counters' key space. Not "throttle:", where
+// the previous release keeps INCR counters (strings): during a rolling
+// deploy both share one Redis, and one key of two types would fail both.
+const throttlePrefix = "attempts:"
 
 // Service signs people up and logs them in.
 type Service struct {
@@ -71,6 +87,7 @@ type Service struct {
 	byDevice  *Throttle
 	bySignup  *Throttle
 	inFlight  *gate
+	standings *standingCache
 }
 
 // New returns a Service over store.
@@ -84,6 +101,9 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 4 * cap(cfg.Hasher.sem)
 	}
+	if cfg.SharedHold <= 0 {
+		cfg.SharedHold = DefaultSharedHold
+	}
 	return &Service{
 		store:     store,
 		cfg:       cfg,
@@ -92,6 +112,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
 		bySignup:  NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
 		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
+		standings: newStandingCache(),
 	}, nil
 }
 
@@ -138,21 +159,21 @@ func (s *Service) signUp(ctx context.Context, username, password, ip string, thr
 		if wait > 0 {
 			return User{}, &ThrottledError{RetryAfter: wait}
 		}
-		defer func() {
-			if err != nil {
-				s.release(ctx, held) // only accounts created count
-			}
-		}()
+		defer func() { s.settle(ctx, held, err == nil) }() // only accounts created count
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
-	now := s.cfg.Now().UTC()
-	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	b, err := json.Marshal(u)
+	gen, err := newGeneration()
 	if err != nil {
-		return User{}, fmt.Errorf("auth: encode user: %w", err)
+		return User{}, err
+	}
+	now := s.cfg.Now().UTC()
+	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, Generation: gen, PasswordChangedAt: now}
+	b, err := encodeUser(u)
+	if err != nil {
+		return User{}, err
 	}
 	if err := s.store.Create(ctx, userPrefix+name, b, 0); err != nil {
 		if errors.Is(err, kv.ErrExists) {
@@ -208,9 +229,7 @@ func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.check(ctx, name, nameErr, a.Password)
-	if !errors.Is(err, ErrBadCredentials) {
-		s.release(ctx, held)
-	}
+	s.settle(ctx, held, errors.Is(err, ErrBadCredentials))
 	return u, err
 }
 
@@ -242,61 +261,87 @@ type counter struct {
 	key    string
 }
 
-// reservation is a counted attempt, to give back on success.
+// reservation is one attempt reserved against one counter. Its id names
+// the attempt in the shared tier, so that every call about it is
+// idempotent there.
 type reservation struct {
 	counter
-	shared bool // counted in the shared tier too
+	id string
 }
 
 // reserve counts the attempt against every counter, or against none and
 // says how long to wait when one of them is at its limit.
 func (s *Service) reserve(ctx context.Context, cs []counter) ([]reservation, time.Duration) {
+	id := rand.Text()
 	held := make([]reservation, 0, len(cs))
 	for _, c := range cs {
-		r, wait := s.reserveOne(ctx, c)
-		if wait > 0 {
+		if wait := s.reserveOne(ctx, c, id); wait > 0 {
 			s.release(ctx, held)
 			return nil, wait
 		}
-		held = append(held, r)
+		held = append(held, reservation{counter: c, id: id})
 	}
 	return held, 0
 }
 
-// reserveOne checks and counts one attempt against c: by the shared count
-// while the shared tier answers (INCR first, then give it back if it went
-// over, so two instances cannot both take the last attempt), else by this
-// instance's own. The local count is kept either way: it decides while the
-// shared tier is down.
-func (s *Service) reserveOne(ctx context.Context, c counter) (reservation, time.Duration) {
+// reserveOne checks and counts attempt id against c: by the shared count
+// while the shared tier answers (one atomic step there, so two instances
+// cannot both take the last attempt), else by this instance's own. The
+// local count is kept either way: it decides while the shared tier is down.
+func (s *Service) reserveOne(ctx context.Context, c counter, id string) time.Duration {
 	if s.cfg.Shared != nil {
-		key := throttlePrefix + c.key
-		n, err := s.cfg.Shared.Incr(ctx, key, c.window)
+		wait, err := s.cfg.Shared.Reserve(ctx, throttlePrefix+c.key, id, c.limit, c.window, s.cfg.SharedHold)
 		if err == nil {
-			if n <= int64(c.limit) {
-				c.local.Fail(c.key)
-				return reservation{counter: c, shared: true}, 0
+			if wait > 0 {
+				return max(wait, time.Second)
 			}
-			_ = s.cfg.Shared.Decr(ctx, key)
-			_, left, err := s.cfg.Shared.Count(ctx, key)
-			if err != nil || left <= 0 {
-				left = c.window
-			}
-			return reservation{}, max(left, time.Second)
+			c.local.Fail(c.key)
+			return 0
 		}
 	}
 	if wait := c.local.Reserve(c.key); wait > 0 {
-		return reservation{}, max(wait, time.Second)
+		return max(wait, time.Second)
 	}
-	return reservation{counter: c}, 0
+	return 0
 }
 
-// release gives reservations back.
+// settle ends the reservations with the attempt's verdict: kept as
+// failures when counted, else given back.
+func (s *Service) settle(ctx context.Context, held []reservation, counted bool) {
+	if counted {
+		s.keep(ctx, held)
+	} else {
+		s.release(ctx, held)
+	}
+}
+
+// keep counts the reservations as failures. In the shared tier too
+// whether or not the reservation was taken there (Redis may have been down
+// then, or the reservation may have landed after the instance gave up on
+// it): Keep counts an attempt once either way. The request's cancellation
+// does not stop it: a client hanging up must not go uncounted.
+func (s *Service) keep(ctx context.Context, held []reservation) {
+	if s.cfg.Shared == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, r := range held {
+		_ = s.cfg.Shared.Keep(ctx, throttlePrefix+r.key, r.id, r.window)
+	}
+}
+
+// release gives reservations back: locally, and in the shared tier
+// whether or not the reservation was taken there (Release of an attempt
+// the shared tier does not hold changes nothing). A give-back that cannot
+// reach the shared tier is left to the reservation's hold.
 func (s *Service) release(ctx context.Context, held []reservation) {
+	if s.cfg.Shared != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
 	for _, r := range held {
 		r.local.Release(r.key)
-		if r.shared {
-			_ = s.cfg.Shared.Decr(ctx, throttlePrefix+r.key)
+		if s.cfg.Shared != nil {
+			_ = s.cfg.Shared.Release(ctx, throttlePrefix+r.key, r.id)
 		}
 	}
 }

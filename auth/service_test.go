@@ -143,7 +143,7 @@ func TestLogIn(t *testing.T) {
 			if !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("err = %v, want ErrBadCredentials", err)
 			}
-			if u != (auth.User{}) {
+			if u.Username != "" || u.PasswordHash != "" {
 				t.Fatalf("returned a user with the error: %+v", u)
 			}
 		})

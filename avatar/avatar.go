@@ -216,20 +216,37 @@ func decode(username string, b []byte) (Choice, error) {
 // disk when Set returns. An id outside the catalogue returns ErrUnknown. An
 // uploaded image the user had is released (and removed if no one else uses
 // it).
-func (s *Service) Set(ctx context.Context, username, id string) (Choice, error) {
+//
+// still, if not nil, is asked once the choice is stored whether the writer
+// still acts for username (its session's account was not deleted or
+// changed meanwhile); if it errs, the choice is undone and its error
+// returned (see replace).
+func (s *Service) Set(ctx context.Context, username, id string, still Still) (Choice, error) {
 	if _, ok := Lookup(id); !ok || id == Default {
 		return Choice{}, ErrUnknown
 	}
-	return s.replace(ctx, username, func(old Choice) (Choice, error) {
+	return s.replace(ctx, username, still, func(old Choice) (Choice, error) {
 		return Choice{Username: username, Avatar: id, UpdatedAt: s.now().UTC(), UploadedAt: old.UploadedAt}, nil
 	})
 }
+
+// Still reports whether the writer of a change still acts for the user it
+// was made for: nil if so, else the error to answer with.
+type Still func(ctx context.Context) error
 
 // replace changes username's choice under the user's lock: next gets the
 // current choice and returns the new one, which is stored; then the image
 // the old choice held, if any, is released. One user's changes so happen in
 // order, and every change releases what it replaced.
-func (s *Service) replace(ctx context.Context, username string, next func(old Choice) (Choice, error)) (Choice, error) {
+//
+// The store has no compare-and-set, so a write made in a user's name that
+// may race the end of the writer's right to make it (an account deleted, or
+// its password changed, while the request ran) is written, re-checked with
+// still, and undone if the check fails: the old choice is put back (or the
+// record removed, if there was none) and the new one's image released. So
+// an upload that finishes after its account was deleted leaves nothing for
+// the next owner of the name.
+func (s *Service) replace(ctx context.Context, username string, still Still, next func(old Choice) (Choice, error)) (Choice, error) {
 	mu := s.userLock(username)
 	mu.Lock()
 	defer mu.Unlock()
@@ -244,8 +261,33 @@ func (s *Service) replace(ctx context.Context, username string, next func(old Ch
 	if err := s.put(ctx, c); err != nil {
 		return Choice{}, err
 	}
+	if still != nil {
+		if err := still(ctx); err != nil {
+			if uerr := s.undo(ctx, username, old, c); uerr != nil {
+				return Choice{}, uerr
+			}
+			return Choice{}, err
+		}
+	}
 	s.release(ctx, username, old)
 	return c, nil
+}
+
+// undo puts old back in place of c, a change just stored (replace), and
+// releases c's image.
+func (s *Service) undo(ctx context.Context, username string, old, c Choice) error {
+	var err error
+	if old.UpdatedAt.IsZero() && old.Image == "" { // there was no choice
+		err = s.store.Delete(ctx, keyPrefix+username)
+	} else {
+		old.Username = username
+		err = s.put(ctx, old)
+	}
+	if err != nil {
+		return fmt.Errorf("avatar: undo: %w", err)
+	}
+	s.release(ctx, username, c)
+	return nil
 }
 
 func (s *Service) put(ctx context.Context, c Choice) error {

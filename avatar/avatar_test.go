@@ -88,7 +88,7 @@ func TestSetRefusesUnknown(t *testing.T) {
 	s, store := newService(t)
 	ctx := context.Background()
 	for _, id := range []string{"dragon", "", avatar.Default, "OWL", "owl\x00", "../../etc/passwd"} {
-		if c, err := s.Set(ctx, "alice", id); !errors.Is(err, avatar.ErrUnknown) {
+		if c, err := s.Set(ctx, "alice", id, nil); !errors.Is(err, avatar.ErrUnknown) {
 			t.Errorf("Set(%q) = %+v, %v; want ErrUnknown", id, c, err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestSetThenGet(t *testing.T) {
 	s, store := newService(t)
 	ctx := context.Background()
 	for _, id := range []string{"owl", "fox"} {
-		set, err := s.Set(ctx, "alice", id)
+		set, err := s.Set(ctx, "alice", id, nil)
 		if err != nil {
 			t.Fatalf("Set(%q): %v", id, err)
 		}
@@ -160,7 +160,7 @@ func TestGetErrors(t *testing.T) {
 	if _, err := s.Get(ctx, "bob"); err == nil {
 		t.Fatal("Get on a closed store succeeded")
 	}
-	if _, err := s.Set(ctx, "bob", "owl"); err == nil || errors.Is(err, avatar.ErrUnknown) {
+	if _, err := s.Set(ctx, "bob", "owl", nil); err == nil || errors.Is(err, avatar.ErrUnknown) {
 		t.Fatalf("Set on a closed store: %v", err)
 	}
 }
@@ -168,10 +168,10 @@ func TestGetErrors(t *testing.T) {
 func TestGetManyInOrderWithDefaults(t *testing.T) {
 	s, store := newService(t)
 	ctx := context.Background()
-	if _, err := s.Set(ctx, "bob", "fox"); err != nil {
+	if _, err := s.Set(ctx, "bob", "fox", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+	if _, err := s.Set(ctx, "alice", "owl", nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetMany(ctx, []string{"alice", "carol", "bob"})
@@ -198,10 +198,10 @@ func TestGetManyInOrderWithDefaults(t *testing.T) {
 func TestDeleteForgetsTheChoice(t *testing.T) {
 	s, store := newService(t)
 	ctx := context.Background()
-	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+	if _, err := s.Set(ctx, "alice", "owl", nil); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
-	if _, err := s.Set(ctx, "bob", "fox"); err != nil {
+	if _, err := s.Set(ctx, "bob", "fox", nil); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
 	if err := s.Delete(ctx, "alice"); err != nil {

@@ -113,7 +113,8 @@ func (s *Service) limit(c Choice) error {
 // stored within the interval, an error matching kv.ErrUnavailable when the
 // store cannot see every instance (an upload needs that, see Config.Shared),
 // and store errors.
-func (s *Service) Upload(ctx context.Context, username string, data []byte) (Choice, error) {
+// still is asked as for Set, and an upload it refuses is undone.
+func (s *Service) Upload(ctx context.Context, username string, data []byte, still Still) (Choice, error) {
 	if !s.shared() {
 		return Choice{}, fmt.Errorf("avatar: upload: %w", kv.ErrUnavailable)
 	}
@@ -128,7 +129,7 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte) (Cho
 	sum := sha256.Sum256(png)
 	hash := hex.EncodeToString(sum[:])
 
-	return s.replace(ctx, username, func(old Choice) (Choice, error) {
+	return s.replace(ctx, username, still, func(old Choice) (Choice, error) {
 		// Checked again under the lock: of concurrent uploads, one is stored.
 		if err := s.limit(old); err != nil {
 			return Choice{}, err

@@ -78,7 +78,7 @@ func TestOldRecordStillDecodes(t *testing.T) {
 	}
 	// And the new fields are additions: an old reader's three fields are
 	// still there, with the same names.
-	if _, err := s.Set(ctx, "alice", "fox"); err != nil {
+	if _, err := s.Set(ctx, "alice", "fox", nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := store.Get(ctx, "avatar:alice")
@@ -114,7 +114,7 @@ func TestUploadStoresUnderContentHash(t *testing.T) {
 	clk := &clock{t: fixedNow}
 	s := uploadService(t, store, clk)
 	ctx := context.Background()
-	c, err := s.Upload(ctx, "alice", testimage.JPEGWithGPS(640, 480))
+	c, err := s.Upload(ctx, "alice", testimage.JPEGWithGPS(640, 480), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +155,11 @@ func TestImagesAreSharedAndRemovedWhenUnused(t *testing.T) {
 	s := uploadService(t, store, clk)
 	ctx := context.Background()
 	same := testimage.PNG(300, 200)
-	a, err := s.Upload(ctx, "alice", same)
+	a, err := s.Upload(ctx, "alice", same, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Upload(ctx, "bob", same)
+	b, err := s.Upload(ctx, "bob", same, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,26 +182,26 @@ func TestImagesAreSharedAndRemovedWhenUnused(t *testing.T) {
 
 	// Alice replaces it: bob still uses it.
 	clk.add(time.Minute)
-	a2, err := s.Upload(ctx, "alice", testimage.GIF(100, 100))
+	a2, err := s.Upload(ctx, "alice", testimage.GIF(100, 100), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantImage(a.Image, true)
 	wantImage(a2.Image, true)
 	// Bob goes back to a preset: the shared image has no user left.
-	if _, err := s.Set(ctx, "bob", "owl"); err != nil {
+	if _, err := s.Set(ctx, "bob", "owl", nil); err != nil {
 		t.Fatal(err)
 	}
 	wantImage(a.Image, false)
 	// Bob uploads again, then uploads the same image once more (a new
 	// reference each time; the old one released): it stays.
 	clk.add(time.Minute)
-	b2, err := s.Upload(ctx, "bob", same)
+	b2, err := s.Upload(ctx, "bob", same, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.add(time.Minute)
-	if b3, err := s.Upload(ctx, "bob", same); err != nil || b3.Image != b2.Image {
+	if b3, err := s.Upload(ctx, "bob", same, nil); err != nil || b3.Image != b2.Image {
 		t.Fatalf("second identical upload: %+v, %v", b3, err)
 	}
 	wantImage(b2.Image, true)
@@ -229,29 +229,29 @@ func TestUploadInterval(t *testing.T) {
 	ctx := context.Background()
 	// Refused uploads do not count.
 	for i := 0; i < 3; i++ {
-		if _, err := s.Upload(ctx, "alice", []byte(testimage.SVG)); !errors.Is(err, avatar.ErrUnsupportedType) {
+		if _, err := s.Upload(ctx, "alice", []byte(testimage.SVG), nil); !errors.Is(err, avatar.ErrUnsupportedType) {
 			t.Fatalf("svg: %v", err)
 		}
 	}
 	if err := s.UploadWait(ctx, "alice"); err != nil {
 		t.Fatalf("refused uploads counted: %v", err)
 	}
-	if _, err := s.Upload(ctx, "alice", testimage.PNG(64, 64)); err != nil {
+	if _, err := s.Upload(ctx, "alice", testimage.PNG(64, 64), nil); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(avatar.DefaultUploadInterval - time.Second)
 	var le *avatar.LimitError
-	if _, err := s.Upload(ctx, "alice", testimage.PNG(65, 64)); !errors.As(err, &le) || le.RetryAfter != time.Second {
+	if _, err := s.Upload(ctx, "alice", testimage.PNG(65, 64), nil); !errors.As(err, &le) || le.RetryAfter != time.Second {
 		t.Fatalf("second upload within the interval: %v, want a LimitError with 1s to wait", err)
 	}
 	if err := s.UploadWait(ctx, "alice"); !errors.As(err, &le) {
 		t.Fatalf("UploadWait within the interval: %v", err)
 	}
 	// Other users are not limited, and a preset change is not an upload.
-	if _, err := s.Upload(ctx, "bob", testimage.PNG(65, 64)); err != nil {
+	if _, err := s.Upload(ctx, "bob", testimage.PNG(65, 64), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+	if _, err := s.Set(ctx, "alice", "owl", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UploadWait(ctx, "alice"); !errors.As(err, &le) {
@@ -261,7 +261,7 @@ func TestUploadInterval(t *testing.T) {
 	if err := s.UploadWait(ctx, "alice"); err != nil {
 		t.Fatalf("after the interval: %v", err)
 	}
-	if _, err := s.Upload(ctx, "alice", testimage.PNG(65, 64)); err != nil {
+	if _, err := s.Upload(ctx, "alice", testimage.PNG(65, 64), nil); err != nil {
 		t.Fatalf("after the interval: %v", err)
 	}
 }
@@ -275,7 +275,7 @@ func TestConcurrentUploadsOfOneUserStoreOne(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Go(func() {
-			_, err := s.Upload(context.Background(), "alice", testimage.PNG(40+i, 40))
+			_, err := s.Upload(context.Background(), "alice", testimage.PNG(40+i, 40), nil)
 			var le *avatar.LimitError
 			switch {
 			case err == nil:
@@ -304,18 +304,18 @@ func TestUploadNeedsTheSharedTier(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := s.Upload(ctx, "alice", testimage.PNG(50, 50)); !errors.Is(err, kv.ErrUnavailable) {
+	if _, err := s.Upload(ctx, "alice", testimage.PNG(50, 50), nil); !errors.Is(err, kv.ErrUnavailable) {
 		t.Fatalf("upload with the shared tier down: %v, want ErrUnavailable", err)
 	}
 	shared.Store(true)
-	c, err := s.Upload(ctx, "alice", testimage.PNG(50, 50))
+	c, err := s.Upload(ctx, "alice", testimage.PNG(50, 50), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Released while the shared tier is down: the reference goes, the
 	// image stays until a sweep can see every instance.
 	shared.Store(false)
-	if _, err := s.Set(ctx, "alice", "fox"); err != nil {
+	if _, err := s.Set(ctx, "alice", "fox", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Image(ctx, c.Image); err != nil {
@@ -342,7 +342,7 @@ func TestSweepDropsStaleReferences(t *testing.T) {
 	clk := &clock{t: fixedNow}
 	s := uploadService(t, store, clk)
 	ctx := context.Background()
-	inUse, err := s.Upload(ctx, "alice", testimage.PNG(80, 80))
+	inUse, err := s.Upload(ctx, "alice", testimage.PNG(80, 80), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,17 +402,17 @@ func TestCollectorRestoresAnImageTakenMeanwhile(t *testing.T) {
 	rs := &raceStore{Store: store}
 	s := uploadService(t, rs, clk) // alice's instance
 	ctx := context.Background()
-	a, err := s.Upload(ctx, "alice", pic)
+	a, err := s.Upload(ctx, "alice", pic, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b avatar.Choice
 	rs.hook = func() {
-		if b, err = other.Upload(ctx, "bob", pic); err != nil {
+		if b, err = other.Upload(ctx, "bob", pic, nil); err != nil {
 			t.Error(err)
 		}
 	}
-	if _, err := s.Set(ctx, "alice", "owl"); err != nil {
+	if _, err := s.Set(ctx, "alice", "owl", nil); err != nil {
 		t.Fatal(err)
 	}
 	if b.Image != a.Image {
@@ -450,9 +450,9 @@ func TestRacingUploadsNeverLoseAnImageInUse(t *testing.T) {
 				for step := range 6 {
 					var err error
 					if (step+i)%3 == 2 {
-						_, err = s.Set(ctx, u, "owl")
+						_, err = s.Set(ctx, u, "owl", nil)
 					} else {
-						_, err = s.Upload(ctx, u, pics[(step+i+round)%2])
+						_, err = s.Upload(ctx, u, pics[(step+i+round)%2], nil)
 					}
 					if err != nil {
 						t.Error(err)

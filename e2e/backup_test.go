@@ -8,10 +8,12 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -23,6 +25,7 @@ import (
 
 	"soulbridge/internal/testbin"
 	"soulbridge/internal/testredis"
+	"soulbridge/kv"
 )
 
 const backupPassword = "correct horse battery"
@@ -285,7 +288,7 @@ func TestBackupLarge(t *testing.T) {
 	root := testbin.Root(t)
 	env := keyedEnv(t, filepath.Join(root, "data"))
 	in := filepath.Join(root, "generated.backup")
-	writeGeneratedBackup(t, in, n)
+	writeGeneratedBackup(t, in, n, env["SECRET_KEY"])
 
 	start := time.Now()
 	code, _, stderr := testbin.Run(t, 5*time.Minute, env, "restore", in)
@@ -299,7 +302,8 @@ func TestBackupLarge(t *testing.T) {
 	start = time.Now()
 	code, _, stderr = testbin.Run(t, 5*time.Minute, env, "backup", out)
 	backupTook := time.Since(start)
-	if code != 0 || !strings.Contains(stderr, "100000 records") {
+	// The sessions, the index entries the start-up built for them, its marker.
+	if code != 0 || !strings.Contains(stderr, "200001 records") {
 		t.Fatalf("backup: exit %d, stderr:\n%s", code, stderr)
 	}
 	if r := testbin.Must(t, testbin.Client(t), http.MethodGet, srv.Base()+"/healthz", "", "", nil); r.Status != http.StatusOK {
@@ -312,25 +316,33 @@ func TestBackupLarge(t *testing.T) {
 
 // writeGeneratedBackup writes a backup of n session records in the stored
 // record form of kv/record.go ("~1", 16-digit microseconds and a 12-character
-// instance id, 'v', 13-digit expiry in ms, then the value).
-func writeGeneratedBackup(t *testing.T, path string, n int) {
+// instance id, 'v', 13-digit expiry in ms, then the value), signed under
+// the site key keyHex as kv/backup.go says.
+func writeGeneratedBackup(t *testing.T, path string, n int, keyHex string) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	key, err := hex.DecodeString(keyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, kv.BackupKey(key))
 	w := bufio.NewWriter(f)
+	sw := io.MultiWriter(w, mac)
 	now := time.Now()
-	fmt.Fprintf(w, `{"app":"soulbridge","kind":"backup","format":1,"prefix":"soulbridge:","created_at":%q,"source":"local"}`+"\n", now.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(sw, `{"app":"soulbridge","kind":"backup","format":2,"prefix":"soulbridge:","created_at":%q,"source":"local"}`+"\n", now.UTC().Format(time.RFC3339Nano))
 	for i := range n {
 		id := sha256.Sum256([]byte(fmt.Sprint(i)))
 		seen := now.Add(-time.Duration(i) * 1237 * time.Millisecond)
 		val := fmt.Sprintf(`{"username":"user%06d","created_at":%q,"last_seen":%q,"expires_at":%q,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0","ip":"203.0.%d.%d"}`,
 			i%20000, seen.Add(-time.Hour).Format(time.RFC3339Nano), seen.Format(time.RFC3339Nano), seen.Add(2160*time.Hour).Format(time.RFC3339Nano), id[0], id[1])
 		rec := fmt.Sprintf("~1%016d0123456789abv%013d%s", seen.UnixMicro(), now.Add(720*time.Hour).UnixMilli(), val)
-		fmt.Fprintf(w, `{"k":"session:%s","r":"%s"}`+"\n", hex.EncodeToString(id[:]), base64.StdEncoding.EncodeToString([]byte(rec)))
+		fmt.Fprintf(sw, `{"k":"session:%s","r":"%s"}`+"\n", hex.EncodeToString(id[:]), base64.StdEncoding.EncodeToString([]byte(rec)))
 	}
-	fmt.Fprintf(w, `{"end":true,"records":%d}`+"\n", n)
+	fmt.Fprintf(mac, "end %d\n", n)
+	fmt.Fprintf(w, `{"end":true,"records":%d,"mac":%q}`+"\n", n, hex.EncodeToString(mac.Sum(nil)))
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,9 @@ func TestMirrorOutage(t *testing.T) {
 	p := startPair(t)
 	alice := testbin.Signup(t, p.c, p.a.Base(), "alice", "correct horse battery")
 	bob := testbin.Signup(t, p.c, p.b.Base(), "bob", "correct horse battery")
+	// Dave signs up on B and is never seen on A: not his session, nor his
+	// account (which a session's load reads, and so copies).
+	testbin.Signup(t, p.c, p.b.Base(), "dave", "correct horse battery")
 	// Each instance reads both sessions once, so its local copy has them.
 	for _, proc := range []*testbin.Proc{p.a, p.b} {
 		p.wantAvatar(t, proc, alice, "default", "before the outage")
@@ -214,13 +217,15 @@ func TestMirrorOutage(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "paused") {
 		t.Fatalf("sign-up while redis is down: %d, want 503 'paused'", r.Status)
 	}
-	// Log-in: an account A has (alice) works; one A never saw (bob, who
-	// signed up on B) is a 503, not "wrong password".
+	// Log-in: an account A has (alice; bob, whose session A served and so
+	// whose account it read) works; one A never saw (dave, who signed up on
+	// B) is a 503, not "wrong password".
 	testbin.Form(t, p.c, p.a.Base(), "/login", "alice", "correct horse battery")
+	testbin.Form(t, p.c, p.a.Base(), "/login", "bob", "correct horse battery")
 	r = testbin.Must(t, p.c, http.MethodPost, p.a.Base()+"/login", "", "application/x-www-form-urlencoded",
-		strings.NewReader("username=bob&password=correct+horse+battery"))
+		strings.NewReader("username=dave&password=correct+horse+battery"))
 	if r.Status != http.StatusServiceUnavailable {
-		t.Fatalf("log-in on A for an account only B has, while redis is down: %d, want 503", r.Status)
+		t.Fatalf("log-in on A for an account only B has seen, while redis is down: %d, want 503", r.Status)
 	}
 	if rd := p.ready(t, p.a); rd.Outbox == 0 || rd.Status != "degraded" {
 		t.Fatalf("/readyz on A during the outage: %+v, want degraded with a queued write", rd)

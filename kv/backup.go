@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -15,13 +19,21 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Backup stream, format 1: text, one JSON object per line, so that it
+// Backup stream, format 2: text, one JSON object per line, so that it
 // survives any pipe (docker exec, railway ssh) and can be read with a pager.
 //
-//	{"app":"soulbridge","kind":"backup","format":1,"prefix":"soulbridge:","created_at":"…","source":"local"}
+//	{"app":"soulbridge","kind":"backup","format":2,"prefix":"soulbridge:","created_at":"…","source":"local"}
 //	{"k":"user:alice","r":"<base64 of the stored record>"}
 //	…
-//	{"end":true,"records":N}
+//	{"end":true,"records":N,"mac":"<hex HMAC-SHA256>"}
+//
+// The trailer's mac signs the stream: HMAC-SHA256 under BackupKey(site key)
+// of every line before it (as written, each with its "\n"; a reader drops
+// the \r a terminal may add and blank lines before feeding them), then
+// "end N\n". A restore checks it against the current key and the
+// fallbacks before it loads anything, so a record added or altered by hand,
+// or a backup of another site, is refused. Format 1 (the release before)
+// is the same without the mac: it reads only as an unverified backup.
 //
 // Each record line holds a key (without the prefix) and its stored record
 // (record.go: version, tombstone flag, absolute expiry, value), so a restore
@@ -35,7 +47,9 @@ import (
 const (
 	backupApp    = "soulbridge"
 	backupKind   = "backup"
-	backupFormat = 1
+	backupFormat = 2
+	// unsignedFormat is the previous release's format: no mac.
+	unsignedFormat = 1
 	// maxBackupLine bounds one line of a backup (a record of a few MB at most).
 	maxBackupLine = 64 << 20
 	restoreBatch  = 512
@@ -58,6 +72,11 @@ type BackupHeader struct {
 type BackupStats struct {
 	Header  BackupHeader
 	Records int
+	// Verified says the signature was checked and matched one of the keys
+	// (a reader's Keys; always true for a backup written).
+	Verified bool
+	// Skipped counts the records a restore left out (RestoreOptions.Skip).
+	Skipped int
 }
 
 type backupLine struct {
@@ -65,7 +84,22 @@ type backupLine struct {
 	Record  []byte `json:"r,omitempty"`
 	End     bool   `json:"end,omitempty"`
 	Records int    `json:"records,omitempty"`
+	MAC     string `json:"mac,omitempty"`
 }
+
+// BackupKey derives the key that signs backups from a site key (the
+// current SECRET_KEY, or a fallback when checking): its own purpose, so a
+// backup's signature is never a valid signature of anything else.
+func BackupKey(siteKey []byte) []byte {
+	m := hmac.New(sha256.New, siteKey)
+	m.Write([]byte("soulbridge backup v1"))
+	return m.Sum(nil)
+}
+
+// ErrUnverified is returned by backup readers for a backup whose signature
+// matches none of the keys given (altered, or written under another key)
+// or that has none (a previous release's), unless ReadOptions.Unverified.
+var ErrUnverified = errors.New("kv: the backup cannot be verified")
 
 // ErrNotBackup is returned by restores and readers for a stream that is not
 // a soulbridge backup of a format this build reads.
@@ -75,26 +109,34 @@ var ErrNotBackup = errors.New("kv: not a soulbridge backup")
 // and Replace is not set.
 var ErrNotEmpty = errors.New("kv: the store is not empty")
 
-// backupWriter writes the stream.
+// backupWriter writes the stream and signs it.
 type backupWriter struct {
 	w      *bufio.Writer
+	mac    hash.Hash
 	enc    *json.Encoder
 	header BackupHeader
 	n      int
 }
 
-func newBackupWriter(w io.Writer, h BackupHeader) (*backupWriter, error) {
+// newBackupWriter starts a backup signed under siteKey (with its
+// BackupKey); a backup is never written unsigned.
+func newBackupWriter(w io.Writer, h BackupHeader, siteKey []byte) (*backupWriter, error) {
+	if len(siteKey) == 0 {
+		return nil, errors.New("no signing key")
+	}
 	bw := bufio.NewWriterSize(w, 256<<10)
+	mac := hmac.New(sha256.New, BackupKey(siteKey))
 	h.App, h.Kind, h.Format = backupApp, backupKind, backupFormat
 	if h.CreatedAt.IsZero() {
 		h.CreatedAt = time.Now().UTC()
 	}
-	enc := json.NewEncoder(bw)
+	// The encoder writes each line whole, "\n" included, in one Write.
+	enc := json.NewEncoder(io.MultiWriter(bw, mac))
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(h); err != nil {
 		return nil, err
 	}
-	return &backupWriter{w: bw, enc: enc, header: h}, nil
+	return &backupWriter{w: bw, mac: mac, enc: enc, header: h}, nil
 }
 
 // record writes key's stored record unless it is expired or local-only.
@@ -110,7 +152,13 @@ func (b *backupWriter) record(key string, stored []byte, now time.Time) error {
 }
 
 func (b *backupWriter) finish() error {
-	if err := b.enc.Encode(backupLine{End: true, Records: b.n}); err != nil {
+	fmt.Fprintf(b.mac, "end %d\n", b.n)
+	trailer := backupLine{End: true, Records: b.n, MAC: hex.EncodeToString(b.mac.Sum(nil))}
+	line, err := json.Marshal(trailer)
+	if err != nil {
+		return err
+	}
+	if _, err := b.w.Write(append(line, '\n')); err != nil {
 		return err
 	}
 	return b.w.Flush()
@@ -130,10 +178,10 @@ func versioned(raw []byte, expiresAt uint64) []byte {
 }
 
 // Backup writes a backup of the store to w from one consistent snapshot
-// (a single Badger read transaction).
-func (b *Badger) Backup(ctx context.Context, w io.Writer) (BackupStats, error) {
+// (a single Badger read transaction), signed under the site key key.
+func (b *Badger) Backup(ctx context.Context, w io.Writer, key []byte) (BackupStats, error) {
 	h := BackupHeader{Prefix: b.prefix, Source: "local"}
-	bw, err := newBackupWriter(w, h)
+	bw, err := newBackupWriter(w, h, key)
 	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: backup: %w", err)
 	}
@@ -147,19 +195,36 @@ func (b *Badger) Backup(ctx context.Context, w io.Writer) (BackupStats, error) {
 	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: backup: %w", err)
 	}
-	return BackupStats{Header: bw.header, Records: bw.n}, nil
+	return BackupStats{Header: bw.header, Records: bw.n, Verified: true}, nil
+}
+
+// ReadOptions says how a backup is checked as it is read.
+type ReadOptions struct {
+	// Keys are the site keys (current first, then fallbacks) whose
+	// BackupKey may have signed the backup.
+	Keys [][]byte
+	// Unverified accepts a backup whose signature matches none of Keys, or
+	// that has none (format 1); BackupStats.Verified then says false.
+	// Without it such a backup fails with ErrUnverified at its end.
+	Unverified bool
+	// Check, if set, is called with every record's key and value (nil for
+	// a tombstone); an error refuses the backup.
+	Check func(key string, value []byte) error
 }
 
 // BackupReader reads a backup stream.
 type BackupReader struct {
-	sc     *bufio.Scanner
-	header BackupHeader
-	n      int
-	ended  bool
+	sc       *bufio.Scanner
+	header   BackupHeader
+	opts     ReadOptions
+	macs     []hash.Hash // one per key, fed every line before the trailer
+	n        int
+	ended    bool
+	verified bool
 }
 
 // newBackupReader reads the header line; see OpenBackup.
-func newBackupReader(r io.Reader) (*BackupReader, error) {
+func newBackupReader(r io.Reader, opts ReadOptions) (*BackupReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -180,10 +245,54 @@ func newBackupReader(r io.Reader) (*BackupReader, error) {
 	if err := json.Unmarshal(bytes.TrimSpace(sc.Bytes()), &h); err != nil || h.App != backupApp || h.Kind != backupKind {
 		return nil, fmt.Errorf("%w: the first line is not a soulbridge backup header", ErrNotBackup)
 	}
-	if h.Format != backupFormat {
-		return nil, fmt.Errorf("%w: format %d (this build reads format %d; use a newer soulbridge)", ErrNotBackup, h.Format, backupFormat)
+	if h.Format != backupFormat && h.Format != unsignedFormat {
+		return nil, fmt.Errorf("%w: format %d (this build reads formats %d and %d; use a newer soulbridge)", ErrNotBackup, h.Format, unsignedFormat, backupFormat)
 	}
-	return &BackupReader{sc: sc, header: h}, nil
+	br2 := &BackupReader{sc: sc, header: h, opts: opts}
+	if h.Format == backupFormat {
+		for _, k := range opts.Keys {
+			br2.macs = append(br2.macs, hmac.New(sha256.New, BackupKey(k)))
+		}
+		br2.sign(bytes.TrimSpace(sc.Bytes()))
+	}
+	return br2, nil
+}
+
+// sign feeds one line, as written, to every candidate key's mac.
+func (r *BackupReader) sign(line []byte) {
+	for _, m := range r.macs {
+		m.Write(line)
+		m.Write([]byte{'\n'})
+	}
+}
+
+// checkSignature is called at the trailer: the backup is verified if its
+// mac matches one of the keys', refused (ErrUnverified) otherwise unless
+// opts.Unverified.
+func (r *BackupReader) checkSignature(l backupLine) error {
+	if r.header.Format == unsignedFormat {
+		if r.opts.Unverified {
+			return nil
+		}
+		return fmt.Errorf("%w: it is not signed (written by a release before signed backups)", ErrUnverified)
+	}
+	want, err := hex.DecodeString(l.MAC)
+	if err == nil && len(want) == sha256.Size {
+		for _, m := range r.macs {
+			fmt.Fprintf(m, "end %d\n", l.Records)
+			if hmac.Equal(m.Sum(nil), want) {
+				r.verified = true
+				return nil
+			}
+		}
+	}
+	if r.opts.Unverified {
+		return nil
+	}
+	if len(r.macs) == 0 {
+		return fmt.Errorf("%w: no key to check its signature with", ErrUnverified)
+	}
+	return fmt.Errorf("%w: its signature matches neither the current key nor any fallback key: it was altered, or written under another key", ErrUnverified)
 }
 
 // next returns the next record; ok is false at the trailer. A stream that
@@ -202,11 +311,27 @@ func (r *BackupReader) next() (key string, stored []byte, ok bool, err error) {
 			if l.Records != r.n {
 				return "", nil, false, fmt.Errorf("kv: backup is damaged: trailer says %d records, read %d", l.Records, r.n)
 			}
+			if err := r.checkSignature(l); err != nil {
+				return "", nil, false, err
+			}
 			r.ended = true
 			return "", nil, false, nil
 		}
-		if l.Key == "" || decodeRecord(l.Record).version == "" {
+		r.sign(line)
+		rec := decodeRecord(l.Record)
+		if l.Key == "" || rec.version == "" {
 			return "", nil, false, fmt.Errorf("kv: backup line %d: not a record", r.n+2)
+		}
+		if r.opts.Check != nil {
+			val := rec.val
+			if rec.deleted {
+				val = nil
+			} else if val == nil {
+				val = []byte{}
+			}
+			if err := r.opts.Check(l.Key, val); err != nil {
+				return "", nil, false, fmt.Errorf("kv: backup line %d: %w", r.n+2, err)
+			}
 		}
 		r.n++
 		return l.Key, l.Record, true, nil
@@ -217,10 +342,11 @@ func (r *BackupReader) next() (key string, stored []byte, ok bool, err error) {
 	return "", nil, false, fmt.Errorf("kv: backup is truncated after %d records (no end line): was the copy cut off?", r.n)
 }
 
-// VerifyBackup reads a whole backup from r and checks it: header, every
-// record line and the trailer.
-func VerifyBackup(r io.Reader) (BackupStats, error) {
-	br, err := newBackupReader(r)
+// VerifyBackup reads a whole backup from r and checks it as opts says:
+// header, every record line (opts.Check), the trailer and the signature.
+// A restore runs it over the whole file before it loads anything.
+func VerifyBackup(r io.Reader, opts ReadOptions) (BackupStats, error) {
+	br, err := newBackupReader(r, opts)
 	if err != nil {
 		return BackupStats{}, err
 	}
@@ -230,7 +356,7 @@ func VerifyBackup(r io.Reader) (BackupStats, error) {
 			return BackupStats{}, err
 		}
 		if !ok {
-			return BackupStats{Header: br.header, Records: br.n}, nil
+			return BackupStats{Header: br.header, Records: br.n, Verified: br.verified}, nil
 		}
 	}
 }
@@ -241,12 +367,20 @@ type RestoreOptions struct {
 	// outbox and epoch included) before loading; without it a store that
 	// holds records is refused with ErrNotEmpty.
 	Replace bool
+	// Skip, if set, leaves out every record whose key it reports (an
+	// unverified backup's sessions); they are counted in Skipped.
+	Skip func(key string) bool
 }
 
 // OpenBackup reads a backup's header from r (a gzip-compressed backup is
 // read too), refusing with ErrNotBackup anything that is not a soulbridge
-// backup of a format this build reads. Pass the result to Restore.
-func OpenBackup(r io.Reader) (*BackupReader, error) { return newBackupReader(r) }
+// backup of a format this build reads. Pass the result to Restore, which
+// checks the records and the signature as opts says as it reads; since
+// Restore writes as it goes (and rolls back at the end), check the whole
+// backup first with VerifyBackup.
+func OpenBackup(r io.Reader, opts ReadOptions) (*BackupReader, error) {
+	return newBackupReader(r, opts)
+}
 
 // Header is the backup's header line.
 func (r *BackupReader) Header() BackupHeader { return r.header }
@@ -286,7 +420,8 @@ func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: restore: clear: %w", err)
 	}
-	if err := b.load(ctx, br, shared); err != nil {
+	skipped, err := b.load(ctx, br, opts.Skip, shared)
+	if err != nil {
 		derr := b.db.DropPrefix([]byte(b.prefix))
 		b.cache.dropAll()
 		if derr != nil {
@@ -294,10 +429,11 @@ func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 		}
 		return BackupStats{}, err
 	}
-	return BackupStats{Header: br.header, Records: br.n}, nil
+	return BackupStats{Header: br.header, Records: br.n - skipped, Verified: br.verified, Skipped: skipped}, nil
 }
 
-func (b *Badger) load(ctx context.Context, br *BackupReader, shared func([]localOp) error) error {
+func (b *Badger) load(ctx context.Context, br *BackupReader, skip func(string) bool, shared func([]localOp) error) (int, error) {
+	skipped := 0
 	batch := make([]localOp, 0, restoreBatch)
 	flush := func() error {
 		if _, err := b.apply(ctx, batch); err != nil {
@@ -315,12 +451,16 @@ func (b *Badger) load(ctx context.Context, br *BackupReader, shared func([]local
 	for {
 		key, stored, ok, err := br.next()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !ok {
-			return flush()
+			return skipped, flush()
 		}
 		if strings.HasPrefix(key, localNS) {
+			continue
+		}
+		if skip != nil && skip(key) {
+			skipped++
 			continue
 		}
 		ttl := decodeRecord(stored).ttl(now)
@@ -330,7 +470,7 @@ func (b *Badger) load(ctx context.Context, br *BackupReader, shared func([]local
 		batch = append(batch, localOp{key: key, stored: stored, ttl: ttl})
 		if len(batch) == restoreBatch {
 			if err := flush(); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}

@@ -30,7 +30,7 @@ func TestBackupRestoreKeepsRecordsAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	st, err := src.Backup(ctx, &buf)
+	st, err := src.Backup(ctx, &buf, testSiteKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestBackupRestoreKeepsRecordsAndExpiry(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(buf.Bytes())
 	zw.Close()
-	if st, err := VerifyBackup(&gz); err != nil || st.Records != 3 {
+	if st, err := VerifyBackup(&gz, testRead); err != nil || st.Records != 3 {
 		t.Fatalf("gzip backup: %+v %v", st, err)
 	}
 }
@@ -92,7 +92,7 @@ func TestRestoreRefusesForeignDamagedOrOtherPrefix(t *testing.T) {
 	mustSetB(t, src, "user:a", "A", 0)
 	mustSetB(t, src, "user:b", "B", 0)
 	var buf bytes.Buffer
-	if _, err := src.Backup(ctx, &buf); err != nil {
+	if _, err := src.Backup(ctx, &buf, testSiteKey); err != nil {
 		t.Fatal(err)
 	}
 	full := buf.String()
@@ -103,7 +103,7 @@ func TestRestoreRefusesForeignDamagedOrOtherPrefix(t *testing.T) {
 	}{
 		"foreign":   {"name,password\nalice,x\n", ErrNotBackup},
 		"empty":     {"", ErrNotBackup},
-		"format 9":  {strings.Replace(full, `"format":1`, `"format":9`, 1), ErrNotBackup},
+		"format 9":  {strings.Replace(full, `"format":2`, `"format":9`, 1), ErrNotBackup},
 		"truncated": {strings.Join(lines[:len(lines)-2], ""), nil},
 		"miscount":  {strings.Join(append(lines[:2:2], lines[3:]...), ""), nil},
 		"other app": {strings.Replace(full, `"app":"soulbridge"`, `"app":"other"`, 1), ErrNotBackup},
@@ -131,7 +131,7 @@ func TestRestoreRefusesForeignDamagedOrOtherPrefix(t *testing.T) {
 }
 
 func restoreFrom(t testing.TB, b *Badger, r io.Reader, opts RestoreOptions) (BackupStats, error) {
-	br, err := OpenBackup(r)
+	br, err := OpenBackup(r, testRead)
 	if err != nil {
 		return BackupStats{}, err
 	}
@@ -186,7 +186,7 @@ func BenchmarkBackup100kSessions(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		st, err := src.Backup(ctx, f)
+		st, err := src.Backup(ctx, f, testSiteKey)
 		if err != nil {
 			b.Fatal(err)
 		}

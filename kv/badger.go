@@ -397,6 +397,34 @@ func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Du
 	return nil
 }
 
+// Renew replaces key's value only if key holds a live value; otherwise it
+// returns ErrNotFound and writes nothing (see Store.Renew).
+func (b *Badger) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(false); err != nil {
+		return err
+	}
+	err := b.update(func(txn *badger.Txn) error {
+		live, err := b.live(txn, key)
+		if err != nil {
+			return err
+		}
+		if !live && !plantRenewRevive {
+			return ErrNotFound
+		}
+		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
+	}, key)
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("kv: renew: %w", err)
+	}
+	return nil
+}
+
 // live reports whether key holds a value (not a tombstone) in txn.
 func (b *Badger) live(txn *badger.Txn, key string) (bool, error) {
 	item, err := txn.Get(b.key(key))
@@ -549,8 +577,15 @@ type localOp struct {
 	key     string
 	stored  []byte        // an encoded record, or raw bytes for a local-only key
 	ttl     time.Duration // <= 0: never expires
-	ifNewer bool          // stored is a record: write it only if newer than the local one
-	remove  bool          // delete key instead
+	ifNewer bool          // stored is a record copied from Redis: write it only if newer than the local one
+	// strict: stored is a new write of this instance (queued while Redis
+	// is down): the whole apply fails with ErrNotFound rather than skip it
+	// when it may not land (a live write over a final tombstone).
+	strict bool
+	// renew: write only over a live local record (Store.Renew); with
+	// strict, a missing record fails the apply with errNotFoundHere.
+	renew  bool
+	remove bool // delete key instead
 }
 
 // apply makes ops in one transaction, synced to disk, and returns how many
@@ -577,12 +612,12 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 				n++
 				continue
 			}
-			if op.ifNewer {
-				newer, err := b.newerThanLocal(txn, op.key, decodeRecord(op.stored).version)
+			if op.ifNewer || op.strict || op.renew {
+				ok, err := b.mayWrite(txn, op)
 				if err != nil {
 					return err
 				}
-				if !newer {
+				if !ok {
 					continue
 				}
 			}
@@ -599,22 +634,52 @@ func (b *Badger) apply(ctx context.Context, ops []localOp) (int, error) {
 	return n, nil
 }
 
-// newerThanLocal reports whether version is newer than key's local record
-// (true when there is none).
-func (b *Badger) newerThanLocal(txn *badger.Txn, key, version string) (bool, error) {
-	item, err := txn.Get(b.key(key))
+// mayWrite decides whether op (a record) lands over key's local record in
+// txn. A tombstone on a final key (IsFinal) is never overwritten by a live
+// record, and such a tombstone replaces a live record whatever the
+// versions; a renewal lands only over a live record; otherwise a copy
+// (ifNewer) lands only if newer, and a new write (strict) always. A
+// refused strict op fails the apply: ErrNotFound, or errNotFoundHere for
+// a renewal of a key missing here.
+func (b *Badger) mayWrite(txn *badger.Txn, op localOp) (bool, error) {
+	in := decodeRecord(op.stored)
+	refuse := func(err error) (bool, error) {
+		if op.strict {
+			return false, err
+		}
+		return false, nil
+	}
+	item, err := txn.Get(b.key(op.key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if op.renew && !plantRenewRevive {
+			return refuse(errNotFoundHere)
+		}
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	newer := false
+	var cur record
 	err = item.Value(func(v []byte) error {
-		newer = version > decodeRecord(v).version
+		cur = decodeRecord(v)
+		cur.val = nil // v is only valid here
 		return nil
 	})
-	return newer, err
+	if err != nil {
+		return false, err
+	}
+	final := IsFinal(op.key)
+	switch {
+	case cur.deleted && !in.deleted && op.renew && !plantRenewRevive:
+		return refuse(ErrNotFound)
+	case cur.deleted && !in.deleted && final && !(op.renew && plantRenewRevive):
+		return refuse(ErrNotFound)
+	case !cur.deleted && in.deleted && final:
+		return true, nil // a final tombstone ends the record, whatever the versions
+	case op.ifNewer && !plantNoVersion:
+		return in.version > cur.version, nil
+	}
+	return true, nil
 }
 
 // Ping checks that the store can serve a read.

@@ -78,13 +78,27 @@ type Store interface {
 	// GetMany returns the values of keys in one round trip, in the order of
 	// keys; a missing key gives a nil entry (never an error).
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
-	// Set stores val under key, replacing any value.
+	// Set stores val under key, replacing any value. A store that keeps
+	// tombstones (the Redis mirror) keeps those of final keys (IsFinal:
+	// session records and index entries, whose ids are never reused)
+	// against every later write: Set of such a key after its Delete
+	// returns an error matching ErrNotFound and writes nothing.
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	// Create stores val under key only if the key is absent (never written,
 	// deleted or expired); otherwise it returns ErrExists and changes
 	// nothing. Concurrent Creates of one key succeed exactly once, across
 	// every instance that shares the store.
 	Create(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Renew replaces the value of key only if key holds a live value now:
+	// it never creates a key and never writes over a deleted one (a
+	// session's sliding renewal must not bring back a session that was
+	// logged out). Otherwise it returns an error matching ErrNotFound and
+	// changes nothing. With the mirror, "now" is as Redis sees it across
+	// instances; while Redis is down, as the local copy sees it (a key
+	// missing there gives an error matching ErrNotFound and
+	// ErrUnavailable), and the renewal is queued to be replayed under the
+	// same rule.
+	Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	// Delete removes key; deleting a missing key is not an error. A store
 	// may keep a tombstone (no value) so that no replica brings the key
 	// back; it is invisible to Get, GetMany, Scan and Create.

@@ -48,6 +48,10 @@ type Mirror struct {
 	copies chan localOp
 	seenMu sync.Mutex
 	seen   map[string]string // key → version known to be in the local copy
+	// indexMissed is set when Pub/Sub (re)subscribes: index entries
+	// published meanwhile were missed, and the probe copies them again
+	// (copyIndex).
+	indexMissed atomic.Bool
 
 	kick      chan struct{}
 	stop      chan struct{}

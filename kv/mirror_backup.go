@@ -19,11 +19,11 @@ import (
 // so. The local copy is read from one snapshot; Redis is paged, so records
 // written while the backup runs may or may not be in it, each record itself
 // whole.
-func (m *Mirror) Backup(ctx context.Context, w io.Writer) (BackupStats, error) {
+func (m *Mirror) Backup(ctx context.Context, w io.Writer, key []byte) (BackupStats, error) {
 	if !m.up() {
-		return m.local.Backup(ctx, w)
+		return m.local.Backup(ctx, w, key)
 	}
-	st, err := backupMerged(ctx, m.local, m.rdb, w)
+	st, err := backupMerged(ctx, m.local, m.rdb, w, key)
 	if err != nil && ctx.Err() == nil {
 		m.trip(ctx, err)
 	}
@@ -57,7 +57,7 @@ func (m *Mirror) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 		for i, op := range batch {
 			keys[i], recs[i] = op.key, op.stored
 		}
-		if err := m.putMany(ctx, keys, recs); err != nil {
+		if err := m.putMany(ctx, keys, recs, nil); err != nil {
 			m.trip(ctx, err)
 			return fmt.Errorf("kv: restore: copy to redis: %w", err)
 		}
@@ -69,7 +69,7 @@ func (m *Mirror) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 // but no running Mirror (no server holds the data dir): it reads Redis at
 // redisURL directly, and only reads. When Redis does not answer it writes
 // the local copy alone, with Source "local".
-func BackupWithRedis(ctx context.Context, local *Badger, redisURL string, w io.Writer) (BackupStats, error) {
+func BackupWithRedis(ctx context.Context, local *Badger, redisURL string, w io.Writer, key []byte) (BackupStats, error) {
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return BackupStats{}, errors.New("kv: REDIS_URL is not a valid redis:// or rediss:// URL")
@@ -82,15 +82,15 @@ func BackupWithRedis(ctx context.Context, local *Badger, redisURL string, w io.W
 	err = rdb.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return local.Backup(ctx, w)
+		return local.Backup(ctx, w, key)
 	}
-	return backupMerged(ctx, local, rdb, w)
+	return backupMerged(ctx, local, rdb, w, key)
 }
 
 // backupMerged writes Redis' records merged with local's, in key order.
-func backupMerged(ctx context.Context, local *Badger, rdb *redis.Client, w io.Writer) (BackupStats, error) {
+func backupMerged(ctx context.Context, local *Badger, rdb *redis.Client, w io.Writer, key []byte) (BackupStats, error) {
 	h := BackupHeader{Prefix: local.prefix, Source: "redis+local"}
-	bw, err := newBackupWriter(w, h)
+	bw, err := newBackupWriter(w, h, key)
 	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: backup: %w", err)
 	}
@@ -140,7 +140,7 @@ func backupMerged(ctx context.Context, local *Badger, rdb *redis.Client, w io.Wr
 	if err != nil {
 		return BackupStats{}, fmt.Errorf("kv: backup: %w", err)
 	}
-	return BackupStats{Header: bw.header, Records: bw.n}, nil
+	return BackupStats{Header: bw.header, Records: bw.n, Verified: true}, nil
 }
 
 type rawRecord struct {

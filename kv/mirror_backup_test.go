@@ -50,7 +50,7 @@ func TestMirrorBackupMergesRedisAndRestoresLive(t *testing.T) {
 		t.Fatalf("A's local copy has bea (%v): the test needs it not to", err)
 	}
 	var buf bytes.Buffer
-	st, err := a.Backup(ctx, &buf)
+	st, err := a.Backup(ctx, &buf, testSiteKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMirrorBackupMergesRedisAndRestoresLive(t *testing.T) {
 	// A fresh deployment: a new Redis, a new instance, restored live.
 	srv2 := testredis.Start(t)
 	c := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv2.URL(), Persistent: true})
-	br, err := OpenBackup(bytes.NewReader(buf.Bytes()))
+	br, err := OpenBackup(bytes.NewReader(buf.Bytes()), testRead)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestMirrorBackupMergesRedisAndRestoresLive(t *testing.T) {
 	}
 	// Redis now holds records: a second live restore, even on an instance
 	// with an empty local copy, is refused.
-	br, _ = OpenBackup(bytes.NewReader(buf.Bytes()))
+	br, _ = OpenBackup(bytes.NewReader(buf.Bytes()), testRead)
 	if _, err := d.Restore(ctx, br, RestoreOptions{}); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("live restore over a Redis with records: %v, want ErrNotEmpty", err)
 	}

@@ -10,7 +10,9 @@ import (
 
 // Get returns key's value: from Redis while it serves (falling back to the
 // local copy when Redis has no trace of the key, as after Redis lost its
-// data), else from the local copy.
+// data), else from the local copy. While Redis is down a key missing here
+// matches ErrNotFound and ErrUnavailable, except a final key (IsFinal)
+// whose tombstone is here: plain ErrNotFound.
 func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	if m.up() {
 		cacheable := m.cache.covers(key)
@@ -43,6 +45,13 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	val, err := m.local.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
+		// A final tombstone here is the key's last word (IsFinal): it is
+		// not found, whatever other instances hold.
+		if IsFinal(key) {
+			if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && rec.deleted {
+				return nil, ErrNotFound
+			}
+		}
 		return nil, errNotFoundHere
 	}
 	return val, err
@@ -190,6 +199,44 @@ func (m *Mirror) copyLoop() {
 	}
 }
 
+// copyScanned keeps a local copy of the records of final keys a Scan read
+// from Redis (the per-user session index a session list is read from), at
+// once, before the caller sees them, so that whatever a list showed can be
+// ended here while Redis is down (issue 16 row 7). Other scanned records
+// are not copied (a scan of every member would copy every account). A
+// failed copy is logged and otherwise ignored: the read itself succeeded.
+func (m *Mirror) copyScanned(ctx context.Context, keys []string, vals []any) {
+	var now []localOp
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if !IsFinal(keys[i]) {
+			continue
+		}
+		raw := []byte(s)
+		rec := decodeRecord(raw)
+		ttl := rec.ttl(m.now())
+		if rec.version == "" || ttl < 0 || m.knownLocal(keys[i], rec.version) {
+			continue
+		}
+		now = append(now, localOp{key: keys[i], stored: raw, ttl: ttl, ifNewer: true})
+	}
+	if len(now) == 0 {
+		return
+	}
+	if _, err := m.local.apply(ctx, now); err != nil {
+		if !errors.Is(err, ErrFull) && ctx.Err() == nil {
+			m.log.Warn("copying scanned records from redis to the local store failed", "err", err)
+		}
+		return
+	}
+	for _, op := range now {
+		m.markLocal(op.key, decodeRecord(op.stored).version)
+	}
+}
+
 // Scan lists keys from Redis' ordered index while Redis serves, else from
 // the local copy.
 func (m *Mirror) Scan(ctx context.Context, r Range, fn func(key string, val []byte) error) error {
@@ -243,6 +290,7 @@ func (m *Mirror) scanRedis(ctx context.Context, r Range, fn func(key string, val
 		if err != nil {
 			return done, err
 		}
+		m.copyScanned(ctx, members, vals)
 		for i, v := range vals {
 			s, ok := v.(string)
 			if !ok {

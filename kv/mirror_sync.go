@@ -60,6 +60,9 @@ func (m *Mirror) probe(ctx context.Context) {
 		return
 	}
 	if !changed && m.up() {
+		if m.indexMissed.Swap(false) {
+			m.copyIndex(ctx)
+		}
 		return
 	}
 	m.state.Store(stateSyncing)
@@ -84,6 +87,22 @@ func (m *Mirror) probe(ctx context.Context) {
 	}
 	m.cache.invalidate("")
 	m.log.Info("redis mirror up")
+	m.indexMissed.Store(false)
+	m.copyIndex(ctx)
+}
+
+// copyIndex copies into the local copy every per-user session index entry
+// Redis holds that the local copy lacks or holds older: with the entries
+// heard since (published with their record, see sharedEverywhere), every
+// instance can end any session begun anywhere before its link to Redis
+// went down (issue 16 row 7). It runs each time the mirror comes up, after
+// it serves, and after a Pub/Sub resubscribe (messages may have been
+// missed) at the next probe.
+func (m *Mirror) copyIndex(ctx context.Context) {
+	_, err := m.scanRedis(ctx, Range{Prefix: finalIndexPrefix}, func(string, []byte) error { return nil })
+	if err != nil {
+		m.trip(ctx, err)
+	}
 }
 
 // checkEpoch reads Redis' epoch, creating it if missing, and reports
@@ -115,7 +134,7 @@ func (m *Mirror) pushBack(ctx context.Context) (int, error) {
 	var recs [][]byte
 	total := 0
 	flush := func() error {
-		err := m.putMany(ctx, keys, recs)
+		err := m.putMany(ctx, keys, recs, nil)
 		total += len(keys)
 		keys, recs = keys[:0], recs[:0]
 		return err
@@ -154,7 +173,7 @@ func (m *Mirror) pushBack(ctx context.Context) (int, error) {
 func (m *Mirror) replay(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		var seqKeys, keys []string
+		var seqKeys, keys, modes []string
 		var recs [][]byte
 		m.outboxMu.Lock()
 		err := m.local.scanRaw(ctx, outboxPrefix, "", func(k string, raw []byte, _ uint64) error {
@@ -163,6 +182,7 @@ func (m *Mirror) replay(ctx context.Context) (int, error) {
 			if ok {
 				keys = append(keys, key)
 				recs = append(recs, stored)
+				modes = append(modes, outboxMode(k))
 			}
 			if len(seqKeys) >= syncBatch {
 				return errStopScan
@@ -180,7 +200,7 @@ func (m *Mirror) replay(ctx context.Context) (int, error) {
 		}
 		m.outboxMu.Unlock()
 
-		if err := m.putMany(ctx, keys, recs); err != nil {
+		if err := m.putMany(ctx, keys, recs, modes); err != nil {
 			return total, err
 		}
 		done := make([]localOp, len(seqKeys))
@@ -231,6 +251,8 @@ func (m *Mirror) listen() {
 				continue
 			}
 			m.cache.invalidate("")
+			m.indexMissed.Store(true)
+			m.wake()
 			if m.onChange != nil {
 				m.onChange("")
 			}
@@ -240,17 +262,21 @@ func (m *Mirror) listen() {
 	}
 }
 
-// heard handles one change message: "<key>" for a write, "<key>\n<tombstone>"
-// for a delete.
+// heard handles one change message: "<key>" for a write, "<key>\n<record>"
+// for a delete (the tombstone) and for a write of a key shared everywhere
+// (sharedEverywhere: the per-user session index). A record that comes with
+// the message is kept in the local copy, so an instance can end a session
+// begun elsewhere while Redis is down, and no push-back resurrects a key
+// deleted elsewhere.
 func (m *Mirror) heard(payload string) {
-	key, tomb, isDelete := strings.Cut(payload, "\n")
+	key, rec, withRecord := strings.Cut(payload, "\n")
 	m.cache.invalidate(key)
 	if m.onChange != nil {
 		m.onChange(key)
 	}
-	if !isDelete {
+	if !withRecord {
 		return
 	}
-	raw := []byte(tomb)
+	raw := []byte(rec)
 	m.keepCopy(key, raw, decodeRecord(raw))
 }

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,16 @@ func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
 	return m.write(ctx, key, stored, modeSet)
+}
+
+// Renew replaces key's value only where it is live (see Store.Renew): in
+// Redis while it serves (the script refuses a tombstone, a missing key and,
+// for a final key, any later revival), else in the local copy, queued with
+// the renew mode so that its replay is held to the same rule.
+func (m *Mirror) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	now := m.now()
+	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
+	return m.write(ctx, key, stored, modeRenew)
 }
 
 // Delete leaves a tombstone under key in Redis and the local copy (so no
@@ -32,6 +43,9 @@ func (m *Mirror) Delete(ctx context.Context, key string) error {
 		expires = now.Add(foreverTombstoneTTL).UnixMilli()
 	}
 	stored := encodeRecord(m.local.clock.next(now), true, expires, nil)
+	if plantNoTombstone {
+		return m.write(ctx, key, stored, modeRemove)
+	}
 	return m.write(ctx, key, stored, modeDelete)
 }
 
@@ -84,10 +98,13 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 	return m.saveLocal(ctx, key, res.stored)
 }
 
-// write applies one change online, or queues it while Redis is down.
+// write applies one change online, or queues it while Redis is down. A
+// write the script refuses (a live write meeting a final tombstone, a
+// renewal finding no live value) returns ErrNotFound, and the tombstone
+// that refused it is kept locally.
 func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string) error {
 	// Refuse before Redis takes a change the local copy could not keep.
-	if err := m.local.space.allow(mode == modeDelete); err != nil {
+	if err := m.local.space.allow(mode == modeDelete || mode == modeRemove); err != nil {
 		return err
 	}
 	for range 2 {
@@ -95,14 +112,41 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 			res, err := m.put(ctx, key, stored, mode)
 			if err == nil {
 				m.cache.invalidate(key)
-				return m.saveLocal(ctx, key, res.stored)
+				switch {
+				case mode == modeRemove:
+					_, err := m.local.apply(ctx, []localOp{{key: key, remove: true}})
+					return err
+				case res.status == putWritten:
+					return m.saveLocal(ctx, key, res.stored)
+				case res.status == putNoEpoch:
+					// Redis lost its data and the probe has not refilled
+					// it yet: whether the key is live is unknown.
+					m.wake()
+					return ErrUnavailable
+				}
+				if res.stored != nil && decodeRecord(res.stored).deleted {
+					if err := m.saveLocal(ctx, key, res.stored); err != nil {
+						return err
+					}
+					return ErrNotFound
+				}
+				if mode == modeRenew {
+					// Redis has no trace of the key. If the local copy
+					// holds it live, Redis may have lost it and not be
+					// refilled yet (another instance made the new
+					// epoch): the renewal cannot tell, and is skipped.
+					if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
+						return errNotFoundHere
+					}
+				}
+				return ErrNotFound
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			m.trip(ctx, err)
 		}
-		queued, err := m.enqueue(ctx, key, stored)
+		queued, err := m.enqueue(ctx, key, stored, mode)
 		if queued || err != nil {
 			return err
 		}
@@ -127,8 +171,11 @@ func (m *Mirror) saveLocal(ctx context.Context, key string, stored []byte) error
 
 // enqueue writes the change to the local copy and the outbox in one synced
 // transaction. It reports false (nothing written) when the mirror is up
-// again, so the caller writes online instead.
-func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte) (bool, error) {
+// again, so the caller writes online instead. A change the local copy
+// refuses (a live write over a final tombstone, a renewal of a record that
+// is not live here) queues nothing and returns an error matching
+// ErrNotFound (and ErrUnavailable for a renewal of a key missing here).
+func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode string) (bool, error) {
 	if !m.persistent {
 		return false, ErrUnavailable
 	}
@@ -151,10 +198,19 @@ func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte) (bool, 
 	}
 	seq := m.seq + 1
 	ops := []localOp{
-		{key: key, stored: stored, ttl: ttl},
-		{key: outboxKey(seq), stored: outboxEntry(key, stored)},
+		{key: key, stored: stored, ttl: ttl, strict: true, renew: mode == modeRenew},
+		{key: outboxKeyOf(seq, mode), stored: outboxEntry(key, stored)},
+	}
+	if mode == modeRemove {
+		ops[0] = localOp{key: key, remove: true}
 	}
 	if _, err := m.local.apply(ctx, ops); err != nil {
+		if errors.Is(err, errNotFoundHere) {
+			return false, errNotFoundHere
+		}
+		if errors.Is(err, ErrNotFound) {
+			return false, ErrNotFound
+		}
 		return false, err
 	}
 	m.seq = seq
@@ -172,9 +228,40 @@ func bumpPast(stored []byte, other, id string) []byte {
 	return out
 }
 
+// The outbox: one local key per queued change,
+//
+//	mirror:outbox:<sequence, 20 digits>[:<mode>]  →  <key>\n<stored record>
+//
+// in sequence order. The mode suffix is absent for a change that replays
+// in sync mode (sets and deletes: applied if newer), which is every entry
+// the previous release queued, so its outbox replays unchanged after an
+// upgrade; a renewal carries ":renew" (applied only over a live value).
+// Keeping the mode out of the value keeps the entries of this release
+// readable by the previous one (a rollback replays a renewal in sync mode,
+// as that release always did). Keys never hold a newline.
 func outboxKey(seq uint64) string { return fmt.Sprintf("%s%020d", outboxPrefix, seq) }
 
-// outboxEntry is "<key>\n<stored record>": keys never hold a newline.
+// outboxKeyOf is the outbox key of a change written in mode.
+func outboxKeyOf(seq uint64, mode string) string {
+	switch mode {
+	case modeRenew, modeRemove:
+		return outboxKey(seq) + ":" + mode
+	}
+	return outboxKey(seq)
+}
+
+// outboxMode is the replay mode of the outbox entry under key k.
+func outboxMode(k string) string {
+	if i := len(outboxPrefix) + 20; len(k) > i+1 && k[i] == ':' {
+		switch mode := k[i+1:]; mode {
+		case modeRenew, modeRemove:
+			return mode
+		}
+	}
+	return modeSync
+}
+
+// outboxEntry is "<key>\n<stored record>" (see outboxKey).
 func outboxEntry(key string, stored []byte) []byte {
 	return append(append([]byte(key), '\n'), stored...)
 }

@@ -88,7 +88,7 @@ func TestReadCacheRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := src.Backup(ctx, &buf); err != nil {
+	if _, err := src.Backup(ctx, &buf, testSiteKey); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"k", "only-here"} {
@@ -97,7 +97,7 @@ func TestReadCacheRestore(t *testing.T) {
 		}
 		get(t, dst, k)
 	}
-	br, err := OpenBackup(&buf)
+	br, err := OpenBackup(&buf, testRead)
 	if err != nil {
 		t.Fatal(err)
 	}

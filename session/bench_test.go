@@ -24,7 +24,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	if _, err := m.Start(context.Background(), w, httptest.NewRequest("POST", "/login", nil), "alice", "192.0.2.1"); err != nil {
+	if _, err := m.Start(context.Background(), w, httptest.NewRequest("POST", "/login", nil), "alice", "192.0.2.1", ""); err != nil {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/community/avatar", nil)

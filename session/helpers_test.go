@@ -30,6 +30,11 @@ func (s *countingStore) Set(ctx context.Context, key string, val []byte, ttl tim
 	return s.Badger.Set(ctx, key, val, ttl)
 }
 
+func (s *countingStore) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	s.sets.Add(1)
+	return s.Badger.Renew(ctx, key, val, ttl)
+}
+
 func (s *countingStore) Delete(ctx context.Context, key string) error {
 	s.deletes.Add(1)
 	return s.Badger.Delete(ctx, key)
@@ -96,7 +101,7 @@ func newRequest(method string, sch scheme, cookies ...*http.Cookie) *http.Reques
 func start(t *testing.T, m *session.Manager, sch scheme, presented ...*http.Cookie) (*session.Session, *http.Cookie) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, sch, presented...), "alice", "203.0.113.7")
+	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, sch, presented...), "alice", "203.0.113.7", "")
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -75,8 +75,10 @@ func (m *Manager) indexEntry(s *Session) (kv.Entry, bool) {
 	return kv.Entry{Key: indexKey(s.Username, s.ID), Val: []byte(s.ID), TTL: ttl}, ttl > 0
 }
 
-// List returns username's live sessions, most recently seen first. Index
-// entries whose record is gone are removed on the way.
+// List returns username's live sessions, most recently seen first: those
+// whose record is there and still stands for the account (see Load). The
+// index entries of records that are there and grant nothing are removed on
+// the way; an entry whose record is not here is skipped and kept.
 func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 	var keys, ids []string
 	err := m.store.Scan(ctx, kv.Range{Prefix: indexPrefix(username)}, func(key string, val []byte) error {
@@ -100,16 +102,27 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 	}
 	now := m.cfg.Now()
 	out := make([]Info, 0, len(vals))
+	st, err := m.standing(ctx, username)
+	gone := errors.Is(err, ErrNoSession) // a deleted account has no sessions
+	if err != nil && !gone {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
 	for i, b := range vals {
-		var rec Record
-		live := b != nil
-		if live {
-			var err error
-			rec, err = decodeRecord(b)
-			live = err == nil && rec.Username == username && now.Before(rec.expiry(m.cfg.IdleTimeout)) &&
-				keys[i] == indexKey(username, ids[i])
+		if b == nil {
+			// No record here: being written (Start writes the entry
+			// first), ended or idled out, or, while the shared store is
+			// down, on another instance. Not listed, and not removed: the
+			// entry is what lets an end reach a session whose record this
+			// instance has not seen, and deletes of entries are final. An
+			// end removes it (endWhere takes every entry), or it expires
+			// with the session's absolute end.
+			continue
 		}
+		rec, err := decodeRecord(b)
+		live := err == nil && rec.Username == username && now.Before(rec.expiry(m.cfg.IdleTimeout)) &&
+			keys[i] == indexKey(username, ids[i]) && !gone && (!st.known || rec.heldBy(st.generation, st.since))
 		if !live {
+			// The record is there and grants nothing: the entry is stale.
 			// Best effort: a stale entry costs nothing but this skip.
 			if err := m.store.Delete(ctx, keys[i]); err != nil && !errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFull) {
 				m.cfg.Logger.Warn("removing a stale session index entry failed", "err", err)
@@ -134,6 +147,14 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 // EndByPublicID ends username's session whose public id is publicID. It
 // returns ErrUnknownSession when no live session of username has that id
 // (another user's id included: the index is per user).
+//
+// While the shared store (the Redis mirror) is down it works from the local
+// copy, which holds every index entry this instance listed, heard of or
+// wrote: such a session is ended by its record id even when its record is
+// not here (the tombstone is final and ends the record everywhere once
+// replayed). An id whose entry is not here cannot be told from another
+// user's until the shared store is back: that returns an error matching
+// kv.ErrUnavailable (503 with Retry-After), and nothing is ended.
 func (m *Manager) EndByPublicID(ctx context.Context, username, publicID string) (Info, error) {
 	b, err := m.store.Get(ctx, indexPrefix(username)+publicID)
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
@@ -147,7 +168,15 @@ func (m *Manager) EndByPublicID(ctx context.Context, username, publicID string) 
 		return Info{}, ErrUnknownSession
 	}
 	raw, err := m.store.Get(ctx, KeyPrefix+id)
-	if err != nil && (!errors.Is(err, kv.ErrNotFound) || errors.Is(err, kv.ErrUnavailable)) {
+	if errors.Is(err, kv.ErrNotFound) && errors.Is(err, kv.ErrUnavailable) {
+		// The record is not here and the shared store is down; the entry
+		// says it is username's: end it by id.
+		if err := m.endID(ctx, username, id); err != nil {
+			return Info{}, err
+		}
+		return Info{PublicID: publicID, LogID: LogIDOf(id), id: id}, nil
+	}
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return Info{}, fmt.Errorf("session: end: %w", err)
 	}
 	var rec Record
@@ -242,20 +271,18 @@ func (m *Manager) enforceCap(ctx context.Context, s *Session) error {
 
 // Rotate gives s a new token, as after a password change: a new record
 // (same user, creation time, device and address) under the new token's
-// hash, the old record and its index entry deleted, and the cookie re-set
-// on w. s is updated in place (its ID and public id change).
-func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session) error {
+// hash, made under the account's new generation, the old record and its
+// index entry deleted, and the cookie re-set on w. s is updated in place
+// (its ID and public id change).
+func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, generation string) error {
 	token, err := newToken()
 	if err != nil {
 		return err
 	}
 	now := m.cfg.Now().UTC()
 	next := &Session{Record: s.Record, ID: idOf(token), token: token}
-	next.LastSeen, next.UpdatedAt = now, now
-	if err := m.save(ctx, next); err != nil {
-		return err
-	}
-	if err := m.index(ctx, next); err != nil {
+	next.LastSeen, next.UpdatedAt, next.Generation = now, now, generation
+	if err := m.create(ctx, next); err != nil {
 		return err
 	}
 	if err := m.endID(ctx, s.Username, s.ID); err != nil {
@@ -399,6 +426,11 @@ func (m *Manager) indexAll(ctx context.Context, sessions []*Session) (int, error
 			defer wg.Done()
 			for s := range next {
 				err := m.index(ctx, s)
+				if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
+					// The entry was deleted, and deletes of entries are
+					// final (kv.IsFinal): its session was ended.
+					continue
+				}
 				mu.Lock()
 				if err == nil {
 					n++

@@ -68,7 +68,7 @@ func newBenchManager(b *testing.B) *session.Manager {
 
 func benchStart(b *testing.B, m *session.Manager, user string) *session.Session {
 	b.Helper()
-	s, err := m.Start(context.Background(), httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil), user, "203.0.113.7")
+	s, err := m.Start(context.Background(), httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil), user, "203.0.113.7", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 func startAs(t *testing.T, m *session.Manager, username string) (*session.Session, *http.Cookie) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, plainHTTP), username, "203.0.113.7")
+	s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, plainHTTP), username, "203.0.113.7", "")
 	if err != nil {
 		t.Fatalf("Start %s: %v", username, err)
 	}
@@ -207,10 +207,23 @@ func TestListSkipsAndCleansStaleEntries(t *testing.T) {
 	if got := publicIDs(listOf(t, m, "alice")); len(got) != 1 || got[0] != live.PublicID() {
 		t.Fatalf("List = %q, want only the live session", got)
 	}
-	for _, s := range []*session.Session{gone, idle} {
-		if _, err := store.Get(ctx, "sessions-of:alice:"+s.PublicID()); !errors.Is(err, kv.ErrNotFound) {
-			t.Errorf("stale index entry kept: %v", err)
-		}
+	// The idle one's record is there and grants nothing: its entry goes.
+	if _, err := store.Get(ctx, "sessions-of:alice:"+idle.PublicID()); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("stale index entry kept: %v", err)
+	}
+	// An entry without a record is kept: Start writes the entry first, so
+	// it may be a session being made (and deletes of entries are final),
+	// or, with the mirror down, a session on another instance that this
+	// entry lets this one end. The next end of all the user's sessions
+	// takes it.
+	if _, err := store.Get(ctx, "sessions-of:alice:"+gone.PublicID()); err != nil {
+		t.Errorf("the entry of a record not here was removed: %v", err)
+	}
+	if _, err := m.EndOthers(ctx, "alice", live.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, "sessions-of:alice:"+gone.PublicID()); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("EndOthers left the entry of a record not here: %v", err)
 	}
 }
 
@@ -262,7 +275,7 @@ func TestRotate(t *testing.T) {
 	oldID, oldPublic, created := s.ID, s.PublicID(), s.CreatedAt
 	clk.Advance(time.Minute)
 	w := httptest.NewRecorder()
-	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s); err != nil {
+	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s, ""); err != nil {
 		t.Fatal(err)
 	}
 	if s.ID == oldID || s.PublicID() == oldPublic || !s.CreatedAt.Equal(created) || s.Username != "alice" {

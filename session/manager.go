@@ -32,7 +32,25 @@ type Config struct {
 	// only then does "https" there count as HTTPS (see IsHTTPS).
 	TrustProxyHeaders bool
 	Logger            *slog.Logger
+	// Accounts, if set, is asked on every load whether the session's
+	// account still stands as it did when the session was made (nil: every
+	// session is taken at its record's word, for tests of this package).
+	Accounts Accounts
 }
+
+// Accounts tells what a session's account stands by now (auth.Service
+// keeps it): its generation, new at sign-up and at every password change,
+// and when its password was last set. An account that does not exist
+// returns an error matching kv.ErrNotFound (and not kv.ErrUnavailable);
+// any other error means it cannot be told now.
+type Accounts interface {
+	Standing(ctx context.Context, username string) (generation string, since time.Time, err error)
+}
+
+// ErrAccountChanged is Start's answer when the account changed (its
+// password, or a deletion) while the session was being made: no session
+// was started.
+var ErrAccountChanged = errors.New("session: the account changed while logging in")
 
 // Manager creates, loads, renews and ends sessions.
 type Manager struct {
@@ -84,7 +102,14 @@ func New(store Store, cfg Config) (*Manager, error) {
 // Start begins a new session for username, as after a log-in or sign-up: a
 // fresh token (a token the client presented is never reused, and its session
 // is ended), a record on disk, and the cookie on w.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, username, clientIP string) (*Session, error) {
+//
+// generation is the account generation the caller checked the credentials
+// under (auth.User.Standing). The session carries it, and once it is
+// stored, the account is read again: if its generation moved on meanwhile
+// (a password change or a deletion racing this log-in), the session is
+// removed again and Start returns ErrAccountChanged, so no log-in with an
+// old password outlives the change that made it old.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, username, clientIP, generation string) (*Session, error) {
 	if err := m.endPresented(ctx, r); err != nil {
 		return nil, err
 	}
@@ -106,14 +131,16 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			UserAgent: ua,
 			IP:        clientIP,
 			UpdatedAt: now,
+
+			Generation: generation,
 		},
 		ID:    idOf(token),
 		token: token,
 	}
-	if err := m.save(ctx, s); err != nil {
+	if err := m.create(ctx, s); err != nil {
 		return nil, err
 	}
-	if err := m.index(ctx, s); err != nil {
+	if err := m.recheck(ctx, s); err != nil {
 		return nil, err
 	}
 	if err := m.enforceCap(ctx, s); err != nil {
@@ -159,7 +186,93 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 	if !m.cfg.Now().Before(rec.expiry(m.cfg.IdleTimeout)) {
 		return nil, false, ErrNoSession
 	}
+	if err := m.stands(ctx, rec); err != nil {
+		return nil, false, err
+	}
 	return &Session{Record: rec, ID: id, token: token, raw: b}, oldKey, nil
+}
+
+// Check reports whether s still acts for its account (its generation is
+// the account's; the account exists): nil if so, ErrNoSession if not. It
+// reads the account afresh: a write made in the account's name checks it
+// once the write is stored, and undoes the write if s no longer stands
+// (avatar.Still).
+func (m *Manager) Check(ctx context.Context, s *Session) error {
+	return m.stands(ctx, s.Record)
+}
+
+// stands checks rec against its account's standing (Config.Accounts): nil
+// when the account stands as when the session was made; ErrNoSession when
+// the account is gone or its generation moved on. Nothing is written: the
+// change that ended the session removes its records, or they expire. While
+// the account cannot be read (the shared tier down and no copy here) the
+// session is honoured, as its record is.
+func (m *Manager) stands(ctx context.Context, rec Record) error {
+	if rec.Username == "" {
+		return nil
+	}
+	st, err := m.standing(ctx, rec.Username)
+	if err != nil {
+		return err
+	}
+	if st.known && !rec.heldBy(st.generation, st.since) {
+		return ErrNoSession
+	}
+	return nil
+}
+
+// accountStanding is what an account's sessions are judged by; known is
+// false when it cannot be told now (no Config.Accounts, or the account
+// unreadable while the shared tier is down).
+type accountStanding struct {
+	generation string
+	since      time.Time
+	known      bool
+}
+
+// standing reads username's standing: ErrNoSession when the account does
+// not exist, another error when the store failed otherwise.
+func (m *Manager) standing(ctx context.Context, username string) (accountStanding, error) {
+	if m.cfg.Accounts == nil {
+		return accountStanding{}, nil
+	}
+	gen, since, err := m.cfg.Accounts.Standing(ctx, username)
+	switch {
+	case err == nil:
+		return accountStanding{generation: gen, since: since, known: true}, nil
+	case errors.Is(err, kv.ErrUnavailable):
+		return accountStanding{}, nil
+	case errors.Is(err, kv.ErrNotFound):
+		return accountStanding{}, ErrNoSession
+	default:
+		return accountStanding{}, fmt.Errorf("session: account: %w", err)
+	}
+}
+
+// create writes a new session: its index entry first, then its record, so
+// that a session that answers is always listed (and so ended by "log out
+// everywhere else", a password change and a deletion), a crash between the
+// two included: List skips an entry without its record and keeps it.
+func (m *Manager) create(ctx context.Context, s *Session) error {
+	if err := m.index(ctx, s); err != nil {
+		return err
+	}
+	return m.save(ctx, s)
+}
+
+// recheck reads s's account again after s was stored (Start): if it no
+// longer stands as s was made under, s is ended and ErrAccountChanged
+// returned. The store has no compare-and-set: write, re-check, undo.
+func (m *Manager) recheck(ctx context.Context, s *Session) error {
+	err := m.stands(ctx, s.Record)
+	if !errors.Is(err, ErrNoSession) {
+		return err
+	}
+	if err := m.endID(ctx, s.Username, s.ID); err != nil {
+		return err
+	}
+	m.cfg.Logger.Info("log-in undone: the account changed meanwhile", "user", s.Username, "session", s.LogID())
+	return ErrAccountChanged
 }
 
 // End deletes r's session server-side (if any) and expires the cookie.
@@ -225,15 +338,16 @@ func (m *Manager) delete(ctx context.Context, id string) error {
 
 // touch slides the idle lifetime, writing at most once per TouchInterval.
 //
-// The write is conditional: the store has no compare-and-set, so under the
-// record's lock touch reads the record again and writes only if it still
-// holds the very bytes Load read. A record deleted meanwhile (a log-out or
-// revocation racing this request) is not written back, and touch returns
-// errEnded; a record changed meanwhile (another request renewed it first)
-// is left alone. Deletes through this Manager take the same lock, so within
-// one process the race is closed; across instances sharing the Redis
-// mirror, what remains is the gap between the re-read and the write (well
-// under a millisecond, instead of the whole request).
+// The write is conditional: under the record's lock touch reads the record
+// again and renews only if it still holds the very bytes Load read; a
+// record changed meanwhile (another request renewed it first) is left
+// alone. The write itself is the store's Renew, which lands only over a
+// live record: never over a tombstone, never creating one. So a log-out or
+// revocation racing this request, on this instance or any other (in Redis,
+// or queued in an outbox during an outage and replayed later), is never
+// undone: touch returns errEnded instead. A renewal that cannot tell (the
+// record is missing here while the shared store is down) is skipped with
+// an error the middleware logs.
 func (m *Manager) touch(ctx context.Context, s *Session) error {
 	now := m.cfg.Now().UTC()
 	if now.Sub(s.LastSeen) < m.cfg.TouchInterval {
@@ -253,9 +367,22 @@ func (m *Manager) touch(ctx context.Context, s *Session) error {
 	next := *s
 	next.LastSeen = now
 	next.UpdatedAt = now
-	if err := m.save(ctx, &next); err != nil {
+	b, err := encodeRecord(next.Record)
+	if err != nil {
 		return err
 	}
+	ttl := next.expiry(m.cfg.IdleTimeout).Sub(m.cfg.Now())
+	if ttl <= 0 {
+		return ErrNoSession
+	}
+	err = m.store.Renew(ctx, KeyPrefix+s.ID, b, ttl)
+	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
+		return errEnded
+	}
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	next.raw = b
 	*s = next
 	return nil
 }

@@ -23,6 +23,9 @@ type Store interface {
 	// GetMany and Scan serve the per-user index (index.go).
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Renew writes only over a live value (kv.Store.Renew): the sliding
+	// renewal, which must never bring back an ended session.
+	Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	Delete(ctx context.Context, key string) error
 	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }
@@ -42,6 +45,22 @@ type Record struct {
 	IP        string    `json:"ip"`
 	// UpdatedAt versions the record (for the Redis mirror).
 	UpdatedAt time.Time `json:"updated_at"`
+	// Generation is the account generation the session was made under
+	// (Accounts): once the account's changes, the session grants nothing.
+	// Empty in a record made (or renewed) by a release before generations:
+	// such a record is judged by CreatedAt instead (heldBy).
+	Generation string `json:"generation,omitempty"`
+}
+
+// heldBy reports whether r still acts for its account, whose generation is
+// generation and whose password was last set at since: the generation it
+// was made under must be the account's; a record without one must have
+// been made at or after the password was set.
+func (r Record) heldBy(generation string, since time.Time) bool {
+	if r.Generation != "" {
+		return r.Generation == generation
+	}
+	return !r.CreatedAt.Before(since)
 }
 
 // Session is a live session loaded for a request.

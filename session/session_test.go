@@ -59,7 +59,7 @@ func TestStartCookieAttributes(t *testing.T) {
 			clk := newClock()
 			m := newManager(t, openStore(t), clk)
 			w := httptest.NewRecorder()
-			s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, tt.scheme), "alice", "203.0.113.7")
+			s, err := m.Start(context.Background(), w, newRequest(http.MethodPost, tt.scheme), "alice", "203.0.113.7", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestStartBoundsUserAgent(t *testing.T) {
 	m := newManager(t, store, newClock())
 	r := newRequest(http.MethodPost, plainHTTP)
 	r.Header.Set("User-Agent", strings.Repeat("x", 10_000))
-	s, err := m.Start(context.Background(), httptest.NewRecorder(), r, "alice", "")
+	s, err := m.Start(context.Background(), httptest.NewRecorder(), r, "alice", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestStoreFailureIsNotNoSession(t *testing.T) {
 	if out := serve(m, plainHTTP); !out.called || out.errRan {
 		t.Fatalf("anonymous request on a closed store: %+v", out)
 	}
-	if _, err := m.Start(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP), "bob", ""); err == nil {
+	if _, err := m.Start(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP), "bob", "", ""); err == nil {
 		t.Fatal("Start on a closed store succeeded")
 	}
 	if err := m.End(context.Background(), httptest.NewRecorder(), newRequest(http.MethodPost, plainHTTP, c)); err == nil {
@@ -579,8 +579,8 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	}
 }
 
-// fullStore is the real store on a volume that filled up: every Set is
-// refused with kv.ErrFull, as kv's full-volume guard refuses it.
+// fullStore is the real store on a volume that filled up: every Set and
+// Renew is refused with kv.ErrFull, as kv's full-volume guard refuses it.
 type fullStore struct {
 	*kv.Badger
 	full atomic.Bool
@@ -591,6 +591,13 @@ func (s *fullStore) Set(ctx context.Context, key string, val []byte, ttl time.Du
 		return fmt.Errorf("kv: set: %w", kv.ErrFull)
 	}
 	return s.Badger.Set(ctx, key, val, ttl)
+}
+
+func (s *fullStore) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if s.full.Load() {
+		return fmt.Errorf("kv: renew: %w", kv.ErrFull)
+	}
+	return s.Badger.Renew(ctx, key, val, ttl)
 }
 
 // TestTouchOnFullVolume: a renewal that cannot be written (full volume)

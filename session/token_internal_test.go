@@ -40,7 +40,7 @@ func newInternalManager(t *testing.T) (*Manager, *kv.Badger) {
 func TestCookieHoldsNoRawTokenAndKeyIsItsHash(t *testing.T) {
 	m, store := newInternalManager(t)
 	w := httptest.NewRecorder()
-	s, err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodPost, "/login", nil), "alice", "")
+	s, err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodPost, "/login", nil), "alice", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestCookieSignatureLivesAsLongAsTheSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.Start(context.Background(), httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil), "alice", "")
+	s, err := m.Start(context.Background(), httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/login", nil), "alice", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

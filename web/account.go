@@ -134,11 +134,19 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := auth.CheckNewPassword(sess.Username, newPassword); err != nil {
 		return fail(validationError(err))
 	}
-	if err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword); err != nil {
+	u, err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword)
+	if err != nil {
 		return fail(validationError(err))
 	}
+	// From here every session and device cookie of the account made before
+	// grants nothing (its generation changed); this one goes on under a new
+	// token and the new generation, and this browser stays a known device.
+	gen, _ := u.Standing()
 	oldID := sess.ID
-	if err := s.sessions.Rotate(r.Context(), w, r, sess); err != nil {
+	if err := s.sessions.Rotate(r.Context(), w, r, sess, gen); err != nil {
+		return err
+	}
+	if err := s.setDevice(w, r, sess.Username, gen); err != nil {
 		return err
 	}
 	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)

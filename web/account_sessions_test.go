@@ -320,7 +320,7 @@ func TestAccountListsSessionsFromBeforeTheIndex(t *testing.T) {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/login", nil)
 	r.Header.Set("User-Agent", firefoxLinux)
-	prev, err := m.Start(ctx, w, r, "alice", "198.51.100.7")
+	prev, err := m.Start(ctx, w, r, "alice", "198.51.100.7", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"soulbridge/avatar"
+	"soulbridge/session"
 )
 
 // avatarJSON is the shape of GET and PUT /community/avatar.
@@ -72,7 +74,7 @@ func (s *Server) putAvatar(w http.ResponseWriter, r *http.Request) error {
 	if req.Avatar == nil {
 		return errorf(http.StatusBadRequest, `missing "avatar": send {"avatar":"<id>"}`)
 	}
-	c, err := s.setAvatar(r, sess.Username, *req.Avatar)
+	c, err := s.setAvatar(r, sess, *req.Avatar)
 	if err != nil {
 		return err
 	}
@@ -89,22 +91,33 @@ func (s *Server) postAvatar(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	if _, err := s.setAvatar(r, sess.Username, r.PostForm.Get("avatar")); err != nil {
+	if _, err := s.setAvatar(r, sess, r.PostForm.Get("avatar")); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/community", http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) setAvatar(r *http.Request, username, id string) (avatar.Choice, error) {
-	c, err := s.avatars.Set(r.Context(), username, id)
-	if errors.Is(err, avatar.ErrUnknown) {
+// setAvatar makes preset id sess's user's avatar: 400 for an id outside
+// the catalogue; 401 (and nothing changed) when the account was deleted or
+// its password changed while the request ran (stillFor).
+func (s *Server) setAvatar(r *http.Request, sess *session.Session, id string) (avatar.Choice, error) {
+	c, err := s.avatars.Set(r.Context(), sess.Username, id, s.stillFor(sess))
+	switch {
+	case errors.Is(err, avatar.ErrUnknown):
 		return c, errorf(http.StatusBadRequest, "unknown avatar; GET /community/avatars lists the choices")
-	}
-	if err == nil {
-		s.log.Info("avatar changed", "user", username, "avatar", id)
+	case errors.Is(err, session.ErrNoSession):
+		return c, errUnauthorized
+	case err == nil:
+		s.log.Info("avatar changed", "user", sess.Username, "avatar", id)
 	}
 	return c, err
+}
+
+// stillFor is the re-check of a write made in sess's user's name once it is
+// stored (avatar.Still): the session must still stand for its account.
+func (s *Server) stillFor(sess *session.Session) avatar.Still {
+	return func(ctx context.Context) error { return s.sessions.Check(ctx, sess) }
 }
 
 type presetJSON struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"soulbridge/avatar"
+	"soulbridge/session"
 )
 
 // Uploaded avatars: POST /community/avatar/upload takes the file, GET
@@ -60,7 +61,10 @@ func (s *Server) uploadAvatar(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.avatars.Upload(ctx, sess.Username, data)
+	c, err := s.avatars.Upload(ctx, sess.Username, data, s.stillFor(sess))
+	if errors.Is(err, session.ErrNoSession) {
+		return errUnauthorized // the account went or changed meanwhile: undone
+	}
 	if err != nil {
 		return uploadError(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,12 @@ const (
 type device struct {
 	User  string `json:"u"`
 	Nonce string `json:"n"`
+	// Gen is the account generation the cookie was given under: once the
+	// account's changes (a password change; a deletion and a new sign-up
+	// of the name), the cookie is worth nothing. Empty in a cookie given by
+	// a release before generations: that one counts only if it was signed
+	// at or after the password was last set (issuedAt).
+	Gen string `json:"g,omitempty"`
 }
 
 // deviceCodec signs device cookies with the current key and verifies them
@@ -68,8 +75,9 @@ func (s *Server) overHTTPS(r *http.Request) bool {
 }
 
 // deviceNonce returns the nonce of the request's device cookie if it is
-// validly signed and names user (a normalised username), else "". Over
-// HTTPS only the __Host- cookie is read.
+// validly signed, names user (a normalised username) and was given under
+// the account's current generation, else "". Over HTTPS only the __Host-
+// cookie is read. An account that cannot be read has no known devices.
 func (s *Server) deviceNonce(r *http.Request, user string) string {
 	if s.devices == nil || len(s.devices.codecs) == 0 {
 		return ""
@@ -84,15 +92,49 @@ func (s *Server) deviceNonce(r *http.Request, user string) string {
 	}
 	for _, sc := range s.devices.codecs {
 		var d device
-		if sc.Decode(deviceLogicalName, c.Value, &d) == nil && d.User == user && d.Nonce != "" {
+		if sc.Decode(deviceLogicalName, c.Value, &d) != nil || d.User != user || d.Nonce == "" {
+			continue
+		}
+		gen, since, err := s.auth.Standing(r.Context(), user)
+		if err != nil {
+			return ""
+		}
+		if d.Gen != "" {
+			if d.Gen != gen {
+				return ""
+			}
 			return d.Nonce
 		}
+		if at, ok := issuedAt(c.Value); !ok || at.Before(since) {
+			return ""
+		}
+		return d.Nonce
 	}
 	return ""
 }
 
-// setDevice gives the browser a fresh device cookie for user.
-func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, user string) error {
+// issuedAt returns when securecookie signed value, a value it has verified:
+// its encoding is base64(timestamp "|" payload "|" MAC), the timestamp in
+// Unix seconds.
+func issuedAt(value string) (time.Time, bool) {
+	raw, err := base64.URLEncoding.DecodeString(value)
+	if err != nil {
+		return time.Time{}, false
+	}
+	ts, _, ok := strings.Cut(string(raw), "|")
+	if !ok {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0), true
+}
+
+// setDevice gives the browser a fresh device cookie for user, given under
+// the account generation gen.
+func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, user, gen string) error {
 	if s.devices == nil || len(s.devices.codecs) == 0 {
 		return nil
 	}
@@ -100,7 +142,7 @@ func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, user string) 
 	if _, err := rand.Read(b); err != nil {
 		return err
 	}
-	v, err := s.devices.codecs[0].Encode(deviceLogicalName, device{User: user, Nonce: base64.RawURLEncoding.EncodeToString(b)})
+	v, err := s.devices.codecs[0].Encode(deviceLogicalName, device{User: user, Nonce: base64.RawURLEncoding.EncodeToString(b), Gen: gen})
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func foreignCookie(t *testing.T, key []byte) string {
 	t.Helper()
 	m := newSessions(t, kvtest.Memory(t), key)
 	rec := httptest.NewRecorder()
-	if _, err := m.Start(context.Background(), rec, httptest.NewRequest("POST", "/login", nil), "alice", "192.0.2.1"); err != nil {
+	if _, err := m.Start(context.Background(), rec, httptest.NewRequest("POST", "/login", nil), "alice", "192.0.2.1", ""); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	for _, c := range rec.Result().Cookies() {

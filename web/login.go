@@ -54,7 +54,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	sess, err := s.logInAs(w, r, u.Username, ip)
+	sess, err := s.logInAs(w, r, u, ip)
+	if errors.Is(err, session.ErrAccountChanged) {
+		// The password changed (or the account went) while this log-in
+		// was checking it: the password it used is no longer the one.
+		s.authEvent(r, eventLogInFailed, form.Username, "", "reason", "account changed")
+		return errorf(http.StatusUnauthorized, "Wrong username or password.")
+	}
 	if err != nil {
 		return err
 	}
@@ -63,13 +69,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// logInAs starts a new session for username (ending any the request
-// presented) and sets this browser's device cookie for the account: what a
-// successful log-in and a sign-up both do.
-func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, username, ip string) (*session.Session, error) {
-	sess, err := s.sessions.Start(r.Context(), w, r, username, ip)
+// logInAs starts a new session for u (ending any the request presented)
+// under the account generation its credentials were checked under, and
+// sets this browser's device cookie for the account: what a successful
+// log-in and a sign-up both do. session.ErrAccountChanged when the account
+// changed meanwhile.
+func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, u auth.User, ip string) (*session.Session, error) {
+	gen, _ := u.Standing()
+	sess, err := s.sessions.Start(r.Context(), w, r, u.Username, ip, gen)
 	if err != nil {
 		return nil, err
 	}
-	return sess, s.setDevice(w, r, username)
+	return sess, s.setDevice(w, r, u.Username, gen)
 }

@@ -50,7 +50,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	sess, err := s.logInAs(w, r, u.Username, ip)
+	if err := s.clearEarlierOwner(r, u.Username); err != nil {
+		return err
+	}
+	sess, err := s.logInAs(w, r, u, ip)
 	if err != nil {
 		return err
 	}
@@ -67,5 +70,30 @@ func (s *Server) signupError(w http.ResponseWriter, r *http.Request, form views.
 	}
 	form.FieldErrors = map[string]string{field: msg}
 	s.render(w, r, status, views.SignUp(s.layout(r, "Sign up"), form))
+	return nil
+}
+
+// clearEarlierOwner removes what an earlier owner of a name just signed up
+// for may have left under it: sessions and their index entries, and the
+// avatar with its image reference. The account deletion removed them, but a
+// write in flight from one of that owner's sessions (an upload finishing, a
+// renewal) can land after it; such sessions grant nothing under the new
+// account's generation, and this makes sure nothing of theirs is inherited.
+func (s *Server) clearEarlierOwner(r *http.Request, username string) error {
+	ctx := r.Context()
+	n, err := s.sessions.EndAll(ctx, username)
+	if err != nil {
+		return err
+	}
+	if c, err := s.avatars.Get(ctx, username); err != nil || !c.UpdatedAt.IsZero() || c.Image != "" {
+		// A choice (or a record that does not read) is there: remove it.
+		// A name nobody chose for costs no write.
+		if err := s.avatars.Delete(ctx, username); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		s.log.Info("sign-up removed sessions an earlier owner of the name left", "user", username, "sessions", n)
+	}
 	return nil
 }

@@ -68,20 +68,9 @@ func sharedTier(m MirrorState) func() bool {
 // one place this wiring is written (serve.go's newHandler and the web tests
 // both use it).
 func NewSite(store Store, cfg SiteConfig) (*Server, error) {
-	sessions, err := session.New(store, session.Config{
-		Keys:        cfg.Keys,
-		IdleTimeout: cfg.IdleLifetime,
-		MaxLifetime: cfg.MaxLifetime,
-		Logger:      cfg.Logger,
-
-		TrustProxyHeaders: cfg.TrustProxyHeaders,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ensureSessionIndex(sessions, cfg.Logger)
 	hasher := cfg.Hasher
 	if hasher == nil {
+		var err error
 		if hasher, err = auth.NewHasher(auth.DefaultParams, runtime.GOMAXPROCS(0)); err != nil {
 			return nil, err
 		}
@@ -90,6 +79,19 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sessions, err := session.New(store, session.Config{
+		Keys:        cfg.Keys,
+		IdleTimeout: cfg.IdleLifetime,
+		MaxLifetime: cfg.MaxLifetime,
+		Logger:      cfg.Logger,
+		Accounts:    accounts,
+
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ensureSessionIndex(sessions, cfg.Logger)
 	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval})
 	if err != nil {
 		return nil, err

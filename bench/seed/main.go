@@ -49,15 +49,21 @@ func main() {
 	defer store.Close()
 
 	start := time.Now()
+	// Every session belongs to an account (a session whose account does not
+	// exist grants nothing): without -members, enough accounts for the
+	// sessions, at most session.MaxPerUser each.
+	if need := (*sessions + session.MaxPerUser - 1) / session.MaxPerUser; *members < need {
+		*members = need
+	}
+	hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, *workers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher})
+	if err != nil {
+		log.Fatal(err)
+	}
 	if *members > 0 {
-		hasher, err := auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1}, *workers)
-		if err != nil {
-			log.Fatal(err)
-		}
-		accounts, err := auth.New(store, auth.Config{Hasher: hasher})
-		if err != nil {
-			log.Fatal(err)
-		}
 		parallel(*members, *workers, func(i int) error {
 			_, err := accounts.SignUp(ctx, fmt.Sprintf("member%05d", i), "correct horse battery staple")
 			return err
@@ -66,7 +72,7 @@ func main() {
 	}
 
 	start = time.Now()
-	mgr, err := session.New(store, session.Config{Keys: [][]byte{key}, IdleTimeout: 720 * time.Hour, MaxLifetime: 2160 * time.Hour})
+	mgr, err := session.New(store, session.Config{Keys: [][]byte{key}, IdleTimeout: 720 * time.Hour, MaxLifetime: 2160 * time.Hour, Accounts: accounts})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,14 +81,15 @@ func main() {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
 		r.Header.Set("User-Agent", "bench/seed")
-		// Sessions spread over the members, or one user each without
-		// members: an account keeps at most 50 sessions (session.MaxPerUser),
-		// so piling them on one name would end all but the last 50.
-		user := fmt.Sprintf("seed%06d", i)
-		if *members > 0 {
-			user = fmt.Sprintf("member%05d", i%*members)
+		// Sessions spread over the members: an account keeps at most 50
+		// sessions (session.MaxPerUser), so piling them on one name would
+		// end all but the last 50.
+		user := fmt.Sprintf("member%05d", i%*members)
+		gen, _, err := accounts.Standing(ctx, user)
+		if err != nil {
+			return err
 		}
-		if _, err := mgr.Start(ctx, w, r, user, "127.0.0.1"); err != nil {
+		if _, err := mgr.Start(ctx, w, r, user, "127.0.0.1", gen); err != nil {
 			return err
 		}
 		for _, c := range w.Result().Cookies() {

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		{"CreateOnce", testCreateOnce},
 		{"CreateConcurrent", testCreateConcurrent},
 		{"CreateAfterDelete", testCreateAfterDelete},
+		{"RenewOnlyLive", testRenewOnlyLive},
 		{"DeleteMissing", testDeleteMissing},
 		{"ScanOrderAndPrefix", testScanOrderAndPrefix},
 		{"ScanPages", testScanPages},
@@ -180,6 +181,35 @@ func testCreateAfterDelete(t *testing.T, s kv.Store) {
 		t.Fatalf("Create after Delete: %v", err)
 	}
 	wantValue(t, s, "user:a", "2")
+}
+
+// testRenewOnlyLive: Renew replaces a live value (with its new TTL) and
+// never creates a key, whether it never existed or was deleted.
+func testRenewOnlyLive(t *testing.T, s kv.Store) {
+	if err := s.Renew(ctx, "session:never", []byte("x"), time.Hour); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Renew of a missing key: %v, want ErrNotFound", err)
+	}
+	wantNotFound(t, s, "session:never")
+	mustSet(t, s, "session:a", "1", time.Hour)
+	if err := s.Renew(ctx, "session:a", []byte("2"), time.Hour); err != nil {
+		t.Fatalf("Renew of a live key: %v", err)
+	}
+	wantValue(t, s, "session:a", "2")
+	if err := s.Delete(ctx, "session:a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, "session:a", []byte("3"), time.Hour); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Renew of a deleted key: %v, want ErrNotFound", err)
+	}
+	wantNotFound(t, s, "session:a")
+	mustSet(t, s, "a:plain", "1", 0)
+	if err := s.Delete(ctx, "a:plain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, "a:plain", []byte("2"), 0); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Renew of a deleted key outside the session prefixes: %v, want ErrNotFound", err)
+	}
+	wantNotFound(t, s, "a:plain")
 }
 
 func testDeleteMissing(t *testing.T, s kv.Store) {
