@@ -324,7 +324,7 @@ func (k *faultChecker) statuses() []faultFailure {
 			switch {
 			case st >= 500 && st != http.StatusServiceUnavailable:
 				fails = append(fails, faultFailure{invServer, u, -1, i, u.name + " " + o.format(i), o.kind.String()})
-			case st == http.StatusServiceUnavailable && !o.kind.mayBeUnavailable():
+			case st == http.StatusServiceUnavailable && !o.mayBeUnavailable():
 				fails = append(fails, faultFailure{invNo503, u, -1, i, fmt.Sprintf(
 					"%s %s; faults then: %s", u.name, o.format(i), k.faultsAt(int(o.inst), o.start(), o.stop())), o.kind.String()})
 			case st == http.StatusServiceUnavailable && k.faultsAt(int(o.inst), o.start(), o.stop()) == "none" &&
@@ -354,15 +354,22 @@ func (k *faultChecker) faultsAt(i int, from, to time.Duration) string {
 	return strings.Join(parts, "; ")
 }
 
-// throttle checks the shared log-in throttle's counters in Redis: the
-// counter of a user's address, or of its account, holds at most as many
-// counts as that user's password checks that were (or may have been)
-// refused since Redis last started empty, and never fewer than none. A
-// success gives its count back whatever fails around it (issue 16, row
-// 6). Sign-up counters are left alone: every sign-up counts, by design.
+// throttle checks the shared log-in throttle's counters in Redis (sorted
+// sets under the prefix + "attempts:", kv/mirror_count.go: a member "f:<id>"
+// is a counted failure, "p:<id>" a reservation that ends by itself after
+// the hold): the counter of a user's address, or of its account, holds at
+// most as many live failures as that user's password checks that were (or
+// may have been) refused since Redis last started empty. A success never
+// leaves a failure behind, whatever fails around it (issue 16, row 6).
+// Reservations still held are reported, not judged: they end by
+// themselves. Sign-up counters are left alone: every sign-up counts.
 func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: k.c.redis.Addr()})
 	defer rdb.Close()
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return nil, 0, err
+	}
 	since := k.redisEmptySince()
 	byKey := map[string]*faultUser{}
 	for _, u := range k.users {
@@ -371,17 +378,29 @@ func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error
 	}
 	var fails []faultFailure
 	keys := 0
-	iter := rdb.Scan(ctx, 0, faultPrefix+"throttle:*", 100).Iterator()
+	iter := rdb.Scan(ctx, 0, faultPrefix+throttleKeys+"*", 100).Iterator()
 	for iter.Next(ctx) {
 		keys++
 		key := iter.Val()
-		u := byKey[strings.TrimPrefix(key, faultPrefix+"throttle:")]
+		u := byKey[strings.TrimPrefix(key, faultPrefix+throttleKeys)]
 		if u == nil {
 			continue
 		}
-		n, err := rdb.Get(ctx, key).Int64()
+		members, err := rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
 		if err != nil {
-			return nil, keys, fmt.Errorf("GET %s: %w", key, err)
+			return nil, keys, fmt.Errorf("ZRANGE %s: %w", key, err)
+		}
+		failures, held := 0, 0
+		for _, m := range members {
+			if int64(m.Score) <= now.UnixMilli() {
+				continue // ended
+			}
+			switch id, _ := m.Member.(string); {
+			case strings.HasPrefix(id, "f:"):
+				failures++
+			case strings.HasPrefix(id, "p:"):
+				held++
+			}
 		}
 		refused, succeeded, throttled := 0, 0, 0
 		for _, o := range u.ops {
@@ -395,14 +414,18 @@ func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error
 				succeeded++
 			}
 		}
-		if n < 0 || n > int64(refused) {
+		if failures > refused {
 			fails = append(fails, faultFailure{invThrottle, u, -1, -1, fmt.Sprintf(
-				"%s = %d (TTL %s); since redis last started empty (%.3fs) %s had %d password checks refused (or maybe), %d succeeded, %d throttled",
-				key, n, rdb.PTTL(ctx, key).Val().Round(time.Second), since.Seconds(), u.name, refused, succeeded, throttled), ""})
+				"%s holds %d failures (and %d reservations still held); since redis last started empty (%.3fs) %s had %d password checks refused (or maybe), %d succeeded, %d throttled",
+				key, failures, held, since.Seconds(), u.name, refused, succeeded, throttled), ""})
 		}
 	}
 	return fails, keys, iter.Err()
 }
+
+// throttleKeys is the key space of the shared throttle's counters, after
+// the prefix (auth's throttlePrefix).
+const throttleKeys = "attempts:"
 
 // redisEmptySince is when Redis last started empty during the run (0: it
 // never did after the start).

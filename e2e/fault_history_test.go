@@ -35,15 +35,18 @@ var opNames = [numOpKinds]string{
 
 func (k opKind) String() string { return opNames[k] }
 
-// mayBeUnavailable reports whether the README lets k answer 503 while the
+// mayBeUnavailable reports whether the README lets o answer 503 while the
 // shared tier is down: sign-up, log-in (of an account the instance never
-// saw), password change and deletion. Ending a session, logging out,
-// avatar writes and every read never may, on an instance with a
-// persistent data dir (every instance here has one).
-func (k opKind) mayBeUnavailable() bool {
-	switch k {
+// saw), password change, deletion, and ending a session by an id the
+// instance did not list. Logging out, ending a listed session, avatar
+// writes and every read never may, on an instance with a persistent data
+// dir (every instance here has one).
+func (o faultOp) mayBeUnavailable() bool {
+	switch o.kind {
 	case opSignup, opLogin, opPassword, opDelete:
 		return true
+	case opEnd:
+		return o.unlisted
 	}
 	return false
 }
@@ -64,16 +67,16 @@ const noAnswer = 0
 // faultOp is one request and its outcome. at and took are milliseconds
 // since the run began; sess is the session (index in the user's table)
 // whose cookie the request carried, target the session it acted on or
-// created; -1 for none. guess marks a log-in with a password the client
-// was not sure of (after an unanswered change, or for an account that may
-// not exist): a refusal is possible.
+// created; -1 for none. A guess (after an unanswered password change, or
+// for an account that may not exist) may be refused.
 type faultOp struct {
 	at, took     uint32
 	status       int16
 	kind         opKind
 	inst         int8
 	sess, target int16
-	guess        bool
+	guess        bool // log-in: with a password the client was not sure of
+	unlisted     bool // end: of an id the instance had not just listed
 }
 
 // checksPassword reports whether o's kind checks a password, counted by
@@ -108,6 +111,9 @@ func (o faultOp) format(i int) string {
 	}
 	if o.target >= 0 {
 		fmt.Fprintf(&b, " target s%d", o.target)
+	}
+	if o.unlisted {
+		b.WriteString(" (not listed there)")
 	}
 	if o.status == noAnswer {
 		b.WriteString(" → no answer")

@@ -125,7 +125,7 @@ func (u *faultUser) step() {
 	case r < 380:
 		u.revokeOthers()
 	case r < 430:
-		u.list(u.pickLive())
+		u.list(u.pickLive(), -1)
 	case r < 630:
 		u.put()
 	case r < 660:
@@ -165,6 +165,7 @@ func (u *faultUser) newPassword() string {
 // request is one request of the user's client.
 type request struct {
 	kind         opKind
+	inst         int // the instance's index; -1: a random one
 	sess, target int
 	method, path string
 	form         url.Values // sent as a form when not nil
@@ -175,7 +176,10 @@ type request struct {
 // send sends req to a random instance and records it; it returns the
 // response (Status noAnswer when none came) and the op's index.
 func (u *faultUser) send(req request) (testbin.Response, int) {
-	inst := u.rng.IntN(len(u.insts))
+	inst := req.inst
+	if inst < 0 {
+		inst = u.rng.IntN(len(u.insts))
+	}
 	var body io.Reader
 	ctype := ""
 	switch {
@@ -260,7 +264,7 @@ func (u *faultUser) credentials(password string) url.Values {
 }
 
 func (u *faultUser) signup() {
-	r, op := u.send(request{kind: opSignup, sess: -1, target: -1, method: http.MethodPost, path: "/signup",
+	r, op := u.send(request{kind: opSignup, inst: -1, sess: -1, target: -1, method: http.MethodPost, path: "/signup",
 		form: u.credentials(u.passwords[0])})
 	switch {
 	case r.Status == http.StatusSeeOther:
@@ -268,7 +272,7 @@ func (u *faultUser) signup() {
 		u.passwords = u.passwords[:1]
 		u.avatar = avatarWant{known: true, want: "default", op: op}
 		if s := u.addSession(r, op); s >= 0 {
-			u.list(s)
+			u.list(s, -1)
 		}
 	case r.Status == http.StatusConflict, unknown(r.Status):
 		// Taken: an unanswered sign-up of ours went through, or an earlier
@@ -280,7 +284,7 @@ func (u *faultUser) signup() {
 
 func (u *faultUser) login() {
 	pw := u.passwords[0]
-	r, op := u.send(request{kind: opLogin, sess: -1, target: -1, method: http.MethodPost, path: "/login",
+	r, op := u.send(request{kind: opLogin, inst: -1, sess: -1, target: -1, method: http.MethodPost, path: "/login",
 		form: u.credentials(pw)})
 	sure := u.account == acctYes && len(u.passwords) == 1
 	switch {
@@ -288,7 +292,7 @@ func (u *faultUser) login() {
 		u.account = acctYes
 		u.passwords = []string{pw}
 		if s := u.addSession(r, op); s >= 0 {
-			u.list(s)
+			u.list(s, -1)
 		}
 	case r.Status == http.StatusTooManyRequests:
 		u.backoff = time.Second
@@ -306,30 +310,34 @@ func (u *faultUser) login() {
 	u.ops[op].guess = !sure
 }
 
-// list learns the public id of session s (GET /account/sessions with its
-// cookie: the entry marked current).
-func (u *faultUser) list(s int) {
-	r, _ := u.send(request{kind: opList, sess: s, target: -1, method: http.MethodGet, path: "/account/sessions"})
+// list asks instance inst (-1: a random one) for the sessions of s's
+// user with s's cookie, learns s's public id (the entry marked current) and
+// returns every id listed (nil when the list failed).
+func (u *faultUser) list(s, inst int) map[string]bool {
+	r, _ := u.send(request{kind: opList, inst: inst, sess: s, target: -1, method: http.MethodGet, path: "/account/sessions"})
 	if r.Status != http.StatusOK {
-		return
+		return nil
 	}
 	var list []struct {
 		ID      string `json:"id"`
 		Current bool   `json:"current"`
 	}
 	if json.Unmarshal([]byte(r.Body), &list) != nil {
-		return
+		return nil
 	}
+	ids := map[string]bool{}
 	for _, e := range list {
+		ids[e.ID] = true
 		if e.Current {
 			u.sessions[s].id = e.ID
 		}
 	}
+	return ids
 }
 
 func (u *faultUser) logout() {
 	s := u.pickLive()
-	r, op := u.send(request{kind: opLogout, sess: s, target: s, method: http.MethodPost, path: "/logout",
+	r, op := u.send(request{kind: opLogout, inst: -1, sess: s, target: s, method: http.MethodPost, path: "/logout",
 		form: url.Values{}})
 	switch {
 	case r.Status == http.StatusSeeOther:
@@ -353,13 +361,19 @@ func (u *faultUser) endOther() {
 		target = live[u.rng.IntN(len(live))]
 	}
 	if u.sessions[target].id == "" {
-		u.list(target)
+		u.list(target, -1)
 		if u.sessions[target].id == "" {
 			return
 		}
 	}
-	r, op := u.send(request{kind: opEnd, sess: actor, target: target, method: http.MethodDelete,
+	// As the account page does: list, then end one, on one instance. An
+	// id that instance did not list may answer 503 while its mirror is down
+	// (README); a listed one never may.
+	inst := u.rng.IntN(len(u.insts))
+	listed := u.list(actor, inst)
+	r, op := u.send(request{kind: opEnd, inst: inst, sess: actor, target: target, method: http.MethodDelete,
 		path: "/account/sessions/" + u.sessions[target].id})
+	u.ops[op].unlisted = !listed[u.sessions[target].id]
 	switch {
 	case r.Status == http.StatusNoContent:
 		u.sessions[target].ended = op
@@ -370,7 +384,7 @@ func (u *faultUser) endOther() {
 
 func (u *faultUser) revokeOthers() {
 	s := u.pickLive()
-	r, op := u.send(request{kind: opRevoke, sess: s, target: -1, method: http.MethodPost,
+	r, op := u.send(request{kind: opRevoke, inst: -1, sess: s, target: -1, method: http.MethodPost,
 		path: "/account/sessions/revoke-others", acceptJSON: true})
 	switch {
 	case r.Status == http.StatusOK:
@@ -383,7 +397,7 @@ func (u *faultUser) revokeOthers() {
 func (u *faultUser) put() {
 	s := u.pickLive()
 	id := u.presets[u.rng.IntN(len(u.presets))]
-	r, op := u.send(request{kind: opPut, sess: s, target: -1, method: http.MethodPut,
+	r, op := u.send(request{kind: opPut, inst: -1, sess: s, target: -1, method: http.MethodPut,
 		path: "/community/avatar", json: `{"avatar":"` + id + `"}`})
 	switch {
 	case r.Status == http.StatusOK:
@@ -399,7 +413,7 @@ func (u *faultUser) put() {
 // end yet may answer 200, and may renew the session if its renewal is due.
 func (u *faultUser) getAll() {
 	for _, s := range u.live() {
-		r, op := u.send(request{kind: opGet, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
+		r, op := u.send(request{kind: opGet, inst: -1, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
 		if r.Status == http.StatusOK && !strings.Contains(r.Body, `"username":"`+u.name+`"`) {
 			u.wrongUser = append(u.wrongUser, op)
 		}
@@ -412,7 +426,7 @@ func (u *faultUser) getAll() {
 	}
 	if len(ended) > 0 {
 		s := ended[u.rng.IntN(len(ended))]
-		u.send(request{kind: opGetEnded, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
+		u.send(request{kind: opGetEnded, inst: -1, sess: s, target: -1, method: http.MethodGet, path: "/community/avatar"})
 	}
 }
 
@@ -422,7 +436,7 @@ func (u *faultUser) changePassword() {
 	}
 	s := u.pickLive()
 	old, next := u.passwords[0], u.newPassword()
-	r, op := u.send(request{kind: opPassword, sess: s, target: -1, method: http.MethodPost, path: "/account/password",
+	r, op := u.send(request{kind: opPassword, inst: -1, sess: s, target: -1, method: http.MethodPost, path: "/account/password",
 		form: url.Values{"current_password": {old}, "new_password": {next}}, acceptJSON: true})
 	switch {
 	case r.Status == http.StatusOK:
@@ -446,7 +460,7 @@ func (u *faultUser) deleteAccount() {
 		return
 	}
 	s := u.pickLive()
-	r, op := u.send(request{kind: opDelete, sess: s, target: -1, method: http.MethodPost, path: "/account/delete",
+	r, op := u.send(request{kind: opDelete, inst: -1, sess: s, target: -1, method: http.MethodPost, path: "/account/delete",
 		form: url.Values{"password": {u.passwords[0]}}, acceptJSON: true})
 	switch {
 	case r.Status == http.StatusNoContent:
