@@ -372,34 +372,19 @@ func (b *Badger) stamp(val []byte, ttl time.Duration) []byte {
 // it returns ErrExists and changes nothing. Concurrent Creates of one key
 // succeed exactly once.
 func (b *Badger) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := b.space.allow(false); err != nil {
-		return err
-	}
-	err := b.update(func(txn *badger.Txn) error {
-		live, err := b.live(txn, key)
-		if err != nil {
-			return err
-		}
-		if live {
-			return ErrExists
-		}
-		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
-	}, key)
-	if errors.Is(err, ErrExists) {
-		return ErrExists
-	}
-	if err != nil {
-		return fmt.Errorf("kv: create: %w", err)
-	}
-	return nil
+	return b.setIf(ctx, "create", key, val, ttl, false, ErrExists)
 }
 
 // Renew replaces key's value only if key holds a live value; otherwise it
 // returns ErrNotFound and writes nothing (see Store.Renew).
 func (b *Badger) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	return b.setIf(ctx, "renew", key, val, ttl, true, ErrNotFound)
+}
+
+// setIf writes val under key in one transaction only if key holds a live
+// value (wantLive) or holds none (!wantLive); otherwise it returns refused
+// and writes nothing.
+func (b *Badger) setIf(ctx context.Context, op, key string, val []byte, ttl time.Duration, wantLive bool, refused error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -411,16 +396,16 @@ func (b *Badger) Renew(ctx context.Context, key string, val []byte, ttl time.Dur
 		if err != nil {
 			return err
 		}
-		if !live && !plantRenewRevive {
-			return ErrNotFound
+		if live != wantLive && !(op == "renew" && plantRenewRevive) {
+			return refused
 		}
 		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
 	}, key)
-	if errors.Is(err, ErrNotFound) {
-		return ErrNotFound
+	if errors.Is(err, refused) {
+		return refused
 	}
 	if err != nil {
-		return fmt.Errorf("kv: renew: %w", err)
+		return fmt.Errorf("kv: %s: %w", op, err)
 	}
 	return nil
 }

@@ -317,6 +317,16 @@ func TestSessionCacheInvalidation(t *testing.T) {
 		t.Fatalf("right after a silent change A's cache holds %q (%v), want v1", got, ok)
 	}
 	testwait.Until(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
+
+	// A read marked Fresh (a log-in's re-check of its account) goes past
+	// the cache: it sees even a silent change at once.
+	silent("v3")
+	if got, ok := a.cache.get("session:q", time.Now()); !ok || string(decodeRecord(got).val) != "silent" {
+		t.Fatalf("A's cache holds %q (%v), want the value before the silent change", got, ok)
+	}
+	if v, err := a.Get(Fresh(ctx), "session:q"); err != nil || string(v) != "v3" {
+		t.Fatalf("a Fresh read right after a silent change: %q, %v; want v3", v, err)
+	}
 }
 
 // TestDeleteOfUnknownKeyIsBounded: deleting a key no store has (the log-out

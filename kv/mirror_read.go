@@ -18,7 +18,7 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 		cacheable := m.cache.covers(key)
 		var gen uint64
 		if cacheable {
-			if raw, ok := m.cache.get(key, m.now()); ok {
+			if raw, ok := m.cache.get(key, m.now()); ok && !isFresh(ctx) {
 				return valueOf(raw)
 			}
 			gen = m.cache.generation()

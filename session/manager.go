@@ -198,7 +198,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (s *Session, oldKey
 // once the write is stored, and undoes the write if s no longer stands
 // (avatar.Still).
 func (m *Manager) Check(ctx context.Context, s *Session) error {
-	return m.stands(ctx, s.Record)
+	return m.stands(kv.Fresh(ctx), s.Record)
 }
 
 // stands checks rec against its account's standing (Config.Accounts): nil
@@ -260,11 +260,12 @@ func (m *Manager) create(ctx context.Context, s *Session) error {
 	return m.save(ctx, s)
 }
 
-// recheck reads s's account again after s was stored (Start): if it no
-// longer stands as s was made under, s is ended and ErrAccountChanged
-// returned. The store has no compare-and-set: write, re-check, undo.
+// recheck reads s's account again, past every cache (kv.Fresh), after s
+// was stored (Start): if it no longer stands as s was made under, s is
+// ended and ErrAccountChanged returned. The store has no compare-and-set:
+// write, re-check, undo.
 func (m *Manager) recheck(ctx context.Context, s *Session) error {
-	err := m.stands(ctx, s.Record)
+	err := m.stands(kv.Fresh(ctx), s.Record)
 	if !errors.Is(err, ErrNoSession) {
 		return err
 	}

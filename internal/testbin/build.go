@@ -148,6 +148,11 @@ func Main(m *testing.M) {
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
+	for _, rb := range revisions.built {
+		if rb.dir != "" {
+			os.RemoveAll(rb.dir)
+		}
+	}
 	os.Exit(code)
 }
 
@@ -254,7 +259,8 @@ func sweepStaleBinDirs() {
 }
 
 // BuildRevision builds the binary as it was at git revision rev (a release
-// from the history, for upgrade tests) into a temp dir and returns its path.
+// from the history, for upgrade tests) into a temp dir, once per revision
+// and test process (Main removes it at exit), and returns its path.
 // Without git or without that revision in the clone it skips the test, or
 // fails it when CI is set (CI clones carry the history).
 func BuildRevision(t testing.TB, rev string) string {
@@ -274,27 +280,64 @@ func BuildRevision(t testing.TB, rev string) string {
 	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", rev+"^{commit}").CombinedOutput(); err != nil {
 		missing(fmt.Sprintf("%v %s", err, out))
 	}
-	src := t.TempDir()
+	revisions.mu.Lock()
+	if revisions.built == nil {
+		revisions.built = map[string]*revBuild{}
+	}
+	rb := revisions.built[rev]
+	if rb == nil {
+		rb = &revBuild{}
+		revisions.built[rev] = rb
+	}
+	revisions.mu.Unlock()
+	rb.once.Do(func() { rb.dir, rb.path, rb.err = buildRevision(root, rev) })
+	if rb.err != nil {
+		t.Fatal(rb.err)
+	}
+	return rb.path
+}
+
+// revisions are the builds of BuildRevision, one per revision and test
+// process (several upgrade tests build the same previous release); Main
+// removes them at exit.
+var revisions struct {
+	mu    sync.Mutex
+	built map[string]*revBuild
+}
+
+type revBuild struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// buildRevision builds revision rev of the repository at root into a new
+// 0755 directory and returns the directory and the binary's path.
+func buildRevision(root, rev string) (dir, bin string, err error) {
+	src, err := os.MkdirTemp("", binDirPrefix+"src-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(src)
 	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, rev, src)
 	if out, err := archive.CombinedOutput(); err != nil {
-		t.Fatalf("git archive %s: %v\n%s", rev, err, out)
+		return "", "", fmt.Errorf("git archive %s: %v\n%s", rev, err, out)
 	}
-	dir, err := os.MkdirTemp("", binDirPrefix+"rev-")
+	dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-rev-", binDirPrefix, os.Getpid()))
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return dir, "", err
 	}
-	bin := filepath.Join(dir, "soulbridge-"+rev)
+	bin = filepath.Join(dir, "soulbridge-"+rev)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build of revision %s: %v\n%s", rev, err, out)
+		return dir, "", fmt.Errorf("go build of revision %s: %v\n%s", rev, err, out)
 	}
-	return bin
+	return dir, bin, nil
 }
