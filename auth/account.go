@@ -27,33 +27,80 @@ func (s *Service) ChangePassword(ctx context.Context, username, newPassword stri
 	if err := CheckNewPassword(name, newPassword); err != nil {
 		return User{}, err
 	}
-	b, err := s.store.Get(ctx, userPrefix+name)
+	return s.newGeneration(ctx, name, "change password", func(u *User, _ string) error {
+		hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		return nil
+	})
+}
+
+// EndSessions ends, as of now, every session of username's account made
+// before, as "log out everywhere else" asks: the account's SessionsSince
+// moves to now, and from then on a session made earlier grants nothing, on
+// every instance, including one made on an instance cut off from the shared
+// tier that only reaches it later. The generation, and so the password's
+// device cookies, stay. keep, if not nil, is called with that time before
+// the account is written: the caller's own session is marked as kept from
+// it (session.Manager.Keep), so it is never refused in between.
+// ErrNoAccount when the account is gone.
+func (s *Service) EndSessions(ctx context.Context, username string, keep func(at time.Time) error) (User, error) {
+	return s.rewrite(ctx, username, "end sessions", func(u *User, now time.Time) error {
+		// An account from before generations keeps the one it stands by.
+		u.Generation, _ = u.Standing()
+		if keep != nil {
+			if err := keep(now); err != nil {
+				return err
+			}
+		}
+		u.SessionsSince = now
+		return nil
+	})
+}
+
+// newGeneration rewrites username's account with change applied under a
+// new generation, every session made before ended as of now.
+func (s *Service) newGeneration(ctx context.Context, name, op string, change func(u *User, gen string) error) (User, error) {
+	return s.rewrite(ctx, name, op, func(u *User, now time.Time) error {
+		gen, err := newGeneration()
+		if err != nil {
+			return err
+		}
+		if err := change(u, gen); err != nil {
+			return err
+		}
+		u.Generation, u.SessionsSince = gen, now
+		return nil
+	})
+}
+
+// rewrite reads username's account past every cache, applies change (with
+// the time of the change) and stores it.
+func (s *Service) rewrite(ctx context.Context, name, op string, change func(u *User, now time.Time) error) (User, error) {
+	b, err := s.store.Get(kv.Fresh(ctx), userPrefix+name)
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
 		return User{}, ErrNoAccount
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("auth: change password: %w", err)
+		return User{}, fmt.Errorf("auth: %s: %w", op, err)
 	}
 	u, err := decodeUser(b)
 	if err != nil {
 		return User{}, err
 	}
-	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
-	if err != nil {
-		return User{}, err
-	}
-	gen, err := newGeneration()
-	if err != nil {
-		return User{}, err
-	}
 	now := s.cfg.Now().UTC()
-	u.PasswordHash, u.UpdatedAt, u.Generation, u.PasswordChangedAt = hash, now, gen, now
+	if err := change(&u, now); err != nil {
+		return User{}, err
+	}
+	u.UpdatedAt = now
 	nb, err := encodeUser(u)
 	if err != nil {
 		return User{}, err
 	}
 	if err := s.store.Set(ctx, userPrefix+name, nb, 0); err != nil {
-		return User{}, fmt.Errorf("auth: change password: %w", err)
+		return User{}, fmt.Errorf("auth: %s: %w", op, err)
 	}
 	return u, nil
 }

@@ -100,9 +100,10 @@ type User struct {
 	// nothing once it changed. Empty for an account written by a release
 	// before it (see Standing).
 	Generation string `json:"generation,omitempty"`
-	// PasswordChangedAt is when the password was last set (sign-up or a
-	// change). Zero for an account written by a release before it.
-	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+	// SessionsSince is when every session made before was last ended:
+	// sign-up, a password change, "log out everywhere else" (EndSessions).
+	// Zero for an account written by a release before it.
+	SessionsSince time.Time `json:"sessions_since,omitzero"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling
@@ -111,7 +112,7 @@ type User struct {
 }
 
 // userFields are the JSON fields User knows; any other is kept in other.
-var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "password_changed_at"}
+var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since"}
 
 // Store is what accounts need from the key-value store.
 type Store interface {
@@ -194,16 +195,17 @@ func newGeneration() (string, error) {
 // sessions must end, also when a previous-release instance changes the
 // password during a rolling deploy (and drops the fields it does not know).
 //
-// Since is when the password was last set: a session or device cookie that
-// carries no generation (made by the previous release, or renewed by it,
-// which drops the field) is honoured only if it was made at or after Since.
+// Since is when every earlier session was last ended (SessionsSince): a
+// session made before it grants nothing (unless it was the one that asked,
+// and was kept). A device cookie that carries no generation (given by the
+// previous release) counts only if it was given at or after Since.
 // An account without that record (written by the previous release) counts
 // its sign-up time: that release kept a session's creation time when it
 // rotated the session at a password change, and had ended every other
 // session itself, so an earlier time would log out the very person who
 // changed it.
 func (u User) Standing() (generation string, since time.Time) {
-	since = u.PasswordChangedAt
+	since = u.SessionsSince
 	if since.IsZero() {
 		since = u.CreatedAt
 	}

@@ -170,7 +170,7 @@ func (s *Service) signUp(ctx context.Context, username, password, ip string, thr
 		return User{}, err
 	}
 	now := s.cfg.Now().UTC()
-	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, Generation: gen, PasswordChangedAt: now}
+	u = User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, Generation: gen, SessionsSince: now}
 	b, err := encodeUser(u)
 	if err != nil {
 		return User{}, err

@@ -67,7 +67,7 @@ func TestGenerationChangesWithThePassword(t *testing.T) {
 }
 
 // An account written by the previous release (no generation, no
-// password_changed_at) has a generation derived from its updated_at, which
+// sessions_since) has a generation derived from its updated_at, which
 // that release set only at sign-up and at a password change, and counts its
 // password as set at sign-up; a rewrite by this release keeps fields it
 // does not know (a later release's, in a rolling deploy).
@@ -87,7 +87,7 @@ func TestStandingOfAPreviousReleaseAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(rec, "generation")
-	delete(rec, "password_changed_at")
+	delete(rec, "sessions_since")
 	rec["created_at"] = "2026-10-01T09:00:00Z"
 	rec["updated_at"] = "2026-11-01T10:00:00.123456789Z"
 	rec["later_field"] = map[string]any{"kept": true}

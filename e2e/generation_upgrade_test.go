@@ -133,7 +133,7 @@ func TestRollingDeployWithThePreviousReleaseOnOneRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(raw), "generation") || !strings.Contains(string(raw), "password_changed_at") {
+	if !strings.Contains(string(raw), "generation") || !strings.Contains(string(raw), "sessions_since") {
 		t.Fatalf("the account in Redis after this build's change has no generation: %s", raw)
 	}
 	for _, p := range []*testbin.Proc{prev, next} {

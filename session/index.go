@@ -271,17 +271,18 @@ func (m *Manager) enforceCap(ctx context.Context, s *Session) error {
 
 // Rotate gives s a new token, as after a password change: a new record
 // (same user, creation time, device and address) under the new token's
-// hash, made under the account's new generation, the old record and its
+// hash, made under the account's new generation and kept from since (the
+// change's time, when every other session ended), the old record and its
 // index entry deleted, and the cookie re-set on w. s is updated in place
 // (its ID and public id change).
-func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, generation string) error {
+func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, generation string, since time.Time) error {
 	token, err := newToken()
 	if err != nil {
 		return err
 	}
 	now := m.cfg.Now().UTC()
 	next := &Session{Record: s.Record, ID: idOf(token), token: token}
-	next.LastSeen, next.UpdatedAt, next.Generation = now, now, generation
+	next.LastSeen, next.UpdatedAt, next.Generation, next.KeptAt = now, now, generation, since.UTC()
 	if err := m.create(ctx, next); err != nil {
 		return err
 	}

@@ -275,7 +275,7 @@ func TestRotate(t *testing.T) {
 	oldID, oldPublic, created := s.ID, s.PublicID(), s.CreatedAt
 	clk.Advance(time.Minute)
 	w := httptest.NewRecorder()
-	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s, ""); err != nil {
+	if err := m.Rotate(context.Background(), w, newRequest(http.MethodPost, plainHTTP, old), s, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if s.ID == oldID || s.PublicID() == oldPublic || !s.CreatedAt.Equal(created) || s.Username != "alice" {

@@ -368,20 +368,54 @@ func (m *Manager) touch(ctx context.Context, s *Session) error {
 	next := *s
 	next.LastSeen = now
 	next.UpdatedAt = now
-	b, err := encodeRecord(next.Record)
+	b, err := m.rewrite(ctx, s.ID, next.Record)
 	if err != nil {
 		return err
 	}
-	ttl := next.expiry(m.cfg.IdleTimeout).Sub(m.cfg.Now())
-	if ttl <= 0 {
-		return ErrNoSession
+	next.raw = b
+	*s = next
+	return nil
+}
+
+// rewrite stores rec over record id if it is still live (kv Renew: never
+// over a deleted record, never creating one) and returns the bytes
+// written; errEnded when the record is gone. The caller holds id's lock.
+func (m *Manager) rewrite(ctx context.Context, id string, rec Record) ([]byte, error) {
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return nil, err
 	}
-	err = m.store.Renew(ctx, KeyPrefix+s.ID, b, ttl)
+	ttl := rec.expiry(m.cfg.IdleTimeout).Sub(m.cfg.Now())
+	if ttl <= 0 {
+		return nil, ErrNoSession
+	}
+	err = m.store.Renew(ctx, KeyPrefix+id, b, ttl)
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
-		return errEnded
+		return nil, errEnded
 	}
 	if err != nil {
-		return fmt.Errorf("session: renew: %w", err)
+		return nil, fmt.Errorf("session: renew: %w", err)
+	}
+	return b, nil
+}
+
+// Keep marks s as kept at at, before its account ends every session made
+// before at (auth.Service.EndSessions: "log out everywhere else"): s then
+// stands before the account changes and after, so no request of this
+// browser is refused in between, while every other session is left
+// behind. The cookie does not change. ErrNoSession if s was ended
+// meanwhile.
+func (m *Manager) Keep(ctx context.Context, s *Session, at time.Time) error {
+	defer m.lock(s.ID)()
+	next := *s
+	next.KeptAt = at.UTC()
+	next.UpdatedAt = m.cfg.Now().UTC()
+	b, err := m.rewrite(ctx, s.ID, next.Record)
+	if errors.Is(err, errEnded) {
+		return ErrNoSession
+	}
+	if err != nil {
+		return err
 	}
 	next.raw = b
 	*s = next

@@ -48,19 +48,27 @@ type Record struct {
 	// Generation is the account generation the session was made under
 	// (Accounts): once the account's changes, the session grants nothing.
 	// Empty in a record made (or renewed) by a release before generations:
-	// such a record is judged by CreatedAt instead (heldBy).
+	// such a record is judged by its time alone (heldBy).
 	Generation string `json:"generation,omitempty"`
+	// KeptAt is when the session was kept while every other session of
+	// its account was ended ("log out everywhere else", Keep; a password
+	// change, Rotate): it counts as made then. Zero otherwise.
+	KeptAt time.Time `json:"kept_at,omitzero"`
 }
 
 // heldBy reports whether r still acts for its account, whose generation is
-// generation and whose password was last set at since: the generation it
-// was made under must be the account's; a record without one must have
-// been made at or after the password was set.
+// generation and whose sessions made before since were all ended: the
+// generation r was made under, if it carries one, must be the account's,
+// and r must have been made (or kept) at or after since.
 func (r Record) heldBy(generation string, since time.Time) bool {
-	if r.Generation != "" {
-		return r.Generation == generation
+	if r.Generation != "" && r.Generation != generation {
+		return false
 	}
-	return !r.CreatedAt.Before(since)
+	made := r.CreatedAt
+	if r.KeptAt.After(made) {
+		made = r.KeptAt
+	}
+	return !made.Before(since)
 }
 
 // Session is a live session loaded for a request.

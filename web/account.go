@@ -141,9 +141,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	// From here every session and device cookie of the account made before
 	// grants nothing (its generation changed); this one goes on under a new
 	// token and the new generation, and this browser stays a known device.
-	gen, _ := u.Standing()
+	gen, since := u.Standing()
 	oldID := sess.ID
-	if err := s.sessions.Rotate(r.Context(), w, r, sess, gen); err != nil {
+	if err := s.sessions.Rotate(r.Context(), w, r, sess, gen, since); err != nil {
 		return err
 	}
 	if err := s.setDevice(w, r, sess.Username, gen); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"soulbridge/auth"
 	"soulbridge/session"
 )
 
@@ -108,10 +109,31 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 // revokeOthers (POST /account/sessions/revoke-others, no body) ends every
 // session of yours but this one: 200 {"ended": N}, or 303 to /account for a
 // browser's form post.
+//
+// With the shared tier up (or none configured) the account records that
+// every session made before now is ended, this one kept
+// (session.Manager.Keep), so every other session ends wherever it was
+// made, also one an instance cut off from Redis made and has not replayed
+// yet; a log-in made after it, anywhere, is not touched. Then the listed
+// sessions are removed. While
+// the Redis mirror is down the account is not rewritten (that write could
+// lose to another instance's) and the listed sessions are ended as before:
+// the end never answers 503.
 func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 	sess, err := requireSession(r)
 	if err != nil {
 		return err
+	}
+	if s.requireShared() == nil {
+		_, err := s.auth.EndSessions(r.Context(), sess.Username, func(at time.Time) error {
+			return s.sessions.Keep(r.Context(), sess, at)
+		})
+		if errors.Is(err, session.ErrNoSession) || errors.Is(err, auth.ErrNoAccount) {
+			return errUnauthorized // ended, or the account deleted, meanwhile
+		}
+		if err != nil {
+			return err
+		}
 	}
 	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)
 	if err != nil {

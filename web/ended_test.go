@@ -171,3 +171,43 @@ func TestLateUploadIsNotInheritedByTheNameNextOwner(t *testing.T) {
 		t.Fatalf("the earlier owner's image references are still there: %v", slicesKeys(refs))
 	}
 }
+
+// The fault test's finding: "log out everywhere else" on one instance did
+// not end a session an instance cut off from Redis made meanwhile, whose
+// records reached the shared store only later (the outbox replay). The
+// account now moves to a new generation, the session that asked carried
+// along (its cookie unchanged), so such a late record grants nothing.
+func TestLogOutEverywhereElseEndsASessionThatArrivesLater(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	owner := s.signup(t, "alice")
+	late, writes := s.sessionWrites(t, "alice", testPassword)
+	for k := range writes { // not here yet: made on a cut-off instance
+		if err := s.store.Delete(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := s.do(t, req{method: "POST", path: "/account/sessions/revoke-others", cookie: owner,
+		header: map[string]string{"Accept": "application/json"}})
+	if res.status != http.StatusOK {
+		t.Fatalf("revoke-others: %d %s", res.status, res.body)
+	}
+	if c := sessionCookie(res); c != nil {
+		t.Fatalf("revoke-others set a new session cookie %v: the asking session must keep its own", c)
+	}
+	s.putBack(t, writes) // the cut-off instance's replay arrives
+
+	if got := s.status(t, "/community/avatar", late); got != http.StatusUnauthorized {
+		t.Fatalf("a session that arrived after 'log out everywhere else': %d, want 401", got)
+	}
+	if got := s.status(t, "/community/avatar", owner); got != http.StatusOK {
+		t.Fatalf("the session that logged the others out: %d, want 200", got)
+	}
+	if list := s.sessionsOf(t, owner); len(list) != 1 || !list[0].Current {
+		t.Fatalf("after 'log out everywhere else': %+v, want only the current session", list)
+	}
+	// A log-in after it is a new session of the new generation.
+	again := s.loginAs(t, "alice", testPassword, safariIPhone)
+	if got := s.status(t, "/community/avatar", again); got != http.StatusOK {
+		t.Fatalf("a log-in after 'log out everywhere else': %d, want 200", got)
+	}
+}
