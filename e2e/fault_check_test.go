@@ -47,6 +47,9 @@ type faultChecker struct {
 	events []faultEvent
 	down   [][]span // by instance: when it said its mirror was down
 	hc     *http.Client
+	// exempt counts the ended sessions that outlived their end in window
+	// (c) only (windowC), by session, for the report.
+	exempt map[string]bool
 }
 
 // readMirrorDown reads, from every instance's log, when it said its

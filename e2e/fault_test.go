@@ -23,12 +23,16 @@ package e2e
 // log-out, a session end or an avatar write, and window (b) of issue 16
 // (a push-back by an instance that missed a log-out, after Redis restarted
 // empty, when the instance holding the tombstone is gone) cannot occur:
-// the tombstone's holder always comes back on its data dir.
+// the tombstone's holder always comes back on its data dir. Window (c)
+// (log out everywhere else on an instance whose mirror is down does not
+// reach a session another cut-off instance made meanwhile) is exempted
+// exactly (windowC) and counted in the log.
 
 import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -101,7 +105,7 @@ func TestFault(t *testing.T) {
 	}
 	ready := time.Now()
 
-	k := &faultChecker{c: c, users: run.users, events: run.chaos.events, hc: testbin.Client(t)}
+	k := &faultChecker{c: c, users: run.users, events: run.chaos.events, hc: testbin.Client(t), exempt: map[string]bool{}}
 	t.Logf("seed %d: mirror down, as the instances logged it (a start counts): %s", cfg.seed, k.readMirrorDown(run.began))
 	// A user whose every session ended logs in once more, so that its
 	// avatar can be read.
@@ -121,6 +125,10 @@ func TestFault(t *testing.T) {
 	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {
 		t.Logf("seed %d: %s", cfg.seed, o)
+	}
+	if len(k.exempt) > 0 {
+		t.Logf("seed %d: %d ended sessions outlived their end in window (c) only (log out everywhere else on an instance whose mirror was down, of a session made on another cut-off instance): %s",
+			cfg.seed, len(k.exempt), strings.Join(slices.Sorted(maps.Keys(k.exempt)), ", "))
 	}
 	reportFaultFailures(t, cfg.seed, fails, run.chaos.events)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/kv"
 	"soulbridge/session"
 )
 
@@ -128,10 +129,15 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 		_, err := s.auth.EndSessions(r.Context(), sess.Username, func(at time.Time) error {
 			return s.sessions.Keep(r.Context(), sess, at)
 		})
-		if errors.Is(err, session.ErrNoSession) || errors.Is(err, auth.ErrNoAccount) {
+		switch {
+		case errors.Is(err, session.ErrNoSession) || errors.Is(err, auth.ErrNoAccount):
 			return errUnauthorized // ended, or the account deleted, meanwhile
-		}
-		if err != nil {
+		case errors.Is(err, kv.ErrUnavailable):
+			// Redis went (or came back empty, and this session is not
+			// pushed back yet) since the check: the account cannot
+			// record it now; the listed sessions still end below.
+			s.log.Warn("log out everywhere else: ending the listed sessions only, the shared store is unavailable", "user", sess.Username, "session", sess.LogID())
+		case err != nil:
 			return err
 		}
 	}
