@@ -157,12 +157,10 @@ func (k *faultChecker) endCase(made, end faultOp) string {
 // case the design leaves open besides windows (a) and (b) (SECURITY.md,
 // docs/architecture.md): "log out everywhere else" answered by an
 // instance whose mirror was down (so the account could not record the end
-// for everyone, and only the sessions it knew of were ended), of a session
-// made on another instance that was cut off from Redis too.
+// for everyone, and only the sessions that instance had heard of were
+// ended), of a session made on another instance.
 func (k *faultChecker) windowC(made, end faultOp) bool {
-	return end.kind == opRevoke && made.inst != end.inst &&
-		k.overlaps(int(made.inst), made.start(), made.stop(), end.start()-time.Second) &&
-		k.saidDown(int(end.inst), end.start(), end.stop())
+	return end.kind == opRevoke && made.inst != end.inst && k.saidDown(int(end.inst), end.start(), end.stop())
 }
 
 // overlaps reports whether a fault on instance i (Redis' included)

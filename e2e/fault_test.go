@@ -24,8 +24,8 @@ package e2e
 // (a push-back by an instance that missed a log-out, after Redis restarted
 // empty, when the instance holding the tombstone is gone) cannot occur:
 // the tombstone's holder always comes back on its data dir. Window (c)
-// (log out everywhere else on an instance whose mirror is down does not
-// reach a session another cut-off instance made meanwhile) is exempted
+// (log out everywhere else on an instance whose mirror is down ends only
+// the sessions that instance has heard of) is exempted
 // exactly (windowC) and counted in the log.
 
 import (
@@ -127,7 +127,7 @@ func TestFault(t *testing.T) {
 		t.Logf("seed %d: %s", cfg.seed, o)
 	}
 	if len(k.exempt) > 0 {
-		t.Logf("seed %d: %d ended sessions outlived their end in window (c) only (log out everywhere else on an instance whose mirror was down, of a session made on another cut-off instance): %s",
+		t.Logf("seed %d: %d ended sessions outlived their end in window (c) only (log out everywhere else on an instance whose mirror was down, of a session made on another instance): %s",
 			cfg.seed, len(k.exempt), strings.Join(slices.Sorted(maps.Keys(k.exempt)), ", "))
 	}
 	reportFaultFailures(t, cfg.seed, fails, run.chaos.events)
