@@ -105,8 +105,8 @@ func (s *Service) rewrite(ctx context.Context, name, op string, change func(u *U
 	return u, nil
 }
 
-// Standing returns username's generation and when its password was last
-// set (User.Standing), read from the store on every call (only the JSON
+// Standing returns username's generation and since when its sessions count
+// (User.Standing), read from the store on every call (only the JSON
 // decode is remembered, for bytes read before). An account that does not
 // exist returns an error matching kv.ErrNotFound; while the shared tier is
 // down, a name this instance has no copy of matches kv.ErrUnavailable too,

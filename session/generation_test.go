@@ -112,9 +112,10 @@ func TestSessionEndsWithItsAccountGeneration(t *testing.T) {
 }
 
 // A record from the previous release carries no generation: it is honoured
-// if it was made at or after the account's password was last set, so the
-// deploy logs nobody out, and not if it is older, so nothing from before a
-// password change survives.
+// if it was made at or after the account's sessions were last all ended
+// (here the sign-up, then a password change), so the deploy logs nobody
+// out, and not if it is older, so nothing from before a password change
+// survives.
 func TestPreviousReleaseSessionJudgedByTime(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)

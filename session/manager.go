@@ -40,7 +40,8 @@ type Config struct {
 
 // Accounts tells what a session's account stands by now (auth.Service
 // keeps it): its generation, new at sign-up and at every password change,
-// and when its password was last set. An account that does not exist
+// and since when its sessions count (every session made before was ended:
+// sign-up, password change, "log out everywhere else"). An account that does not exist
 // returns an error matching kv.ErrNotFound (and not kv.ErrUnavailable);
 // any other error means it cannot be told now.
 type Accounts interface {

@@ -116,10 +116,10 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 // (session.Manager.Keep), so every other session ends wherever it was
 // made, also one an instance cut off from Redis made and has not replayed
 // yet; a log-in made after it, anywhere, is not touched. Then the listed
-// sessions are removed. While
-// the Redis mirror is down the account is not rewritten (that write could
-// lose to another instance's) and the listed sessions are ended as before:
-// the end never answers 503.
+// sessions are removed. While the Redis mirror is down the account is not
+// rewritten (a stale local copy replayed later could undo a password change
+// made elsewhere) and the listed sessions are ended as before: the end
+// never answers 503.
 func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 	sess, err := requireSession(r)
 	if err != nil {

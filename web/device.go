@@ -38,7 +38,7 @@ type device struct {
 	// account's changes (a password change; a deletion and a new sign-up
 	// of the name), the cookie is worth nothing. Empty in a cookie given by
 	// a release before generations: that one counts only if it was signed
-	// at or after the password was last set (issuedAt).
+	// at or after the account's sessions were last all ended (issuedAt).
 	Gen string `json:"g,omitempty"`
 }
 

@@ -87,7 +87,8 @@ func TestDeviceCookieOnlyInTheFormWritten(t *testing.T) {
 // lockout) was worth as much after a password change, and after the account
 // was deleted and its name signed up again by someone else, as before. It
 // now carries the account generation; one from the previous release, with
-// none, counts only if signed after the password was last set.
+// none, counts only if signed after the account's sessions were last all
+// ended (a password change among the ways).
 func TestDeviceCookieEndsWithTheAccountGeneration(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.NewAt(time.Now().Add(-time.Hour)) // accounts made an hour ago

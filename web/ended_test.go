@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,17 +65,9 @@ func (s *site) sessionWrites(t *testing.T, username, password string) (*http.Coo
 	c := s.loginAs(t, username, password, firefoxLinux)
 	recs := newKeys(before, s.storeKeys(t, "session"))
 	if len(recs) != 2 {
-		t.Fatalf("a log-in wrote %d session records, want its record and index entry: %v", len(recs), slicesKeys(recs))
+		t.Fatalf("a log-in wrote %d session records, want its record and index entry: %v", len(recs), slices.Collect(maps.Keys(recs)))
 	}
 	return c, recs
-}
-
-func slicesKeys(m map[string][]byte) []string {
-	var ks []string
-	for k := range maps.Keys(m) {
-		ks = append(ks, k)
-	}
-	return ks
 }
 
 // status is the answer to GET path with cookie.
@@ -168,7 +161,7 @@ func TestLateUploadIsNotInheritedByTheNameNextOwner(t *testing.T) {
 		t.Fatalf("the name's next owner has avatar %q, want default: the earlier owner's picture was inherited", doc.Avatar)
 	}
 	if refs := s.storeKeys(t, "imageref:"); len(refs) != 0 {
-		t.Fatalf("the earlier owner's image references are still there: %v", slicesKeys(refs))
+		t.Fatalf("the earlier owner's image references are still there: %v", slices.Collect(maps.Keys(refs)))
 	}
 }
 
