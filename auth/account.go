@@ -27,11 +27,13 @@ func (s *Service) ChangePassword(ctx context.Context, username, newPassword stri
 	if err := CheckNewPassword(name, newPassword); err != nil {
 		return User{}, err
 	}
+	// Hashed once, before the account is read: a rewrite that must start
+	// again (another change landed in between) does not pay for it twice.
+	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return User{}, err
+	}
 	return s.newGeneration(ctx, name, "change password", func(u *User, _ string) error {
-		hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
-		if err != nil {
-			return err
-		}
 		u.PasswordHash = hash
 		return nil
 	})
@@ -76,15 +78,43 @@ func (s *Service) newGeneration(ctx context.Context, name, op string, change fun
 	})
 }
 
+// rewriteAttempts bounds how often rewrite starts again when another
+// change of the account lands between its read and its write: each
+// attempt is one fresh read and one conditional write, and a person does
+// not change one account from many places in the same millisecond.
+const rewriteAttempts = 8
+
 // rewrite reads username's account past every cache, applies change (with
-// the time of the change) and stores it.
+// the time of the change) and stores it only over the copy it read
+// (kv.Store.Replace), starting again when another change landed in
+// between: a password change and a "log out everywhere else" made at once,
+// on one instance or two, both land, and neither puts back what the other
+// replaced (the old password, the old generation). change must be safe to
+// call again.
 func (s *Service) rewrite(ctx context.Context, name, op string, change func(u *User, now time.Time) error) (User, error) {
-	b, err := s.store.Get(kv.Fresh(ctx), userPrefix+name)
+	key := userPrefix + name
+	var err error
+	for range rewriteAttempts {
+		var u User
+		u, err = s.rewriteOnce(ctx, key, change)
+		if err == nil {
+			return u, nil
+		}
+		if !errors.Is(err, kv.ErrChanged) {
+			break
+		}
+	}
 	if errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrUnavailable) {
 		return User{}, ErrNoAccount
 	}
+	return User{}, fmt.Errorf("auth: %s: %w", op, err)
+}
+
+// rewriteOnce is one read, change and conditional write of rewrite.
+func (s *Service) rewriteOnce(ctx context.Context, key string, change func(u *User, now time.Time) error) (User, error) {
+	b, err := s.store.Get(kv.Fresh(ctx), key)
 	if err != nil {
-		return User{}, fmt.Errorf("auth: %s: %w", op, err)
+		return User{}, err
 	}
 	u, err := decodeUser(b)
 	if err != nil {
@@ -99,8 +129,8 @@ func (s *Service) rewrite(ctx context.Context, name, op string, change func(u *U
 	if err != nil {
 		return User{}, err
 	}
-	if err := s.store.Set(ctx, userPrefix+name, nb, 0); err != nil {
-		return User{}, fmt.Errorf("auth: %s: %w", op, err)
+	if err := s.store.Replace(ctx, key, b, nb, 0); err != nil {
+		return User{}, err
 	}
 	return u, nil
 }

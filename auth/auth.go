@@ -120,8 +120,9 @@ type Store interface {
 	// Create stores val under key only if key is absent, else returns
 	// kv.ErrExists.
 	Create(ctx context.Context, key string, val []byte, ttl time.Duration) error
-	// Set and Delete serve password changes and account deletion.
-	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Replace and Delete serve account changes (a password change, "log
+	// out everywhere else") and account deletion.
+	Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error
 	Delete(ctx context.Context, key string) error
 	Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error
 }

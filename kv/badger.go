@@ -381,6 +381,54 @@ func (b *Badger) Renew(ctx context.Context, key string, val []byte, ttl time.Dur
 	return b.setIf(ctx, "renew", key, val, ttl, true, ErrNotFound)
 }
 
+// Replace stores val under key only if key's live value is old (see
+// Store.Replace), checked and written in one transaction.
+func (b *Badger) Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.space.allow(false); err != nil {
+		return err
+	}
+	err := b.update(func(txn *badger.Txn) error {
+		cur, live, err := b.liveValue(txn, key)
+		switch {
+		case err != nil:
+			return err
+		case !live:
+			return ErrNotFound
+		case !bytes.Equal(cur, old):
+			return ErrChanged
+		}
+		return txn.SetEntry(b.entry(key, b.stamp(val, ttl), ttl))
+	}, key)
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrChanged) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("kv: replace: %w", err)
+	}
+	return nil
+}
+
+// liveValue returns a copy of key's value in txn, and whether it is live
+// (not missing, not a tombstone).
+func (b *Badger) liveValue(txn *badger.Txn, key string) ([]byte, bool, error) {
+	item, err := txn.Get(b.key(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	raw, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, err
+	}
+	val, deleted := recordValue(raw)
+	return val, !deleted, nil
+}
+
 // setIf writes val under key in one transaction only if key holds a live
 // value (wantLive) or holds none (!wantLive); otherwise it returns refused
 // and writes nothing.
@@ -569,7 +617,11 @@ type localOp struct {
 	strict bool
 	// renew: write only over a live local record (Store.Renew); with
 	// strict, a missing record fails the apply with errNotFoundHere.
-	renew  bool
+	renew bool
+	// expect, with renew: write only over a live local record whose value
+	// is expect (Store.Replace); another value fails a strict apply with
+	// ErrChanged.
+	expect []byte
 	remove bool // delete key instead
 }
 
@@ -645,8 +697,10 @@ func (b *Badger) mayWrite(txn *badger.Txn, op localOp) (bool, error) {
 		return false, err
 	}
 	var cur record
+	changed := false
 	err = item.Value(func(v []byte) error {
 		cur = decodeRecord(v)
+		changed = op.expect != nil && !bytes.Equal(cur.val, op.expect)
 		cur.val = nil // v is only valid here
 		return nil
 	})
@@ -659,6 +713,8 @@ func (b *Badger) mayWrite(txn *badger.Txn, op localOp) (bool, error) {
 		return refuse(ErrNotFound)
 	case cur.deleted && !in.deleted && final && !(op.renew && plantRenewRevive):
 		return refuse(ErrNotFound)
+	case !cur.deleted && changed:
+		return refuse(ErrChanged)
 	case !cur.deleted && in.deleted && final:
 		return true, nil // a final tombstone ends the record, whatever the versions
 	case op.ifNewer && !plantNoVersion:

@@ -49,6 +49,9 @@ var (
 	// is too full to open the store safely even after releasing the space
 	// reserve. docs/architecture.md ("Full volume") explains the reserve.
 	ErrFull = errors.New("kv: the data volume is full")
+	// ErrChanged is returned by Replace when the key no longer holds the
+	// value the caller read: another write landed in between.
+	ErrChanged = errors.New("kv: changed since it was read")
 	// ErrLocked is returned by Open when another process holds the data
 	// dir's lock for longer than the lock timeout.
 	ErrLocked = errors.New("kv: data dir is locked by another process")
@@ -99,6 +102,18 @@ type Store interface {
 	// ErrUnavailable), and the renewal is queued to be replayed under the
 	// same rule.
 	Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Replace stores val under key only if key's live value is, byte for
+	// byte, old: the write of a read-modify-write that must not carry a
+	// stale copy over a change made in between (an account's password
+	// change and its "log out everywhere else"). Otherwise it returns
+	// ErrChanged, or an error matching ErrNotFound when the key holds no
+	// live value, and changes nothing. With the mirror the comparison is
+	// made in Redis, so a write that reaches Redis late (held by a hung
+	// connection after the caller gave up on it) finds the value moved on
+	// and lands nowhere; while Redis is down it is made against the local
+	// copy, and the write is queued like a Set (its replay lands only if
+	// newer than what Redis has then).
+	Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error
 	// Delete removes key; deleting a missing key is not an error. A store
 	// may keep a tombstone (no value) so that no replica brings the key
 	// back; it is invisible to Get, GetMany, Scan and Create.

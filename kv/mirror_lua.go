@@ -15,6 +15,10 @@ const (
 	modeCreate = "create" // applied only if no live value exists (and Redis has its epoch)
 	modeSync   = "sync"   // replay and push-back: applied only if newer than the stored one
 	modeRenew  = "renew"  // Renew, live or replayed: applied only over a live value, never creating one
+	// modeReplace is Replace, live only: applied only over a live value
+	// equal to the one the caller read (its replay, queued while Redis was
+	// down, is a sync).
+	modeReplace = "replace"
 	// modeRemove exists only in a build with the plant_notombstone plant:
 	// a delete that removes the key instead of leaving a tombstone.
 	modeRemove = "remove"
@@ -29,11 +33,12 @@ const (
 // instance id, now (Unix ms), the expiry (Unix ms) of a tombstone replacing
 // a record that had none (see foreverTombstoneTTL), "1" when the key's
 // tombstones are final (IsFinal), "1" when a live write is published with
-// its record (sharedEverywhere).
+// its record (sharedEverywhere), and for a replace the value it expects.
 // Returns {1, stored} when written; {0} when refused, or {0, current}
-// when refused because the key holds a final tombstone or (renew) no live
-// value; {-1} when a create or a renewal finds no epoch (Redis lost its
-// data and has not been refilled yet).
+// when refused because the key holds a final tombstone or (renew, replace)
+// no live value; {2} when a replace finds another value; {-1} when a
+// create, a renewal or a replace finds no epoch (Redis lost its data and
+// has not been refilled yet).
 //
 // The lines marked "-- plant:" are where the planted bugs act (plant_*.go;
 // putScriptSource edits them in a build with a plant's tag).
@@ -63,6 +68,16 @@ if mode == 'renew' then -- plant: renew
   end
   if not curLive then return {0, cur} end
 end -- plant: renew end
+if mode == 'replace' then
+  if not cur then
+    if redis.call('EXISTS', KEYS[4]) == 0 then return {-1} end
+    return {0}
+  end
+  if not curLive then return {0, cur} end
+  local curVal = cur
+  if curVer ~= '' then curVal = string.sub(cur, 45) end
+  if curVal ~= ARGV[10] then return {2} end
+end
 if final and cur and not curLive and live then return {0, cur} end -- plant: final
 local ends = final and curLive and not live
 local ver = string.sub(rec, 3, 30)
@@ -155,6 +170,7 @@ const (
 	putWritten = 1
 	putRefused = 0
 	putNoEpoch = -1
+	putChanged = 2
 )
 
 type putResult struct {
@@ -162,16 +178,22 @@ type putResult struct {
 	stored []byte
 }
 
-func (m *Mirror) putArgs(key string, stored []byte, mode string) ([]string, []any) {
+func (m *Mirror) putArgs(key string, stored []byte, mode string, expect []byte) ([]string, []any) {
 	now := m.now()
 	return []string{m.rkey(key), m.indexKey(), m.expiryKey(), m.epochKey()},
 		[]any{stored, mode, key, m.channel(), m.local.clock.id, now.UnixMilli(), now.Add(foreverTombstoneTTL).UnixMilli(),
-			flag(IsFinal(key)), flag(sharedEverywhere(key))}
+			flag(IsFinal(key)), flag(sharedEverywhere(key)), string(expect)}
 }
 
 // put runs putScript for one record.
 func (m *Mirror) put(ctx context.Context, key string, stored []byte, mode string) (putResult, error) {
-	keys, args := m.putArgs(key, stored, mode)
+	return m.putExpect(ctx, key, stored, mode, nil)
+}
+
+// putExpect is put with the value a replace expects (nil for every other
+// mode).
+func (m *Mirror) putExpect(ctx context.Context, key string, stored []byte, mode string, expect []byte) (putResult, error) {
+	keys, args := m.putArgs(key, stored, mode, expect)
 	v, err := putScript.Run(ctx, m.rdb, keys, args...).Slice()
 	if err != nil {
 		return putResult{}, err
@@ -222,7 +244,7 @@ func (m *Mirror) putMany(ctx context.Context, keys []string, stored [][]byte, mo
 		if modes != nil {
 			mode = modes[i]
 		}
-		rk, args := m.putArgs(k, stored[i], mode)
+		rk, args := m.putArgs(k, stored[i], mode, nil)
 		cmds[i] = putScript.EvalSha(ctx, pipe, rk, args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

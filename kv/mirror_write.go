@@ -13,7 +13,7 @@ import (
 func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
-	return m.write(ctx, key, stored, modeSet)
+	return m.write(ctx, key, stored, modeSet, nil)
 }
 
 // Renew replaces key's value only where it is live (see Store.Renew): in
@@ -23,7 +23,17 @@ func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 func (m *Mirror) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
-	return m.write(ctx, key, stored, modeRenew)
+	return m.write(ctx, key, stored, modeRenew, nil)
+}
+
+// Replace stores val under key only where its live value is old (see
+// Store.Replace): compared in Redis while it serves, so a write Redis
+// receives late finds the value moved on; else against the local copy,
+// queued as a Set.
+func (m *Mirror) Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error {
+	now := m.now()
+	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
+	return m.write(ctx, key, stored, modeReplace, old)
 }
 
 // Delete leaves a tombstone under key in Redis and the local copy (so no
@@ -44,9 +54,9 @@ func (m *Mirror) Delete(ctx context.Context, key string) error {
 	}
 	stored := encodeRecord(m.local.clock.next(now), true, expires, nil)
 	if plantNoTombstone {
-		return m.write(ctx, key, stored, modeRemove)
+		return m.write(ctx, key, stored, modeRemove, nil)
 	}
-	return m.write(ctx, key, stored, modeDelete)
+	return m.write(ctx, key, stored, modeDelete, nil)
 }
 
 // unknownTombstoneTTL bounds the tombstone of a key whose expiry nobody
@@ -100,16 +110,17 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 
 // write applies one change online, or queues it while Redis is down. A
 // write the script refuses (a live write meeting a final tombstone, a
-// renewal finding no live value) returns ErrNotFound, and the tombstone
-// that refused it is kept locally.
-func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string) error {
+// renewal or a replace finding no live value) returns ErrNotFound, and the
+// tombstone that refused it is kept locally; a replace finding another
+// value than expect returns ErrChanged.
+func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string, expect []byte) error {
 	// Refuse before Redis takes a change the local copy could not keep.
 	if err := m.local.space.allow(mode == modeDelete || mode == modeRemove); err != nil {
 		return err
 	}
 	for range 2 {
 		if m.up() {
-			res, err := m.put(ctx, key, stored, mode)
+			res, err := m.putExpect(ctx, key, stored, mode, expect)
 			if err == nil {
 				m.cache.invalidate(key)
 				switch {
@@ -123,6 +134,8 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 					// it yet: whether the key is live is unknown.
 					m.wake()
 					return ErrUnavailable
+				case res.status == putChanged:
+					return ErrChanged
 				}
 				if res.stored != nil && decodeRecord(res.stored).deleted {
 					if err := m.saveLocal(ctx, key, res.stored); err != nil {
@@ -130,7 +143,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 					}
 					return ErrNotFound
 				}
-				if mode == modeRenew {
+				if mode == modeRenew || mode == modeReplace {
 					// Redis has no trace of the key. If the local copy
 					// holds it live, Redis may have lost it and not be
 					// refilled yet (another instance made the new
@@ -146,7 +159,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 			}
 			m.trip(ctx, err)
 		}
-		queued, err := m.enqueue(ctx, key, stored, mode)
+		queued, err := m.enqueue(ctx, key, stored, mode, expect)
 		if queued || err != nil {
 			return err
 		}
@@ -174,8 +187,10 @@ func (m *Mirror) saveLocal(ctx context.Context, key string, stored []byte) error
 // again, so the caller writes online instead. A change the local copy
 // refuses (a live write over a final tombstone, a renewal of a record that
 // is not live here) queues nothing and returns an error matching
-// ErrNotFound (and ErrUnavailable for a renewal of a key missing here).
-func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode string) (bool, error) {
+// ErrNotFound (and ErrUnavailable for a renewal or a replace of a key
+// missing here); a replace whose expected value is not the local one
+// returns ErrChanged. A replace is queued as a Set.
+func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode string, expect []byte) (bool, error) {
 	if !m.persistent {
 		return false, ErrUnavailable
 	}
@@ -198,7 +213,7 @@ func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode st
 	}
 	seq := m.seq + 1
 	ops := []localOp{
-		{key: key, stored: stored, ttl: ttl, strict: true, renew: mode == modeRenew},
+		{key: key, stored: stored, ttl: ttl, strict: true, renew: mode == modeRenew || mode == modeReplace, expect: expect},
 		{key: outboxKeyOf(seq, mode), stored: outboxEntry(key, stored)},
 	}
 	if mode == modeRemove {
@@ -207,6 +222,9 @@ func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode st
 	if _, err := m.local.apply(ctx, ops); err != nil {
 		if errors.Is(err, errNotFoundHere) {
 			return false, errNotFoundHere
+		}
+		if errors.Is(err, ErrChanged) {
+			return false, ErrChanged
 		}
 		if errors.Is(err, ErrNotFound) {
 			return false, ErrNotFound

@@ -35,6 +35,8 @@ func Run(t *testing.T, open Open) {
 		{"CreateConcurrent", testCreateConcurrent},
 		{"CreateAfterDelete", testCreateAfterDelete},
 		{"RenewOnlyLive", testRenewOnlyLive},
+		{"ReplaceOnlyWhatWasRead", testReplaceOnlyWhatWasRead},
+		{"ReplaceConcurrent", testReplaceConcurrent},
 		{"DeleteMissing", testDeleteMissing},
 		{"ScanOrderAndPrefix", testScanOrderAndPrefix},
 		{"ScanPages", testScanPages},
@@ -210,6 +212,61 @@ func testRenewOnlyLive(t *testing.T, s kv.Store) {
 		t.Fatalf("Renew of a deleted key outside the session prefixes: %v, want ErrNotFound", err)
 	}
 	wantNotFound(t, s, "a:plain")
+}
+
+// testReplaceOnlyWhatWasRead: Replace writes only over the live value the
+// caller read: never over another value, a missing or a deleted key.
+func testReplaceOnlyWhatWasRead(t *testing.T, s kv.Store) {
+	if err := s.Replace(ctx, "user:never", []byte("a"), []byte("b"), 0); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Replace of a missing key: %v, want ErrNotFound", err)
+	}
+	wantNotFound(t, s, "user:never")
+	mustSet(t, s, "user:a", "1", 0)
+	if err := s.Replace(ctx, "user:a", []byte("1"), []byte("2"), 0); err != nil {
+		t.Fatalf("Replace of the value read: %v", err)
+	}
+	wantValue(t, s, "user:a", "2")
+	if err := s.Replace(ctx, "user:a", []byte("1"), []byte("3"), 0); !errors.Is(err, kv.ErrChanged) {
+		t.Fatalf("Replace of a value changed since it was read: %v, want ErrChanged", err)
+	}
+	wantValue(t, s, "user:a", "2")
+	if err := s.Delete(ctx, "user:a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(ctx, "user:a", []byte("2"), []byte("4"), 0); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Replace of a deleted key: %v, want ErrNotFound", err)
+	}
+	wantNotFound(t, s, "user:a")
+	mustSet(t, s, "session:t", "x", time.Hour)
+	if err := s.Replace(ctx, "session:t", []byte("x"), []byte("y"), time.Hour); err != nil {
+		t.Fatalf("Replace with a TTL: %v", err)
+	}
+	wantValue(t, s, "session:t", "y")
+}
+
+// testReplaceConcurrent: of read-modify-writes racing from one read,
+// exactly one lands.
+func testReplaceConcurrent(t *testing.T, s kv.Store) {
+	mustSet(t, s, "user:race", "0", 0)
+	var wins, changed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			err := s.Replace(ctx, "user:race", []byte("0"), fmt.Appendf(nil, "%d", i+1), 0)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, kv.ErrChanged):
+				changed.Add(1)
+			default:
+				t.Errorf("Replace: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || changed.Load() != 15 {
+		t.Fatalf("16 concurrent Replaces of one read: %d won, %d ErrChanged; want 1 and 15", wins.Load(), changed.Load())
+	}
 }
 
 func testDeleteMissing(t *testing.T, s kv.Store) {

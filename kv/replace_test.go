@@ -1,0 +1,79 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"soulbridge/internal/testproxy"
+	"soulbridge/internal/testredis"
+	"soulbridge/internal/testwait"
+)
+
+// TestReplaceDeliveredLateIsRefused: a read-modify-write that Redis
+// receives only after the writer gave up on it (its link hung: the bytes
+// were held, then passed on) lands nowhere when the value moved on
+// meanwhile, and its queued copy does not land either: the change made
+// elsewhere in between stays. This is how a "log out everywhere else" on
+// an instance whose link hung put back the password a change on another
+// instance had just replaced (the fault test's seed 15), when account
+// writes were plain Sets, which always land.
+func TestReplaceDeliveredLateIsRefused(t *testing.T) {
+	srv := testredis.Start(t)
+	proxy, err := testproxy.New(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	a := mirrorOn(t, t.TempDir(), MirrorOptions{URL: "redis://" + proxy.Addr(), Persistent: true})
+	b := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	ctx := context.Background()
+	if err := b.Set(ctx, "user:x", []byte("v0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	old, err := a.Get(Fresh(ctx), "user:x")
+	if err != nil || string(old) != "v0" {
+		t.Fatalf("A reads %q, %v; want v0", old, err)
+	}
+	proxy.Hang()
+	// A's write times out at the client; it is queued, compared with the
+	// local copy, which still holds what A read.
+	if err := a.Replace(ctx, "user:x", old, []byte("from A"), 0); err != nil {
+		t.Fatalf("A's replace while its link hangs: %v, want it queued", err)
+	}
+	testwait.Until(t, 5*time.Second, "A down", func() bool { return !a.up() })
+	if err := b.Replace(ctx, "user:x", []byte("v0"), []byte("from B"), 0); err != nil {
+		t.Fatalf("B's replace: %v", err)
+	}
+	proxy.Pass() // the held bytes reach Redis now
+	testwait.Until(t, 10*time.Second, "A up, its outbox replayed", func() bool { return a.up() && a.OutboxLen() == 0 })
+	for name, m := range map[string]*Mirror{"A": a, "B": b} {
+		testwait.Until(t, 5*time.Second, name+" reads B's change", func() bool {
+			got, err := m.Get(Fresh(ctx), "user:x")
+			return err == nil && string(got) == "from B"
+		})
+	}
+	raw, err := rawRedis(t, srv).Get(ctx, "t:user:x").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := recordValue(raw); string(got) != "from B" {
+		t.Fatalf("Redis holds %q, want B's change", got)
+	}
+	// Replace against a value that is not the local one is refused while
+	// down, and nothing is queued.
+	proxy.Cut()
+	_ = a.Set(ctx, "warm", []byte("x"), 0)
+	testwait.Until(t, 5*time.Second, "A down", func() bool { return !a.up() })
+	before := a.OutboxLen()
+	if err := a.Replace(ctx, "user:x", []byte("v0"), []byte("stale"), 0); !errors.Is(err, ErrChanged) {
+		t.Fatalf("A's replace of a stale read while down: %v, want ErrChanged", err)
+	}
+	if err := a.Replace(ctx, "user:nobody", []byte("v0"), []byte("x"), 0); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("A's replace of a key missing here while down: %v, want ErrNotFound and ErrUnavailable", err)
+	}
+	if n := a.OutboxLen() - before; n != 0 {
+		t.Fatalf("refused replaces queued %d changes", n)
+	}
+}
