@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ const (
 	invOutage   = "503 outside any outage"
 	invIdentity = "session answered as another user"
 	invThrottle = "throttle count left by successful log-ins"
+	invPassword = "password is not the last acknowledged change"
 )
 
 // faultFailure is one broken invariant; user, sess and op locate it (nil
@@ -234,6 +236,55 @@ func (k *faultChecker) redisEmptySince() time.Duration {
 		}
 	}
 	return since
+}
+
+// passwords checks, on every instance, that each account whose password
+// its client is sure of logs in with it, and no longer with the one its
+// last acknowledged change replaced: a change undone by a stale copy of
+// the account written over it (a concurrent "log out everywhere else", or
+// a write held by a hung link and delivered late) puts the old one back.
+// Run last: the failed log-ins it makes count in the throttle, so each
+// comes from an address of its own.
+func (k *faultChecker) passwords() []faultFailure {
+	var fails []faultFailure
+	for ui, u := range k.users {
+		if u.account != acctYes || len(u.passwords) != 1 {
+			continue
+		}
+		for i, in := range k.c.insts {
+			ip := fmt.Sprintf("10.78.%d.%d", i, ui+1)
+			if st := k.logInStatus(in.base, u.name, u.passwords[0], ip); st != http.StatusSeeOther {
+				fails = append(fails, faultFailure{invPassword, u, -1, len(u.ops) - 1, fmt.Sprintf(
+					"%s: log-in on %s with the password the client holds answered %d", u.name, in.name, st), "current"})
+			}
+			if u.former == "" {
+				continue
+			}
+			if st := k.logInStatus(in.base, u.name, u.former, ip); st != http.StatusUnauthorized {
+				fails = append(fails, faultFailure{invPassword, u, -1, len(u.ops) - 1, fmt.Sprintf(
+					"%s: log-in on %s with the password its last acknowledged change replaced answered %d", u.name, in.name, st), "former"})
+			}
+		}
+	}
+	return fails
+}
+
+// logInStatus posts a log-in to base from ip and returns the status (0
+// when there was no answer).
+func (k *faultChecker) logInStatus(base, name, password, ip string) int {
+	form := url.Values{"username": {name}, "password": {password}}
+	req, err := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		panic(err) // a malformed request is a bug in this test
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Real-IP", ip)
+	resp, err := k.hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // observations describes what the run saw that no invariant forbids

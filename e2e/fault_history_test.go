@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -135,6 +136,11 @@ func (f faultFailure) history(max int) string {
 	case f.invariant == invAvatar:
 		keep = func(_ int, o faultOp) bool {
 			return o.kind == opPut || o.kind == opSignup || o.kind == opDelete
+		}
+	case f.invariant == invPassword:
+		keep = func(_ int, o faultOp) bool {
+			refused := o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable
+			return o.kind == opSignup || o.kind == opPassword || o.kind == opDelete || (o.kind == opLogin && !refused)
 		}
 	case f.sess >= 0:
 		made, last := u.sessions[f.sess].made, u.sessions[f.sess].ended

@@ -19,6 +19,7 @@ func (u *faultUser) signup() {
 	case r.Status == http.StatusSeeOther:
 		u.account = acctYes
 		u.passwords = u.passwords[:1]
+		u.former = ""
 		u.avatar = avatarWant{known: true, want: "default", op: op}
 		if s := u.addSession(r, op); s >= 0 {
 			u.list(s, -1)
@@ -190,6 +191,7 @@ func (u *faultUser) changePassword() {
 	switch {
 	case r.Status == http.StatusOK:
 		u.passwords = []string{next}
+		u.former = old
 		u.endAll(-1, op) // every other session, and this one's old token
 		if n := u.addSession(r, op); n >= 0 {
 			var body struct {
@@ -198,8 +200,10 @@ func (u *faultUser) changePassword() {
 			_ = json.Unmarshal([]byte(r.Body), &body)
 			u.sessions[n].id = body.ID
 		}
-	case unknown(r.Status):
+	case unknown(r.Status) || (r.Status == http.StatusServiceUnavailable && strings.Contains(r.Body, "may have")):
+		// No answer, or Redis did not confirm the change: it may land.
 		u.passwords = []string{next, old}
+		u.former = ""
 		u.unsureAll(-1)
 	}
 }

@@ -132,6 +132,7 @@ func TestFault(t *testing.T) {
 		t.Fatalf("seed %d: reading the throttle counters: %v", cfg.seed, err)
 	}
 	fails = append(fails, thr...)
+	fails = append(fails, k.passwords()...)
 
 	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {

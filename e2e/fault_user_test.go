@@ -67,6 +67,7 @@ type faultUser struct {
 
 	account   acctState
 	passwords []string // the password, or the candidates after an unanswered change, likeliest first
+	former    string   // the password the last acknowledged change replaced ("" when unsure or none)
 	sessions  []*faultSession
 	avatar    avatarWant
 	wrongUser []int         // ops whose 200 named another user

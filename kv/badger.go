@@ -617,11 +617,7 @@ type localOp struct {
 	strict bool
 	// renew: write only over a live local record (Store.Renew); with
 	// strict, a missing record fails the apply with errNotFoundHere.
-	renew bool
-	// expect, with renew: write only over a live local record whose value
-	// is expect (Store.Replace); another value fails a strict apply with
-	// ErrChanged.
-	expect []byte
+	renew  bool
 	remove bool // delete key instead
 }
 
@@ -697,10 +693,8 @@ func (b *Badger) mayWrite(txn *badger.Txn, op localOp) (bool, error) {
 		return false, err
 	}
 	var cur record
-	changed := false
 	err = item.Value(func(v []byte) error {
 		cur = decodeRecord(v)
-		changed = op.expect != nil && !bytes.Equal(cur.val, op.expect)
 		cur.val = nil // v is only valid here
 		return nil
 	})
@@ -713,8 +707,6 @@ func (b *Badger) mayWrite(txn *badger.Txn, op localOp) (bool, error) {
 		return refuse(ErrNotFound)
 	case cur.deleted && !in.deleted && final && !(op.renew && plantRenewRevive):
 		return refuse(ErrNotFound)
-	case !cur.deleted && changed:
-		return refuse(ErrChanged)
 	case !cur.deleted && in.deleted && final:
 		return true, nil // a final tombstone ends the record, whatever the versions
 	case op.ifNewer && !plantNoVersion:

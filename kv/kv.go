@@ -110,9 +110,9 @@ type Store interface {
 	// live value, and changes nothing. With the mirror the comparison is
 	// made in Redis, so a write that reaches Redis late (held by a hung
 	// connection after the caller gave up on it) finds the value moved on
-	// and lands nowhere; while Redis is down it is made against the local
-	// copy, and the write is queued like a Set (its replay lands only if
-	// newer than what Redis has then).
+	// and lands nowhere; and a Replace is never queued: while Redis is down,
+	// or when the call fails, it returns ErrUnavailable (after a failed
+	// call the write may still land later, but only over old).
 	Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error
 	// Delete removes key; deleting a missing key is not an error. A store
 	// may keep a tombstone (no value) so that no replica brings the key

@@ -15,9 +15,8 @@ const (
 	modeCreate = "create" // applied only if no live value exists (and Redis has its epoch)
 	modeSync   = "sync"   // replay and push-back: applied only if newer than the stored one
 	modeRenew  = "renew"  // Renew, live or replayed: applied only over a live value, never creating one
-	// modeReplace is Replace, live only: applied only over a live value
-	// equal to the one the caller read (its replay, queued while Redis was
-	// down, is a sync).
+	// modeReplace is Replace (never queued): applied only over a live
+	// value equal to the one the caller read.
 	modeReplace = "replace"
 	// modeRemove exists only in a build with the plant_notombstone plant:
 	// a delete that removes the key instead of leaving a tombstone.

@@ -13,7 +13,7 @@ import (
 func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
-	return m.write(ctx, key, stored, modeSet, nil)
+	return m.write(ctx, key, stored, modeSet)
 }
 
 // Renew replaces key's value only where it is live (see Store.Renew): in
@@ -23,17 +23,50 @@ func (m *Mirror) Set(ctx context.Context, key string, val []byte, ttl time.Durat
 func (m *Mirror) Renew(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
-	return m.write(ctx, key, stored, modeRenew, nil)
+	return m.write(ctx, key, stored, modeRenew)
 }
 
 // Replace stores val under key only where its live value is old (see
-// Store.Replace): compared in Redis while it serves, so a write Redis
-// receives late finds the value moved on; else against the local copy,
-// queued as a Set.
+// Store.Replace), compared in Redis. It is never queued: a change queued on
+// one instance, replayed later over whatever Redis then holds, could not
+// keep that promise (it would land over a change made meanwhile, or be
+// dropped after it was acknowledged). So while Redis is down, and when the
+// call fails, it returns ErrUnavailable. A call that failed on a link that
+// hung may still reach Redis later: it then lands only if the value is
+// still old, so the key holds one of the two, never a mix.
 func (m *Mirror) Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error {
+	if !m.up() {
+		return ErrUnavailable
+	}
+	if err := m.local.space.allow(false); err != nil {
+		return err
+	}
 	now := m.now()
 	stored := encodeRecord(m.local.clock.next(now), false, expiryOf(now, ttl), val)
-	return m.write(ctx, key, stored, modeReplace, old)
+	res, err := m.putExpect(ctx, key, stored, modeReplace, old)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.trip(ctx, err)
+		return fmt.Errorf("%w: the change may still reach it", ErrUnavailable)
+	}
+	m.cache.invalidate(key)
+	switch res.status {
+	case putWritten:
+		return m.saveLocal(ctx, key, res.stored)
+	case putNoEpoch:
+		m.wake()
+		return ErrUnavailable
+	case putChanged:
+		return ErrChanged
+	}
+	if res.stored != nil {
+		if err := m.saveLocal(ctx, key, res.stored); err != nil { // the tombstone that refused it
+			return err
+		}
+	}
+	return ErrNotFound
 }
 
 // Delete leaves a tombstone under key in Redis and the local copy (so no
@@ -54,9 +87,9 @@ func (m *Mirror) Delete(ctx context.Context, key string) error {
 	}
 	stored := encodeRecord(m.local.clock.next(now), true, expires, nil)
 	if plantNoTombstone {
-		return m.write(ctx, key, stored, modeRemove, nil)
+		return m.write(ctx, key, stored, modeRemove)
 	}
-	return m.write(ctx, key, stored, modeDelete, nil)
+	return m.write(ctx, key, stored, modeDelete)
 }
 
 // unknownTombstoneTTL bounds the tombstone of a key whose expiry nobody
@@ -110,17 +143,16 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 
 // write applies one change online, or queues it while Redis is down. A
 // write the script refuses (a live write meeting a final tombstone, a
-// renewal or a replace finding no live value) returns ErrNotFound, and the
-// tombstone that refused it is kept locally; a replace finding another
-// value than expect returns ErrChanged.
-func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string, expect []byte) error {
+// renewal finding no live value) returns ErrNotFound, and the tombstone
+// that refused it is kept locally.
+func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode string) error {
 	// Refuse before Redis takes a change the local copy could not keep.
 	if err := m.local.space.allow(mode == modeDelete || mode == modeRemove); err != nil {
 		return err
 	}
 	for range 2 {
 		if m.up() {
-			res, err := m.putExpect(ctx, key, stored, mode, expect)
+			res, err := m.put(ctx, key, stored, mode)
 			if err == nil {
 				m.cache.invalidate(key)
 				switch {
@@ -134,8 +166,6 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 					// it yet: whether the key is live is unknown.
 					m.wake()
 					return ErrUnavailable
-				case res.status == putChanged:
-					return ErrChanged
 				}
 				if res.stored != nil && decodeRecord(res.stored).deleted {
 					if err := m.saveLocal(ctx, key, res.stored); err != nil {
@@ -143,7 +173,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 					}
 					return ErrNotFound
 				}
-				if mode == modeRenew || mode == modeReplace {
+				if mode == modeRenew {
 					// Redis has no trace of the key. If the local copy
 					// holds it live, Redis may have lost it and not be
 					// refilled yet (another instance made the new
@@ -159,7 +189,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 			}
 			m.trip(ctx, err)
 		}
-		queued, err := m.enqueue(ctx, key, stored, mode, expect)
+		queued, err := m.enqueue(ctx, key, stored, mode)
 		if queued || err != nil {
 			return err
 		}
@@ -187,10 +217,8 @@ func (m *Mirror) saveLocal(ctx context.Context, key string, stored []byte) error
 // again, so the caller writes online instead. A change the local copy
 // refuses (a live write over a final tombstone, a renewal of a record that
 // is not live here) queues nothing and returns an error matching
-// ErrNotFound (and ErrUnavailable for a renewal or a replace of a key
-// missing here); a replace whose expected value is not the local one
-// returns ErrChanged. A replace is queued as a Set.
-func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode string, expect []byte) (bool, error) {
+// ErrNotFound (and ErrUnavailable for a renewal of a key missing here).
+func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode string) (bool, error) {
 	if !m.persistent {
 		return false, ErrUnavailable
 	}
@@ -213,7 +241,7 @@ func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode st
 	}
 	seq := m.seq + 1
 	ops := []localOp{
-		{key: key, stored: stored, ttl: ttl, strict: true, renew: mode == modeRenew || mode == modeReplace, expect: expect},
+		{key: key, stored: stored, ttl: ttl, strict: true, renew: mode == modeRenew},
 		{key: outboxKeyOf(seq, mode), stored: outboxEntry(key, stored)},
 	}
 	if mode == modeRemove {
@@ -222,9 +250,6 @@ func (m *Mirror) enqueue(ctx context.Context, key string, stored []byte, mode st
 	if _, err := m.local.apply(ctx, ops); err != nil {
 		if errors.Is(err, errNotFoundHere) {
 			return false, errNotFoundHere
-		}
-		if errors.Is(err, ErrChanged) {
-			return false, ErrChanged
 		}
 		if errors.Is(err, ErrNotFound) {
 			return false, ErrNotFound

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/kv"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -135,6 +136,11 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return fail(validationError(err))
 	}
 	u, err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword)
+	if errors.Is(err, kv.ErrUnavailable) {
+		// Redis went away during the change, or did not answer it: the
+		// change may still land (only over the account as it was read).
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err, Message: passwordOutcomeUnknown}
+	}
 	if err != nil {
 		return fail(validationError(err))
 	}
@@ -161,6 +167,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }
+
+// passwordOutcomeUnknown answers a password change the shared store did
+// not confirm. A client can tell it from the refusal before any change
+// (requireShared) by its words "may have".
+const passwordOutcomeUnknown = "The site's shared storage did not confirm the change, so your password may have changed or not. " +
+	"If you are logged out, log in with your new password (or your old one if the new one does not work), then try again if needed."
 
 // validationError turns an auth validation error into a 400 with its
 // reason; other errors pass through.
