@@ -239,8 +239,8 @@ func (k *faultChecker) redisEmptySince() time.Duration {
 }
 
 // passwords checks, on every instance, that each account whose password
-// its client is sure of logs in with it, and no longer with the one its
-// last acknowledged change replaced: a change undone by a stale copy of
+// its client has proof of (faultUser.proven) logs in with it, and no
+// longer with the one its last acknowledged change replaced: a change undone by a stale copy of
 // the account written over it (a concurrent "log out everywhere else", or
 // a write held by a hung link and delivered late) puts the old one back.
 // Run last: the failed log-ins it makes count in the throttle, so each
@@ -248,7 +248,7 @@ func (k *faultChecker) redisEmptySince() time.Duration {
 func (k *faultChecker) passwords() []faultFailure {
 	var fails []faultFailure
 	for ui, u := range k.users {
-		if u.account != acctYes || len(u.passwords) != 1 {
+		if !u.proven || u.account != acctYes || len(u.passwords) != 1 {
 			continue
 		}
 		for i, in := range k.c.insts {

@@ -139,8 +139,8 @@ func (f faultFailure) history(max int) string {
 		}
 	case f.invariant == invPassword:
 		keep = func(_ int, o faultOp) bool {
-			refused := o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable
-			return o.kind == opSignup || o.kind == opPassword || o.kind == opDelete || (o.kind == opLogin && !refused)
+			return o.kind == opSignup || o.kind == opPassword || o.kind == opDelete ||
+				(o.kind == opLogin && o.status == http.StatusSeeOther)
 		}
 	case f.sess >= 0:
 		made, last := u.sessions[f.sess].made, u.sessions[f.sess].ended

@@ -19,7 +19,7 @@ func (u *faultUser) signup() {
 	case r.Status == http.StatusSeeOther:
 		u.account = acctYes
 		u.passwords = u.passwords[:1]
-		u.former = ""
+		u.former, u.proven = "", true
 		u.avatar = avatarWant{known: true, want: "default", op: op}
 		if s := u.addSession(r, op); s >= 0 {
 			u.list(s, -1)
@@ -27,7 +27,7 @@ func (u *faultUser) signup() {
 	case r.Status == http.StatusConflict, unknown(r.Status):
 		// Taken: an unanswered sign-up of ours went through, or an earlier
 		// owner's deletion is not done. A log-in will tell.
-		u.account = acctUnsure
+		u.account, u.proven = acctUnsure, false
 		u.avatar.known = false
 	}
 }
@@ -191,7 +191,7 @@ func (u *faultUser) changePassword() {
 	switch {
 	case r.Status == http.StatusOK:
 		u.passwords = []string{next}
-		u.former = old
+		u.former, u.proven = old, u.account == acctYes
 		u.endAll(-1, op) // every other session, and this one's old token
 		if n := u.addSession(r, op); n >= 0 {
 			var body struct {
@@ -203,7 +203,7 @@ func (u *faultUser) changePassword() {
 	case unknown(r.Status) || (r.Status == http.StatusServiceUnavailable && strings.Contains(r.Body, "may have")):
 		// No answer, or Redis did not confirm the change: it may land.
 		u.passwords = []string{next, old}
-		u.former = ""
+		u.former, u.proven = "", false
 		u.unsureAll(-1)
 	}
 }
@@ -218,11 +218,11 @@ func (u *faultUser) deleteAccount() {
 	switch {
 	case r.Status == http.StatusNoContent:
 		u.endAll(-1, op)
-		u.account = acctNone
+		u.account, u.proven = acctNone, false
 		u.avatar = avatarWant{}
 		u.signup() // the same name again, at once
 	case unknown(r.Status):
-		u.account = acctUnsure
+		u.account, u.proven = acctUnsure, false
 		u.avatar.known = false
 		u.unsureAll(-1)
 	}

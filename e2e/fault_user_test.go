@@ -68,6 +68,11 @@ type faultUser struct {
 	account   acctState
 	passwords []string // the password, or the candidates after an unanswered change, likeliest first
 	former    string   // the password the last acknowledged change replaced ("" when unsure or none)
+	// proven: the account and passwords[0] were set by an acknowledged
+	// sign-up or password change, with nothing unsure since (a log-in alone
+	// proves little: one on an instance cut off from Redis is checked
+	// against its stale copy, window (a)).
+	proven bool
 	sessions  []*faultSession
 	avatar    avatarWant
 	wrongUser []int         // ops whose 200 named another user
