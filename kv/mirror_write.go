@@ -65,6 +65,13 @@ func (m *Mirror) Replace(ctx context.Context, key string, old, val []byte, ttl t
 		if err := m.saveLocal(ctx, key, res.stored); err != nil { // the tombstone that refused it
 			return err
 		}
+		return ErrNotFound
+	}
+	// Redis has no trace of the key. If the local copy holds it live, Redis
+	// may have lost it and not be refilled yet (another instance made the
+	// new epoch): whether it is live cannot be told now.
+	if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
+		return fmt.Errorf("%w: redis lost the key and is not refilled yet", ErrUnavailable)
 	}
 	return ErrNotFound
 }

@@ -80,3 +80,29 @@ func TestReplaceDeliveredLateIsRefused(t *testing.T) {
 		t.Fatalf("A's local copy: %q, %v; want B's change", got, err)
 	}
 }
+
+// TestReplaceOfKeyRedisLost: a key Redis no longer has while the local
+// copy holds it live (Redis restarted empty, another instance made the new
+// epoch, this one has not pushed its records back yet) is not taken for a
+// deleted one: the replace answers ErrUnavailable, and writes nothing.
+func TestReplaceOfKeyRedisLost(t *testing.T) {
+	srv := testredis.Start(t)
+	a := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	ctx := context.Background()
+	if err := a.Set(ctx, "user:y", []byte("v0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := rawRedis(t, srv).Del(ctx, "t:user:y").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Replace(ctx, "user:y", []byte("v0"), []byte("v1"), 0)
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("Replace of a key Redis lost: %v, want ErrUnavailable only", err)
+	}
+	if n, _ := rawRedis(t, srv).Exists(ctx, "t:user:y").Result(); n != 0 {
+		t.Fatal("the replace wrote the key into Redis")
+	}
+	if err := a.Replace(ctx, "user:never", []byte("v0"), []byte("v1"), 0); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Replace of a key nobody has: %v, want ErrNotFound only", err)
+	}
+}

@@ -136,7 +136,10 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return fail(validationError(err))
 	}
 	u, err := s.auth.ChangePassword(r.Context(), sess.Username, newPassword)
-	if errors.Is(err, kv.ErrUnavailable) {
+	switch {
+	case errors.Is(err, auth.ErrNoAccount):
+		return errUnauthorized // deleted meanwhile
+	case errors.Is(err, kv.ErrUnavailable):
 		// Redis went away during the change, or did not answer it: the
 		// change may still land (only over the account as it was read).
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err, Message: passwordOutcomeUnknown}
