@@ -47,7 +47,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("restore takes one backup file (or - for stdin), --force to replace a non-empty store "+
 			"and --unverified to load a backup that cannot be verified\n%s", usage)
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
