@@ -21,6 +21,7 @@ type Config struct {
 	VolumePath         string // RAILWAY_VOLUME_MOUNT_PATH, "" when none
 	OnRailway          bool
 	Production         bool
+	InImage            bool // SOULBRIDGE_IMAGE, set by the Dockerfile: the process runs in the project's image
 	Persistent         bool
 	RedisURL           string
 	KeyPrefix          string
@@ -38,6 +39,13 @@ type Config struct {
 	secretKeySource string
 	fallbackKeys    [][]byte
 }
+
+// neverRootServe reports whether a root start must drop to the service uid
+// or refuse: in production and in the image, where serving as root would
+// hand a bug in the server the whole container or host. Outside both (a
+// person's `go run .` as root) a start that cannot drop serves as root
+// with a warning (takeDataDir).
+func (c *Config) neverRootServe() bool { return c.Production || c.InImage }
 
 // loadConfig reads and validates the environment for serve: every rule,
 // the one that only a serving process needs (serveKeyRule) included.
@@ -103,6 +111,9 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 	}
 
 	var err error
+	if c.InImage, err = parseBool(env("SOULBRIDGE_IMAGE", "false")); err != nil {
+		errs = append(errs, fmt.Errorf("SOULBRIDGE_IMAGE (set by the image): %w", err))
+	}
 	if c.TrustProxyHeaders, err = parseBool(env("TRUST_PROXY_HEADERS", strconv.FormatBool(c.OnRailway))); err != nil {
 		errs = append(errs, fmt.Errorf("TRUST_PROXY_HEADERS: %w", err))
 	}

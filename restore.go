@@ -90,7 +90,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("restore: %s: %w", files[0], err)
 	}
 	h := br.Header()
-	if err := takeDataDir(cfg.DataDir, newLogger("text", stderr)); err != nil {
+	if err := takeDataDir(cfg.DataDir, cfg.neverRootServe(), newLogger("text", stderr)); err != nil {
 		return err
 	}
 	b, err := openForCommand(ctx, cfg)

@@ -43,7 +43,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err := kv.CheckDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := takeDataDir(cfg.DataDir, log); err != nil {
+	if err := takeDataDir(cfg.DataDir, cfg.neverRootServe(), log); err != nil {
 		return err
 	}
 	logDataDir(cfg, log)
