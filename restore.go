@@ -109,6 +109,13 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	if st.Verified && st.KeyIndex >= 0 && st.KeyIndex < len(keys) {
+		// The restored sessions were made under the key that signed the
+		// backup: a later serve under another key says so (keyprint.go).
+		if err := writeKeyPrint(cfg.DataDir, keys[st.KeyIndex], time.Time{}); err != nil {
+			fmt.Fprintf(stderr, "soulbridge: recording the backup's key fingerprint failed: %v\n", err)
+		}
+	}
 	fmt.Fprintf(stderr, "soulbridge: restored %d records (backup of %s, %s) into %s in %s\n",
 		st.Records, h.CreatedAt.Format(time.RFC3339), h.Source, cfg.DataDir, time.Since(start).Round(time.Millisecond))
 	if !st.Verified {
