@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func postForm(t *testing.T, u string, form url.Values) (int, time.Duration) {
 // sign-up sent at once answers 303, not 503; so does a log-in on a second
 // fresh instance of the account made on the first. With Redis out of
 // reach for good, a sign-up answers 503 after about FirstSyncWait (not at
-// once, and not later than a few seconds).
+// once, and not later than a few seconds), and start-up itself did not
+// wait for Redis.
 func TestFirstSignUpWaitsForTheFirstSync(t *testing.T) {
 	testbin.SkipShort(t)
 	rs := testredis.Start(t)
@@ -82,9 +84,18 @@ func TestFirstSignUpWaitsForTheFirstSync(t *testing.T) {
 		t.Fatalf("log-in of an account B has not seen, right after /healthz 200: %d after %s, want 303\n%s", status, took, b.Output())
 	}
 
-	// Redis never reachable: the wait is bounded, then 503.
+	// Redis never reachable: start-up does not wait for it (its own
+	// reads never wait for the first sync), and a sign-up's wait is
+	// bounded, then 503.
 	_, envC := firstSyncEnv(t, rs, filepath.Join(root, "c"), key)
 	c := testbin.Start(t, "C", envC)
+	m := regexp.MustCompile(`msg=listening .*startup=(\S+)`).FindStringSubmatch(c.Output())
+	if m == nil {
+		t.Fatalf("no listening line with startup=:\n%s", c.Output())
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d > time.Second {
+		t.Errorf("start-up with Redis out of reach took %s (%v), want well under kv.FirstSyncWait: start-up never waits for Redis", m[1], err)
+	}
 	status, took = postForm(t, c.Base()+"/signup", url.Values{"username": {"second"}, "password": {password}})
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("sign-up with Redis out of reach: %d after %s, want 503", status, took)

@@ -13,9 +13,10 @@ import (
 // data), else from the local copy. While Redis is down a key missing here
 // matches ErrNotFound and ErrUnavailable, except a final key (IsFinal)
 // whose tombstone is here: plain ErrNotFound. Such a miss before the
-// mirror's first sync since start waits for it (awaitFirstSync, at most
-// FirstSyncWait) and asks Redis: a log-in of an account this instance has
-// not seen, right after a deploy, is then answered, not refused.
+// mirror's first sync since start, with a ctx from AwaitFirstSync, waits
+// for it (at most FirstSyncWait) and asks Redis: a log-in of an account
+// this instance has not seen, right after a deploy, is then answered, not
+// refused.
 func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 	val, err := m.get(ctx, key)
 	if errors.Is(err, errNotFoundHere) && m.awaitFirstSync(ctx) {
