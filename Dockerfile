@@ -3,8 +3,9 @@
 #   docker build -t soulbridge .
 #   docker run -d -p 8080:8080 -v soulbridge-data:/data -e SECRET_KEY=... soulbridge
 #
-# On Railway this file is built by railway.json (builder DOCKERFILE) or by
-# .railway/railway.ts. Railway's builder rejects VOLUME, so there is none here:
+# On Railway this file is built as .railway/railway.ts says (builder
+# DOCKERFILE; railway.json describes the same in the former format, which
+# Railway no longer reads). Railway's builder rejects VOLUME, so there is none here:
 # attach a volume at /data in the service instead.
 
 # --- build --------------------------------------------------------------------
