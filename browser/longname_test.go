@@ -62,6 +62,9 @@ func TestLongNameShownWhole(t *testing.T) {
 	tb := newTab(t, srv, tabOptions{})
 	tb.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
 	tb.signUp(longName)
+	// The page's own avatar request, before the next navigation (which
+	// would cancel it and leave it pending in the recorder).
+	tb.waitExchange(0, "GET", "/community/avatar")
 	for _, v := range viewports {
 		for _, page := range []struct{ path, name string }{{"/community", "community-long-name"}, {"/account", "account-long-name"}} {
 			tb.do(page.path+" at "+v.name, chromedp.EmulateViewport(v.width, v.height))
