@@ -42,7 +42,9 @@ func takeDataDir(dir string, strict bool, log *slog.Logger) error {
 			if err := handOver(dir); err != nil {
 				return err
 			}
-			log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged, "data_dir_owner", unprivileged)
+			// Said, not done quietly: a later run as another user needs
+			// the dir back (chown -R).
+			log.Info("dropped root privileges; the data dir now belongs to uid 65532", "uid", unprivileged, "gid", unprivileged, "dir", dir)
 		}
 	}
 	syscall.Umask(0o077)
