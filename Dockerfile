@@ -3,13 +3,16 @@
 #   docker build -t soulbridge .
 #   docker run -d -p 8080:8080 -v soulbridge-data:/data -e SECRET_KEY=... soulbridge
 #
-# On Railway this file is built by railway.json (builder DOCKERFILE) or by
-# .railway/railway.ts. Railway's builder rejects VOLUME, so there is none here:
+# On Railway this file is built as .railway/railway.ts says (builder
+# DOCKERFILE; railway.json describes the same in the former format, which
+# Railway no longer reads). Railway's builder rejects VOLUME, so there is none here:
 # attach a volume at /data in the service instead.
 
 # --- build --------------------------------------------------------------------
-# The Go toolchain go.mod names (go 1.26.x).
-FROM golang:1.26 AS build
+# The Go toolchain go.mod names (go 1.26.x). Base images are named in full
+# (registry/namespace/name): podman and buildah refuse short names such as
+# golang:1.26 unless the host configures an alias for them.
+FROM docker.io/library/golang:1.26 AS build
 ENV GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 WORKDIR /src
 
@@ -41,7 +44,9 @@ COPY --from=build /out/soulbridge /soulbridge
 # mounted there starts out owned by 65532 too.
 COPY --from=build --chown=65532:65532 /out/data /data
 
-ENV DATA_DIR=/data PORT=8080
+# SOULBRIDGE_IMAGE marks the image: a root start here that cannot hand the
+# data dir to uid 65532 refuses instead of serving as root (privileges.go).
+ENV DATA_DIR=/data PORT=8080 SOULBRIDGE_IMAGE=1
 EXPOSE 8080
 
 # Privileges: there is deliberately no `USER 65532:65532` here. Railway (and
@@ -54,6 +59,8 @@ EXPOSE 8080
 # that 65532 owns (a fresh named volume does, as /data above is 65532's).
 
 # No shell in the image: the binary checks itself (GET /healthz on $PORT).
+# HEALTHCHECK is Docker's image format: podman and buildah keep it only when
+# building with --format docker (their default, OCI, has no health check).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["/soulbridge", "healthcheck"]
 

@@ -34,7 +34,7 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	default:
 		return fmt.Errorf("backup takes one argument, FILE or - (stdout)\n%s", usage)
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

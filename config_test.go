@@ -289,6 +289,24 @@ func TestConfigSecretKeyRules(t *testing.T) {
 			wantErr: []string{"REDIS_URL"},
 		},
 		{
+			name: "no key, not production, REDIS_URL",
+			env: func(dir string) env {
+				return env{"DATA_DIR": dir, "REDIS_URL": "redis://127.0.0.1:6379/0"}
+			},
+			wantErr: []string{"REDIS_URL", "SECRET_KEY", "soulbridge keygen", "every instance"},
+		},
+		{
+			name: "key file only, not production, REDIS_URL",
+			env: func(dir string) env {
+				if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte(cfgHex128+"\n"), 0o600); err != nil {
+					panic(err)
+				}
+				return env{"DATA_DIR": dir, "REDIS_URL": "redis://127.0.0.1:6379/0"}
+			},
+			// The message names the key file, whose contents keep its sessions.
+			wantErr: []string{"REDIS_URL", "SECRET_KEY", "secret.key"},
+		},
+		{
 			name: "key set, production with REDIS_URL",
 			env: func(dir string) env {
 				return env{"DATA_DIR": dir, "APP_ENV": "production", "REDIS_URL": "redis://cache:6379", "SECRET_KEY": cfgHexKey}
@@ -398,6 +416,24 @@ func cfgWantKeyFile(t *testing.T, dir string) []byte {
 		t.Fatalf("key file is not hex: %v", err)
 	}
 	return k
+}
+
+// TestCommandConfigWithRedisAndNoKey: backup and restore do not serve, so
+// REDIS_URL without SECRET_KEY does not stop them (loadCommandConfig), in
+// production or not, while serve refuses the same environment.
+func TestCommandConfigWithRedisAndNoKey(t *testing.T) {
+	for _, e := range []map[string]string{
+		{"REDIS_URL": "redis://127.0.0.1:6379/0"},
+		{"REDIS_URL": "redis://127.0.0.1:6379/0", "APP_ENV": "production"},
+	} {
+		e["DATA_DIR"] = t.TempDir()
+		if _, err := loadCommandConfig(cfgEnv(e)); err != nil {
+			t.Errorf("loadCommandConfig(%v): %v, want no error", e, err)
+		}
+		if _, err := loadConfig(cfgEnv(e)); err == nil {
+			t.Errorf("loadConfig(%v): no error, want serve to refuse REDIS_URL without SECRET_KEY", e)
+		}
+	}
 }
 
 func TestConfigGeneratedKeysDiffer(t *testing.T) {

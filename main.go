@@ -41,6 +41,31 @@ commands:
                a backup whose signature does not match SECRET_KEY or a
                fallback unless --unverified (then without its sessions:
                everyone logs in once)
+
+environment (README.md, "Configuration"):
+  PORT                  listen on :PORT (default 8080)
+  SECRET_KEY            the signing key (soulbridge keygen); without it, one is
+                        generated into $DATA_DIR/secret.key; required with
+                        REDIS_URL
+  FLASK_SECRET_KEY      alias of SECRET_KEY
+  SECRET_KEY_FALLBACKS  comma-separated previous keys, still accepted
+  DATA_DIR              the store and key file (default
+                        $RAILWAY_VOLUME_MOUNT_PATH, else ./data)
+  REDIS_URL             turns on the Redis mirror (redis:// or rediss://);
+                        REDIS_PRIVATE_URL is used when it is not set
+  SESSION_KEY_PREFIX    prefix of every stored key (default soulbridge:)
+  SESSION_LIFETIME      idle lifetime of a session (default 720h)
+  SESSION_MAX_LIFETIME  absolute lifetime from log-in (default 2160h)
+  DATA_LOCK_TIMEOUT     wait this long for another process's lock on the
+                        data dir (default 60s)
+  SHUTDOWN_TIMEOUT      SIGTERM waits this long for requests (default 10s)
+  TRUST_PROXY_HEADERS   trust X-Real-IP, X-Forwarded-For and -Proto (default
+                        true on Railway, else false)
+  LOG_FORMAT            json or text (default json in production)
+  SOULBRIDGE_IMAGE      set to 1 by the image: a root start that cannot drop
+                        privileges refuses, as in production
+  APP_ENV               production: the production rules off Railway
+                        (on Railway, RAILWAY_ENVIRONMENT_NAME is enough)
 `
 
 // run is the whole program; main only adds the process's environment.

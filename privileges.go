@@ -16,28 +16,36 @@ const unprivileged = 65532
 
 // takeDataDir prepares the data dir. Started as root (Railway mounts volumes
 // root-owned), it creates the dir, hands it recursively to 65532 and drops
-// to 65532 for good; as any other user it only creates the dir. A root start
-// that cannot drop (uid 65532 could not even reach the dir, because an
-// ancestor such as /root is closed to others) is refused, naming the fix:
-// nothing is ever served as root. On Railway and in the image the data dir
-// is /data, which is always reachable.
+// to 65532 for good; as any other user it only creates the dir. When uid
+// 65532 could not even reach the dir (an ancestor such as /root is closed to
+// others), strict (production, or the image: Config.neverRootServe) refuses,
+// naming the fix, so that nothing is ever served as root there; outside both
+// (a person's `go run .` as root in a checkout under /root) it serves as
+// root, hands nothing over and says so once (rootWarning). On Railway and
+// in the image the data dir is /data, which is always reachable.
 //
 // Then, as the user that will serve, it sets the process umask to 077 (so
 // the store's files, the key file and everything else the process creates
 // are 0600 and its directories 0700) and brings what already exists in the
 // dir to those modes (restrictModes); last, it checks the dir is writable,
 // naming the fix if not.
-func takeDataDir(dir string, log *slog.Logger) error {
+func takeDataDir(dir string, strict bool, log *slog.Logger) error {
 	if os.Geteuid() == 0 {
-		if blocker := unreachableAncestor(dir, unprivileged); blocker != "" {
+		switch blocker := unreachableAncestor(dir, unprivileged); {
+		case blocker != "" && strict:
 			return fmt.Errorf("refusing to run as root: data dir %s cannot be reached by uid %d, to which the server drops, "+
 				"because %s is closed to it: point DATA_DIR at a directory uid %d can reach (such as /data), "+
 				"or open the way (chmod o+x %s)", dir, unprivileged, blocker, unprivileged, blocker)
+		case blocker != "":
+			log.Warn(rootWarning(dir, blocker))
+		default:
+			if err := handOver(dir); err != nil {
+				return err
+			}
+			// Said, not done quietly: a later run as another user needs
+			// the dir back (chown -R).
+			log.Info("dropped root privileges; the data dir now belongs to uid 65532", "uid", unprivileged, "gid", unprivileged, "dir", dir)
 		}
-		if err := handOver(dir); err != nil {
-			return err
-		}
-		log.Info("dropped root privileges", "uid", unprivileged, "gid", unprivileged)
 	}
 	syscall.Umask(0o077)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -51,6 +59,15 @@ func takeDataDir(dir string, log *slog.Logger) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// rootWarning is the one line a local root start that cannot drop logs:
+// why it serves as root, and the two ways out.
+func rootWarning(dir, blocker string) string {
+	return fmt.Sprintf("serving as root: uid %d, to which soulbridge drops, cannot reach the data dir %s because %s is closed to it, "+
+		"so the data dir stays root's and a bug in the server would have root's power; allowed only outside production "+
+		"and the image. To avoid it, run as an ordinary user, or point DATA_DIR at a directory uid %d can reach "+
+		"(or chmod o+x %s)", unprivileged, dir, blocker, unprivileged, blocker)
 }
 
 // restrictModes makes dir and every directory under it 0700 and every

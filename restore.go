@@ -47,7 +47,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("restore takes one backup file (or - for stdin), --force to replace a non-empty store "+
 			"and --unverified to load a backup that cannot be verified\n%s", usage)
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -90,7 +90,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("restore: %s: %w", files[0], err)
 	}
 	h := br.Header()
-	if err := takeDataDir(cfg.DataDir, newLogger("text", stderr)); err != nil {
+	if err := takeDataDir(cfg.DataDir, cfg.neverRootServe(), newLogger("text", stderr)); err != nil {
 		return err
 	}
 	b, err := openForCommand(ctx, cfg)
@@ -108,6 +108,13 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
+	}
+	if st.Verified && st.KeyIndex >= 0 && st.KeyIndex < len(keys) {
+		// The restored sessions were made under the key that signed the
+		// backup: a later serve under another key says so (keyprint.go).
+		if err := writeKeyPrint(cfg.DataDir, keys[st.KeyIndex], time.Time{}); err != nil {
+			fmt.Fprintf(stderr, "soulbridge: recording the backup's key fingerprint failed: %v\n", err)
+		}
 	}
 	fmt.Fprintf(stderr, "soulbridge: restored %d records (backup of %s, %s) into %s in %s\n",
 		st.Records, h.CreatedAt.Format(time.RFC3339), h.Source, cfg.DataDir, time.Since(start).Round(time.Millisecond))

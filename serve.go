@@ -43,7 +43,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err := kv.CheckDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := takeDataDir(cfg.DataDir, log); err != nil {
+	if err := takeDataDir(cfg.DataDir, cfg.neverRootServe(), log); err != nil {
 		return err
 	}
 	logDataDir(cfg, log)
@@ -69,6 +69,9 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	// Before the mirror: the local copy's sessions are the ones this data
+	// dir's key fingerprint speaks for (keyprint.go).
+	checkKeyPrint(ctx, cfg.DataDir, keys.keys, local, log)
 	var store kv.Store = local
 	var admin adminStore = local
 	var mirror web.MirrorState

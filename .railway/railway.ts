@@ -3,10 +3,11 @@
 // npm package `railway`, entry point `railway/iac`).
 //
 // A service is managed by railway.json (Config as Code) OR by this file, never
-// both: Railway refuses to plan a service that railway.json still manages.
-// Railway stops reading railway.json on 2026-12-01 and new services cannot use
-// it, so new services should be set up from this file. Neither file is needed
-// to run the binary itself.
+// both: Railway refuses to plan a service that railway.json still manages
+// (`railway config migrate` moves it here). Railway stopped reading
+// railway.json on 2026-12-01, so services are set up from this file; the
+// JSON file stays as a description of the same settings. Neither file is
+// needed to run the binary itself.
 //
 // Two deployments are described below, both ordinary code that the type
 // checker always checks; `deployment` picks the one that is applied:

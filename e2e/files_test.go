@@ -39,15 +39,22 @@ func TestRailwayJSON(t *testing.T) {
 	dec := json.NewDecoder(strings.NewReader(readRepoFile(t, "railway.json")))
 	dec.UseNumber()
 	var rj struct {
-		Schema string                     `json:"$schema"`
-		Build  map[string]any             `json:"build"`
-		Deploy map[string]json.RawMessage `json:"deploy"`
+		Schema  string                     `json:"$schema"`
+		Comment string                     `json:"$comment"`
+		Build   map[string]any             `json:"build"`
+		Deploy  map[string]json.RawMessage `json:"deploy"`
 	}
 	if err := dec.Decode(&rj); err != nil {
 		t.Fatalf("railway.json: %v", err)
 	}
 	if rj.Schema != "https://railway.com/railway.schema.json" {
 		t.Errorf("$schema = %q", rj.Schema)
+	}
+	// Railway no longer reads the file (issue 18 row 6): it says so itself.
+	for _, want := range []string{"2026-12-01", ".railway/railway.ts", "railway config migrate"} {
+		if !strings.Contains(rj.Comment, want) {
+			t.Errorf("railway.json $comment %q does not mention %q", rj.Comment, want)
+		}
 	}
 	if rj.Build["builder"] != "DOCKERFILE" {
 		t.Errorf("build.builder = %v, want DOCKERFILE", rj.Build["builder"])
@@ -311,6 +318,29 @@ func ldFields(s string) []string {
 	return fields
 }
 
+// TestReadmeRailwayLeadsWithCode (issue 18 row 6): README's "Deploy on
+// Railway" names .railway/railway.ts (Infrastructure as Code, which Railway
+// reads) before railway.json (which it stopped reading on 2026-12-01), and
+// gives `railway config migrate` for services set up with railway.json.
+func TestReadmeRailwayLeadsWithCode(t *testing.T) {
+	testbin.SkipShort(t) // a file check, but part of the e2e suite -short skips
+	readme := readRepoFile(t, "README.md")
+	_, section, ok := strings.Cut(readme, "\n## Deploy on Railway\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Deploy on Railway" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	ts, js := strings.Index(section, ".railway/railway.ts"), strings.Index(section, "railway.json")
+	if ts < 0 || js >= 0 && js < ts {
+		t.Errorf("the Railway section names railway.json (at %d) before .railway/railway.ts (at %d)", js, ts)
+	}
+	for _, want := range []string{"railway config migrate", "railway config apply", "2026-12-01"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the Railway section does not mention %q", want)
+		}
+	}
+}
+
 // TestDockerfile checks the Dockerfile (no container engine runs in CI, so
 // the image itself is not built there).
 func TestDockerfile(t *testing.T) {
@@ -338,12 +368,27 @@ func TestDockerfile(t *testing.T) {
 	if goLine == nil {
 		t.Fatal("go.mod has no go line")
 	}
-	fromGo := regexp.MustCompile(`^golang:` + regexp.QuoteMeta(goLine[1]) + `(?:[.\-@ ]|$)`)
+	fromGo := regexp.MustCompile(`^docker\.io/library/golang:` + regexp.QuoteMeta(goLine[1]) + `(?:[.\-@ ]|$)`)
 	if !slices.ContainsFunc(ins, func(in instruction) bool { return in.keyword == "FROM" && fromGo.MatchString(in.args) }) {
-		t.Errorf("no build stage FROM golang:%s (go.mod's go line)", goLine[1])
+		t.Errorf("no build stage FROM docker.io/library/golang:%s (go.mod's go line)", goLine[1])
 	}
-	if strings.HasPrefix(final[0].args, "golang:") {
+	if strings.Contains(final[0].args, "/golang:") {
 		t.Errorf("the final stage is %s: want a minimal runtime image", final[0].args)
+	}
+	// Every base image by its full name (registry host, then the path):
+	// podman and buildah refuse short names ("did not resolve to an alias").
+	stages := map[string]bool{}
+	for _, i := range froms {
+		f := strings.Fields(ins[i].args)
+		image := f[0]
+		host, _, found := strings.Cut(image, "/")
+		fullName := found && (strings.ContainsAny(host, ".:") || host == "localhost")
+		if !fullName && image != "scratch" && !stages[strings.ToLower(image)] {
+			t.Errorf("Dockerfile:%d: FROM %s is a short name: name the registry (docker.io/library/..., gcr.io/...) so podman and buildah build it too", ins[i].line, image)
+		}
+		if len(f) >= 3 && strings.EqualFold(f[1], "AS") {
+			stages[strings.ToLower(f[2])] = true
+		}
 	}
 
 	// Exec-form ENTRYPOINT in the final stage: the binary is PID 1 and gets SIGTERM.
@@ -406,6 +451,10 @@ func TestDockerfile(t *testing.T) {
 	dataDir := regexp.MustCompile(`(?:^|\s)DATA_DIR(?:=|\s+)/data(?:\s|$)`)
 	if !slices.ContainsFunc(env, dataDir.MatchString) {
 		t.Errorf("final stage ENV %q does not set DATA_DIR=/data", env)
+	}
+	// The image marks itself: a root start in it never serves as root.
+	if !slices.ContainsFunc(env, regexp.MustCompile(`(?:^|\s)SOULBRIDGE_IMAGE(?:=|\s+)1(?:\s|$)`).MatchString) {
+		t.Errorf("final stage ENV %q does not set SOULBRIDGE_IMAGE=1 (the image's mark, privileges.go)", env)
 	}
 	if !slices.Contains(expose, "8080") && !slices.Contains(expose, "8080/tcp") {
 		t.Errorf("final stage EXPOSE %q, want 8080", expose)

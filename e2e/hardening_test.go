@@ -77,35 +77,90 @@ func TestDataDirModes(t *testing.T) {
 	}
 }
 
-// TestRootRefusesUnreachableDataDir (row 7): started as root on a data dir
-// the service uid could not reach (an ancestor closed to others), the binary
-// does not serve as root: it exits non-zero before binding, naming the
-// blocking directory and the fix.
-func TestRootRefusesUnreachableDataDir(t *testing.T) {
-	requireRoot(t)
-	root := testbin.Root(t)
-	closed := filepath.Join(root, "closed")
+// closedDataDir makes root/closed (0700: uid 65532 cannot traverse it)
+// and returns it and the data dir inside it, as in a checkout under /root.
+func closedDataDir(t *testing.T, root string) (closed, data string) {
+	t.Helper()
+	closed = filepath.Join(root, "closed")
 	if err := os.Mkdir(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(closed, "data")
-	p := serve(t, "unreachable", root, keyedEnv(t, data), nil)
-	code := p.WaitExit(10 * time.Second)
-	out := p.Output()
-	if code == 0 {
-		t.Fatalf("exit status 0 with an unreachable data dir; output:\n%s", out)
+	return closed, filepath.Join(closed, "data")
+}
+
+// TestRootRefusesUnreachableDataDir (issue 10 row 7, issue 18 row 3):
+// started as root in production or in the image on a data dir the service
+// uid could not reach (an ancestor closed to others), the binary does not
+// serve as root: it exits non-zero before binding, naming the blocking
+// directory and the fix.
+func TestRootRefusesUnreachableDataDir(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name string
+		env  testbin.Env
+	}{
+		{"production", testbin.Env{"APP_ENV": "production"}},
+		{"image", testbin.Env{"SOULBRIDGE_IMAGE": "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := testbin.Root(t)
+			closed, data := closedDataDir(t, root)
+			p := serve(t, "unreachable-"+tc.name, root, keyedEnv(t, data).With(tc.env), nil)
+			code := p.WaitExit(10 * time.Second)
+			out := p.Output()
+			if code == 0 {
+				t.Fatalf("exit status 0 with an unreachable data dir; output:\n%s", out)
+			}
+			for _, want := range []string{"refusing to run as root", closed, "DATA_DIR", "/data"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the error does not mention %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "listening") {
+				t.Errorf("the binary bound the port:\n%s", out)
+			}
+		})
 	}
-	for _, want := range []string{closed, "DATA_DIR", "/data"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the error does not mention %q:\n%s", want, out)
+}
+
+// TestRootServesLocallyWithWarning (issue 18 row 3): a person's local run
+// as root (neither production nor the image) in a checkout uid 65532
+// cannot reach serves, as root, with exactly one warning that says why and
+// how to avoid it, and hands the data dir to no one: it stays root's.
+func TestRootServesLocallyWithWarning(t *testing.T) {
+	requireRoot(t)
+	root := testbin.Root(t)
+	closed, data := closedDataDir(t, root)
+	p := serve(t, "unreachable-local", root, keyedEnv(t, data), nil)
+	p.WaitHealthy(20 * time.Second)
+	testbin.Signup(t, testbin.Client(t), p.Base(), "rootuser", "staple battery horse")
+	p.StopWithin(15 * time.Second)
+	out := p.Output()
+	var warnings []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=WARN") {
+			warnings = append(warnings, line)
 		}
 	}
-	if strings.Contains(out, "listening") {
-		t.Errorf("the binary bound the port:\n%s", out)
+	if len(warnings) != 1 {
+		t.Fatalf("%d warnings, want exactly one (serving as root):\n%s", len(warnings), out)
 	}
+	for _, want := range []string{"serving as root", closed, "ordinary user", "DATA_DIR", "chmod o+x"} {
+		if !strings.Contains(warnings[0], want) {
+			t.Errorf("the warning does not mention %q: %s", want, warnings[0])
+		}
+	}
+	if strings.Contains(out, "dropped root privileges") {
+		t.Errorf("dropped privileges on a data dir uid %d cannot reach:\n%s", testbin.ServiceUID, out)
+	}
+	eachDataFile(t, data, func(path string, fi fs.FileInfo) {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 {
+			t.Errorf("%s is owned by uid %d, want root's (nothing handed over)", path, st.Uid)
+		}
+	})
 }
 
 // TestHandOverDoesNotFollowLinks (row 10): a symbolic link in the data dir

@@ -77,6 +77,10 @@ type BackupStats struct {
 	Verified bool
 	// Skipped counts the records a restore left out (RestoreOptions.Skip).
 	Skipped int
+	// KeyIndex is the index in ReadOptions.Keys of the key whose signature
+	// matched (the key the backup's sessions were made under), -1 when
+	// none did; 0 for a backup written.
+	KeyIndex int
 }
 
 type backupLine struct {
@@ -90,9 +94,22 @@ type backupLine struct {
 // BackupKey derives the key that signs backups from a site key (the
 // current SECRET_KEY, or a fallback when checking): its own purpose, so a
 // backup's signature is never a valid signature of anything else.
-func BackupKey(siteKey []byte) []byte {
+func BackupKey(siteKey []byte) []byte { return deriveKey(siteKey, "soulbridge backup v1") }
+
+// KeyFingerprint is a keyed fingerprint of a site key, as 32 hex
+// characters: derived like BackupKey (HMAC-SHA256 under the key, for this
+// purpose only), never a plain hash, so it tells keys apart without
+// helping anyone guess one, and is never a valid signature of anything.
+// The data dir keeps the fingerprint of the key its sessions were made
+// under (serve warns when that key is gone).
+func KeyFingerprint(siteKey []byte) string {
+	return hex.EncodeToString(deriveKey(siteKey, "soulbridge key fingerprint v1")[:16])
+}
+
+// deriveKey derives a key for one purpose from a site key.
+func deriveKey(siteKey []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, siteKey)
-	m.Write([]byte("soulbridge backup v1"))
+	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
 
@@ -218,6 +235,7 @@ type BackupReader struct {
 	header   BackupHeader
 	opts     ReadOptions
 	macs     []hash.Hash // one per key, fed every line before the trailer
+	keyIndex int         // the key whose mac matched (checkSignature), -1 until one does
 	n        int
 	ended    bool
 	verified bool
@@ -248,7 +266,7 @@ func newBackupReader(r io.Reader, opts ReadOptions) (*BackupReader, error) {
 	if h.Format != backupFormat && h.Format != unsignedFormat {
 		return nil, fmt.Errorf("%w: format %d (this build reads formats %d and %d; use a newer soulbridge)", ErrNotBackup, h.Format, unsignedFormat, backupFormat)
 	}
-	br2 := &BackupReader{sc: sc, header: h, opts: opts}
+	br2 := &BackupReader{sc: sc, header: h, opts: opts, keyIndex: -1}
 	if h.Format == backupFormat {
 		for _, k := range opts.Keys {
 			br2.macs = append(br2.macs, hmac.New(sha256.New, BackupKey(k)))
@@ -278,10 +296,10 @@ func (r *BackupReader) checkSignature(l backupLine) error {
 	}
 	want, err := hex.DecodeString(l.MAC)
 	if err == nil && len(want) == sha256.Size {
-		for _, m := range r.macs {
+		for i, m := range r.macs {
 			fmt.Fprintf(m, "end %d\n", l.Records)
 			if hmac.Equal(m.Sum(nil), want) {
-				r.verified = true
+				r.verified, r.keyIndex = true, i
 				return nil
 			}
 		}
@@ -356,7 +374,7 @@ func VerifyBackup(r io.Reader, opts ReadOptions) (BackupStats, error) {
 			return BackupStats{}, err
 		}
 		if !ok {
-			return BackupStats{Header: br.header, Records: br.n, Verified: br.verified}, nil
+			return BackupStats{Header: br.header, Records: br.n, Verified: br.verified, KeyIndex: br.keyIndex}, nil
 		}
 	}
 }
@@ -429,7 +447,7 @@ func (b *Badger) restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 		}
 		return BackupStats{}, err
 	}
-	return BackupStats{Header: br.header, Records: br.n - skipped, Verified: br.verified, Skipped: skipped}, nil
+	return BackupStats{Header: br.header, Records: br.n - skipped, Verified: br.verified, Skipped: skipped, KeyIndex: br.keyIndex}, nil
 }
 
 func (b *Badger) load(ctx context.Context, br *BackupReader, skip func(string) bool, shared func([]localOp) error) (int, error) {

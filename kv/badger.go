@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,8 +130,8 @@ func Open(ctx context.Context, opts Options) (*Badger, error) {
 			return nil, fmt.Errorf("kv: %s: waited %s: %w", opts.Dir, opts.LockTimeout, ErrLocked)
 		}
 		if !logged {
-			log.Warn("data dir is locked by another process (an old deploy still shutting down?); waiting",
-				"dir", opts.Dir, "timeout", opts.LockTimeout.String())
+			msg, attrs := lockWaitMessage(opts.Dir)
+			log.Warn(msg, append(attrs, "dir", opts.Dir, "timeout", opts.LockTimeout.String())...)
 			logged = true
 		}
 		wait := min(lockRetryEvery, time.Until(deadline))
@@ -248,6 +249,33 @@ func (b *Badger) hasKeys(prefix string) (bool, error) {
 
 // isLockError reports whether err is Badger's "directory locked" failure.
 // Badger reports it as text, not as a wrapped errno.
+// lockWaitMessage says who holds dir's lock, for the one line logged while
+// waiting. Badger writes its pid into the LOCK file it holds: when that pid
+// is a process on this machine (a second local server on the same dir), the
+// line names it; otherwise the holder is out of sight (on Railway or
+// Docker, an old deploy's container still shutting down, or another
+// container on the same volume) and the line says both.
+func lockWaitMessage(dir string) (string, []any) {
+	const unseen = "data dir is locked by another process (an old deploy still shutting down, or another server on the same data dir); waiting"
+	b, err := os.ReadFile(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return unseen, nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return unseen, nil
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return unseen, []any{"holder_pid", pid}
+	}
+	// Only the program's name: its arguments are not ours to log.
+	argv0, _, _ := strings.Cut(string(cmd), "\x00")
+	name := filepath.Base(argv0)
+	return "data dir is locked by another process on this machine (a second server on the same data dir?); " +
+		"waiting: stop it, or give this one another DATA_DIR", []any{"holder_pid", pid, "holder", name}
+}
+
 func isLockError(err error) bool {
 	return strings.Contains(err.Error(), "Cannot acquire directory lock")
 }

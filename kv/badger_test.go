@@ -3,9 +3,13 @@ package kv
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"soulbridge/internal/testlog"
 )
 
 func openTemp(t *testing.T) (*Badger, string) {
@@ -63,6 +67,41 @@ func TestOpenWaitsForLockThenFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("error does not say the dir is locked: %v", err)
+	}
+}
+
+// TestLockWaitNamesALocalHolder (issue 18 row 11): while a process on this
+// machine holds the data dir (here this very process, through a first
+// Open), the wait's one line says so and names its pid, instead of
+// guessing at an old deploy.
+func TestLockWaitNamesALocalHolder(t *testing.T) {
+	_, dir := openTemp(t)
+	logs := &testlog.Recorder{}
+	_, err := Open(context.Background(), Options{Dir: dir, LockTimeout: 300 * time.Millisecond, Logger: slog.New(logs)})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: err = %v, want ErrLocked", err)
+	}
+	var waits []slog.Record
+	for _, r := range logs.Records() {
+		if strings.Contains(r.Message, "locked") {
+			waits = append(waits, r)
+		}
+	}
+	if len(waits) != 1 {
+		t.Fatalf("%d lock-wait lines, want one", len(waits))
+	}
+	if msg := waits[0].Message; !strings.Contains(msg, "on this machine") || strings.Contains(msg, "old deploy") {
+		t.Errorf("lock-wait line %q: want it to say the holder is on this machine, not an old deploy", msg)
+	}
+	pid := -1
+	waits[0].Attrs(func(a slog.Attr) bool {
+		if a.Key == "holder_pid" {
+			pid = int(a.Value.Int64())
+		}
+		return true
+	})
+	if pid != os.Getpid() {
+		t.Errorf("holder_pid = %d, want this process's %d", pid, os.Getpid())
 	}
 }
 

@@ -53,6 +53,12 @@ type Mirror struct {
 	// (copyIndex).
 	indexMissed atomic.Bool
 
+	// firstUp is closed the first time the mirror comes up after
+	// OpenMirror (markUp); until then an operation that needs Redis waits
+	// for it a little (awaitFirstSync).
+	firstUp     chan struct{}
+	firstUpOnce sync.Once
+
 	kick      chan struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -123,6 +129,7 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		cache:      newMemCache(opts.CachePrefixes),
 		copies:     make(chan localOp, copyQueue),
 		seen:       make(map[string]string),
+		firstUp:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
@@ -130,10 +137,62 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		m.rdb.Close()
 		return nil, err
 	}
+	m.wake() // the first probe at once, not after the first interval
 	m.wg.Go(m.probeLoop)
 	m.wg.Go(m.copyLoop)
 	m.wg.Go(m.listen)
 	return m, nil
+}
+
+// FirstSyncWait bounds how long an operation that needs Redis (a sign-up's
+// Create, a read of a key this instance has no copy of), made with a
+// context from AwaitFirstSync, waits for the mirror's first sync after
+// start instead of failing with ErrUnavailable at once: start-up never
+// waits for Redis, so the port is bound (and a platform's health check
+// passes) before the first probe has brought the mirror up, and the first
+// sign-up after a deploy would otherwise be refused. Once the mirror has
+// been up, nothing waits: an outage is answered at once.
+const FirstSyncWait = 2 * time.Second
+
+type firstSyncKey struct{}
+
+// AwaitFirstSync returns ctx marked so that the mirror's Create and Get,
+// before the mirror's first sync since start, wait for it (at most
+// FirstSyncWait) rather than answer ErrUnavailable. Only the requests a
+// person is waiting on and that cannot be answered without Redis use it (a
+// sign-up, a log-in): start-up's own reads and every other request do not
+// wait.
+func AwaitFirstSync(ctx context.Context) context.Context {
+	return context.WithValue(ctx, firstSyncKey{}, true)
+}
+
+// markUp lets the mirror serve from Redis, and ends the first-sync wait.
+func (m *Mirror) markUp() {
+	m.state.Store(stateUp)
+	m.firstUpOnce.Do(func() { close(m.firstUp) })
+}
+
+// awaitFirstSync waits, for a ctx from AwaitFirstSync and while the mirror
+// has never been up since OpenMirror, until it is up, FirstSyncWait has passed or ctx ends; it
+// reports whether the mirror is up. Once it has been up it returns at once.
+func (m *Mirror) awaitFirstSync(ctx context.Context) bool {
+	if ctx.Value(firstSyncKey{}) == nil {
+		return m.up()
+	}
+	select {
+	case <-m.firstUp:
+		return m.up()
+	default:
+	}
+	t := time.NewTimer(FirstSyncWait)
+	defer t.Stop()
+	select {
+	case <-m.firstUp:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-m.stop:
+	}
+	return m.up()
 }
 
 // quietRedis silences go-redis' own logger (a process-wide setting of that

@@ -12,8 +12,23 @@ import (
 // local copy when Redis has no trace of the key, as after Redis lost its
 // data), else from the local copy. While Redis is down a key missing here
 // matches ErrNotFound and ErrUnavailable, except a final key (IsFinal)
-// whose tombstone is here: plain ErrNotFound.
+// whose tombstone is here: plain ErrNotFound. Such a miss before the
+// mirror's first sync since start, with a ctx from AwaitFirstSync, waits
+// for it (at most FirstSyncWait) and asks Redis: a log-in of an account
+// this instance has not seen, right after a deploy, is then answered, not
+// refused.
 func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
+	val, err := m.get(ctx, key)
+	if errors.Is(err, errNotFoundHere) && m.awaitFirstSync(ctx) {
+		// Not here, and the mirror came up within the first-sync wait
+		// after start: Redis has the answer.
+		return m.get(ctx, key)
+	}
+	return val, err
+}
+
+// get is Get without the first-sync wait.
+func (m *Mirror) get(ctx context.Context, key string) ([]byte, error) {
 	if m.up() {
 		cacheable := m.cache.covers(key)
 		var gen uint64

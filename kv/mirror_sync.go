@@ -194,7 +194,7 @@ func (m *Mirror) replay(ctx context.Context) (int, error) {
 			return total, err
 		}
 		if len(seqKeys) == 0 {
-			m.state.Store(stateUp)
+			m.markUp()
 			m.outboxMu.Unlock()
 			return total, nil
 		}

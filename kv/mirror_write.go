@@ -114,7 +114,7 @@ const foreverTombstoneTTL = 30 * 24 * time.Hour
 // (the one place that can say "nobody has it" for every instance): while
 // Redis is down it returns ErrUnavailable.
 func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Duration) error {
-	if !m.up() {
+	if !m.up() && !m.awaitFirstSync(ctx) {
 		return ErrUnavailable
 	}
 	if err := m.local.space.allow(false); err != nil {

@@ -305,8 +305,11 @@ func (m *Manager) Rotate(ctx context.Context, w http.ResponseWriter, r *http.Req
 // requires); the next start scans nothing again. Sessions that already
 // have their entry (begun by this release) are not written again, so the
 // first start after sessions appear in a store without the marker costs two
-// scans, not a write per session. It returns how many entries it wrote (0
-// when the marker was there). Run it at start-up, before the port is bound.
+// scans, not a write per session. A record that carries an account
+// generation is left alone too: generations came after the index, so such
+// a record was made with its entry, and one found without it here is a
+// mirror's copy or a dead session, not one from before the index. It
+// returns how many entries it wrote (0 when the marker was there). Run it at start-up, before the port is bound.
 func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 	if _, err := m.store.Get(ctx, indexMarker); err == nil {
 		return 0, nil
@@ -332,6 +335,15 @@ func (m *Manager) EnsureIndex(ctx context.Context) (int, error) {
 		rec, err := decodeRecord(val)
 		if err != nil || rec.Username == "" || !now.Before(rec.expiry(m.cfg.IdleTimeout)) {
 			return nil // unreadable records are "no session" anyway
+		}
+		if rec.Generation != "" {
+			// Made by a release that writes the entry before the record
+			// (generations came after the index): missing here, it is a
+			// mirror's copy of a session made elsewhere (its entry is in
+			// Redis, copied when the mirror comes up) or a session that
+			// grants nothing whose stale entry List removed. Neither is
+			// from before the index, nor to be indexed again.
+			return nil
 		}
 		todo = append(todo, &Session{Record: rec, ID: key[len(KeyPrefix):]})
 		return nil

@@ -375,6 +375,45 @@ func TestEnsureIndexSkipsIndexedSessions(t *testing.T) {
 	}
 }
 
+// TestEnsureIndexLeavesRecordsOfThisRelease (issue 18 row 11): a record
+// carrying an account generation was made by a release that writes the
+// index entry before the record, so one found here without its entry is
+// not "from before the index": it is a copy the Redis mirror kept of a
+// session made on another instance (its entry is in Redis and is copied
+// when the mirror comes up), or a session that grants nothing whose stale
+// entry List removed. The start-up build neither counts nor indexes it (a
+// data dir made by this release logged "built the per-user session index
+// for sessions from before it"); only the record without a generation, from
+// before the index, is indexed and counted.
+func TestEnsureIndexLeavesRecordsOfThisRelease(t *testing.T) {
+	clk := newClock()
+	store := openStore(t)
+	m := newManager(t, store, clk)
+	ctx := context.Background()
+	startAs(t, m, "alice") // indexed, so the store is not one from before the index
+	now := clk.Now()
+	for i, gen := range []string{"gen-of-bob", ""} {
+		rec := session.Record{Username: "bob", CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(testMax),
+			UpdatedAt: now, Generation: gen}
+		b, _ := json.Marshal(rec)
+		if err := store.Set(ctx, session.KeyPrefix+strings.Repeat(string(rune('c'+i)), 64), b, testIdle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := m.EnsureIndex(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("EnsureIndex = %d, %v; want 1 (only the record without a generation)", n, err)
+	}
+	var entries []string
+	_ = store.Scan(ctx, kv.Range{Prefix: session.IndexPrefix + "bob:"}, func(_ string, v []byte) error {
+		entries = append(entries, string(v))
+		return nil
+	})
+	if len(entries) != 1 || entries[0] != strings.Repeat("d", 64) {
+		t.Fatalf("bob's index entries name %q, want only the record from before the index", entries)
+	}
+}
+
 // An empty store stays empty: no marker (a live restore needs an empty
 // store), and the next start simply scans nothing again.
 func TestEnsureIndexLeavesAnEmptyStoreEmpty(t *testing.T) {

@@ -325,9 +325,12 @@ func TestAccountListsSessionsFromBeforeTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	prevCookie := &http.Cookie{Name: session.CookieName, Value: w.Result().Cookies()[0].Value}
+	// Only prev's entry goes: cur carries an account generation, which no
+	// release before the index wrote (the start-up build leaves such a
+	// record alone, TestEnsureIndexLeavesRecordsOfThisRelease).
 	var drop []string
 	err = old.store.Scan(ctx, kv.Range{}, func(k string, _ []byte) error {
-		if strings.HasPrefix(k, session.IndexPrefix) || strings.HasPrefix(k, "meta:") {
+		if strings.HasPrefix(k, session.IndexPrefix) && strings.HasSuffix(k, ":"+prev.PublicID()) || strings.HasPrefix(k, "meta:") {
 			drop = append(drop, k)
 		}
 		return nil
@@ -335,16 +338,16 @@ func TestAccountListsSessionsFromBeforeTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(drop) < 2 {
-		t.Fatalf("expected two index entries (and perhaps the marker), found %q", drop)
+	if len(drop) < 1 {
+		t.Fatalf("expected prev's index entry (and perhaps the marker), found %q", drop)
 	}
 	for _, k := range drop {
 		if err := old.store.Delete(ctx, k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(old.sessionsOf(t, cur)); n != 0 {
-		t.Fatalf("without the index: %d sessions listed, want 0 (the set-up is wrong)", n)
+	if n := len(old.sessionsOf(t, cur)); n != 1 {
+		t.Fatalf("without prev's entry: %d sessions listed, want 1 (the set-up is wrong)", n)
 	}
 
 	s := newSiteOver(t, old.store, old.key, nil)

@@ -78,7 +78,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &Error{Status: http.StatusInternalServerError, Message: "internal server error", Cause: err}
 	}
 	status := e.Status
-	if status >= 500 && status != http.StatusInsufficientStorage {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Expected and passing (the shared tier down, uploads queued
+		// full): the client is told to retry; not an error to page on.
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	case status >= 500 && status != http.StatusInsufficientStorage:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	if status == 499 {

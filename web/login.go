@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"soulbridge/auth"
+	"soulbridge/kv"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -36,7 +37,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if name, err := auth.NormalizeUsername(form.Username); err == nil {
 		attempt.Device = s.deviceNonce(r, name)
 	}
-	u, err := s.auth.Authenticate(r.Context(), attempt)
+	// An account this instance has not seen, right after a start: wait
+	// a little for the shared tier's first sync (kv.AwaitFirstSync).
+	u, err := s.auth.Authenticate(kv.AwaitFirstSync(r.Context()), attempt)
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):

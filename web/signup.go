@@ -30,7 +30,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	form := views.AuthForm{Username: r.PostForm.Get("username")}
 	ip := s.clientIP(r)
-	u, err := s.auth.SignUpFrom(r.Context(), form.Username, r.PostForm.Get("password"), ip)
+	// Right after a start, before the shared tier's first sync, the
+	// sign-up waits for it a little rather than answer 503 (kv.AwaitFirstSync).
+	u, err := s.auth.SignUpFrom(kv.AwaitFirstSync(r.Context()), form.Username, r.PostForm.Get("password"), ip)
 	var verr *auth.ValidationError
 	var throttled *auth.ThrottledError
 	switch {
