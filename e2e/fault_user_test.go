@@ -72,7 +72,7 @@ type faultUser struct {
 	// sign-up or password change, with nothing unsure since (a log-in alone
 	// proves little: one on an instance cut off from Redis is checked
 	// against its stale copy, window (a)).
-	proven bool
+	proven    bool
 	sessions  []*faultSession
 	avatar    avatarWant
 	wrongUser []int         // ops whose 200 named another user
