@@ -106,8 +106,8 @@ func (s *Service) limit(c Choice) error {
 }
 
 // Upload makes data, an uploaded file, username's avatar: Process checks and
-// re-encodes it (at most MaxDecodes at a time; a caller waits for a slot
-// until ctx ends), then the image is stored under its content hash and the
+// re-encodes it (priced from its headers first; then decoded, at most
+// MaxDecodes at a time, a caller waiting for a slot until ctx ends), then the image is stored under its content hash and the
 // user's record points at it; the image the user had before is released.
 // Errors: those of Process, *LimitError when another upload of the user was
 // stored within the interval, an error matching kv.ErrUnavailable when the
@@ -118,10 +118,15 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte, stil
 	if !s.shared() {
 		return Choice{}, fmt.Errorf("avatar: upload: %w", kv.ErrUnavailable)
 	}
+	// Priced before a decode slot is taken: a file refused from its
+	// headers never waits for one, nor holds one.
+	if _, err := Estimate(data); err != nil {
+		return Choice{}, err
+	}
 	if err := s.decodes.acquire(ctx); err != nil {
 		return Choice{}, err
 	}
-	png, err := Process(data)
+	png, err := decodeAndScale(data)
 	s.decodes.release()
 	if err != nil {
 		return Choice{}, err
