@@ -85,6 +85,10 @@ func validHash(h string) bool {
 	return true
 }
 
+// UploadInterval is the least time between two stored uploads of one user
+// (Config.UploadInterval).
+func (s *Service) UploadInterval() time.Duration { return s.interval }
+
 // UploadWait returns a *LimitError while username's last stored upload is
 // younger than the upload interval, else nil (or a store error).
 func (s *Service) UploadWait(ctx context.Context, username string) error {
