@@ -79,7 +79,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := e.Status
 	if status >= 500 && status != http.StatusInsufficientStorage {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.Error("request failed", "method", logValue(r.Method), "path", logValue(r.URL.Path), "status", status, "err", err)
 	}
 	if status == 499 {
 		return
