@@ -142,8 +142,8 @@ func TestOneUploadInFlightPerAccountAndAddress(t *testing.T) {
 	s := newSite(t, siteOptions{trustProxy: true})
 	alice, bob, carol := s.signup(t, "alice"), s.signup(t, "bob"), s.signup(t, "carol")
 	var held []func() resp
-	for i := range 8 { // alice's eight slow bodies, from eight addresses
-		held = append(held, s.slowUpload(t, alice, fmt.Sprintf("2001:db8:%x::1", i)))
+	for i := range 8 { // alice's eight slow bodies, from eight addresses of one /64
+		held = append(held, s.slowUpload(t, alice, fmt.Sprintf("2001:db8::%x", i+1)))
 	}
 	res := s.waitForGate(t, "alice from another address", alice, "2001:db8:ff::1")
 	if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 {
