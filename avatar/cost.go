@@ -32,16 +32,19 @@ const (
 	MaxScans = 64
 )
 
-// Work per unit, measured with image/jpeg, image/png and x/image/draw on
-// the reference machine (bench/uploads): a block that a progressive scan
-// passes over in an end-of-band run, a block decoded and transformed
-// (baseline, or a progressive image's final reconstruction), a source pixel
-// the scaler reads, and an uncompressed byte a PNG inflates and unfilters.
+// Work per unit, measured with image/jpeg, image/png, x/image/webp and
+// x/image/draw on the reference machine (bench/uploads): a block that a
+// progressive scan passes over in an end-of-band run, a block decoded and
+// transformed (baseline, or a progressive image's final reconstruction), a
+// source pixel the scaler reads, an uncompressed byte a PNG inflates and
+// unfilters, and a byte of the file an entropy decoder reads (whatever the
+// format: a dense file costs more to decode than its pixel count says).
 const (
 	workPerScanBlock  = 40
 	workPerBlock      = 300
 	workPerScalePixel = 12
 	workPerPNGByte    = 4
+	workPerInputByte  = 30
 )
 
 // ErrTooCostly matches the refusals of an image that would take more
@@ -88,6 +91,7 @@ func Estimate(data []byte) (Cost, error) {
 		return Cost{}, err
 	}
 	c = c.plus(scaleCost(w, h))
+	c.Work += int64(len(data)) * workPerInputByte
 	switch {
 	case c.Bytes > MaxDecodeBytes:
 		return c, &CostError{fmt.Sprintf("opening this %s of %d×%d would take %d MB of memory, over the %d MB an upload may use; %s",

@@ -11,7 +11,7 @@ import (
 // GIF's LZW stream, a lossy WebP frame (VP8) and a lossless one (VP8L).
 const (
 	workPerGIFPixel  = 15
-	workPerVP8Pixel  = 40
+	workPerVP8Pixel  = 20
 	workPerVP8LPixel = 60
 )
 

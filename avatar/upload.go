@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ const (
 	// DefaultUploadInterval is the least time between two stored uploads
 	// of one user.
 	DefaultUploadInterval = 5 * time.Second
+	// collectAfter is the price (Cost.Bytes) from which a decode is
+	// followed by a collection.
+	collectAfter = 32 << 20
 	// refGrace is how old a reference must be before the sweep may drop it
 	// for not matching its user's record: far longer than any upload takes
 	// between writing the reference and the record.
@@ -124,13 +128,21 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte, stil
 	}
 	// Priced before a decode slot is taken: a file refused from its
 	// headers never waits for one, nor holds one.
-	if _, err := Estimate(data); err != nil {
+	price, err := Estimate(data)
+	if err != nil {
 		return Choice{}, err
 	}
 	if err := s.decodes.acquire(ctx); err != nil {
 		return Choice{}, err
 	}
 	png, err := decodeAndScale(data)
+	if price.Bytes >= collectAfter {
+		// Hand a large decode's garbage (coefficients, pixels, the
+		// scaler's buffer) back to the heap before the next decode: left
+		// to its pacing, the collector lets the heap grow to twice its
+		// last live size, so back-to-back decodes would stack up.
+		runtime.GC()
+	}
 	s.decodes.release()
 	if err != nil {
 		return Choice{}, err
