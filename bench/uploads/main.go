@@ -75,6 +75,7 @@ func inputs() []input {
 	in := []input{
 		{"phone photo 4096x3072 baseline (image/jpeg)", phoneJPEG()},
 		{"phone photo 4096x3072 progressive 4:2:0", progressive(phoneJPEG())},
+		{"phone photo 4096x3072 progressive, dense", densePhoto()},
 		{"progressive scan bomb 4096^2, 6000 scans", testimage.ScanBomb(4096, 4096, 6000)},
 		{"progressive scan bomb 4096^2, largest accepted", largestAccepted(func(n int) []byte { return testimage.ScanBomb(4096, 4096, avatar.MaxScans-n) })},
 		{"baseline scan bomb 4096^2, 79 scans (5 MiB)", testimage.BaselineScanBomb(4096, 4096, 79)},
@@ -117,6 +118,33 @@ func phoneJPEG() []byte {
 		log.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// densePhoto is a 4096×3072 progressive JPEG of nearly 5 MiB: the picture
+// with noise, at the best quality that fits, so every scan carries data
+// (a photo's fine detail) and the decoder's work is bounded by the bytes.
+func densePhoto() []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, 4096, 3072))
+	copy(img.Pix, picture().Pix[:len(img.Pix)])
+	seed := uint32(1)
+	for i := range img.Pix {
+		if i%4 == 3 {
+			continue
+		}
+		seed = seed*1664525 + 1013904223
+		img.Pix[i] = uint8(min(255, max(0, int(img.Pix[i])+int(seed>>27)-16)))
+	}
+	for q := 95; q >= 30; q -= 5 {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: q}); err != nil {
+			log.Fatal(err)
+		}
+		if p := progressive(b.Bytes()); len(p) <= avatar.MaxUploadBytes {
+			return p
+		}
+	}
+	log.Fatal("no quality fits 5 MiB")
+	return nil
 }
 
 // progressive turns a baseline JPEG progressive with jpegtran (libjpeg's
