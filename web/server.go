@@ -104,7 +104,7 @@ func New(d Deps) *Server {
 		devices:     newDeviceCodec(d.DeviceKeys),
 		uploadGate:  newUploadGate(time.Now, refusalPause(d.Avatars)),
 		uploadBytes: newByteBudget(maxUploadBytesHeld),
-		uploadRate:  uploadRate,
+		uploadRate:  uploadRate(),
 
 		avatarBodies: newAvatarBodies(),
 	}

@@ -104,7 +104,9 @@ type minRate struct {
 }
 
 // uploadRate is the rule for upload bodies.
-var uploadRate = minRate{bytes: minUploadRate * int64(uploadRateWindow/time.Second), window: uploadRateWindow}
+func uploadRate() minRate {
+	return minRate{bytes: minUploadRate * int64(uploadRateWindow/time.Second), window: uploadRateWindow}
+}
 
 // fill reads r into c until c is full (nil) or r ends (io.EOF, which
 // io.ReadFull would turn into io.ErrUnexpectedEOF, the error of a body cut
