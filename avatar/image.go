@@ -48,24 +48,25 @@ var (
 )
 
 // format is one accepted image type: how to recognise it by its first bytes,
-// and its decoders.
+// its decoders, and how to price a decode from its headers (cost.go).
 type format struct {
 	name   string
 	match  func(b []byte) bool
 	config func(io.Reader) (image.Config, error)
 	decode func(io.Reader) (image.Image, error)
+	cost   func(data []byte, w, h int) (Cost, string, error)
 }
 
 var formats = []format{
-	{"png", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) }, png.DecodeConfig, png.Decode},
-	{"jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\xff\xd8\xff")) }, jpeg.DecodeConfig, jpeg.Decode},
+	{"png", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) }, png.DecodeConfig, png.Decode, pngCost},
+	{"jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\xff\xd8\xff")) }, jpeg.DecodeConfig, jpeg.Decode, jpegCost},
 	// gif.Decode returns the first frame of an animation.
 	{"gif", func(b []byte) bool {
 		return bytes.HasPrefix(b, []byte("GIF87a")) || bytes.HasPrefix(b, []byte("GIF89a"))
-	}, gif.DecodeConfig, gif.Decode},
+	}, gif.DecodeConfig, gif.Decode, gifCost},
 	{"webp", func(b []byte) bool {
 		return len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP"
-	}, webp.DecodeConfig, webp.Decode},
+	}, webp.DecodeConfig, webp.Decode, webpCost},
 }
 
 // sniff returns the format of data from its first bytes.
@@ -78,27 +79,29 @@ func sniff(data []byte) (format, bool) {
 	return format{}, false
 }
 
-// Process turns an uploaded file into the stored form: the type sniffed from
-// the content (ErrUnsupportedType), the dimensions checked from the header
-// before anything is decoded (ErrDimensions, so a decompression bomb never
-// allocates its pixels), then decoded (ErrUndecodable), centre-cropped to a
-// square, resized to Size×Size with Catmull-Rom, turned upright as a JPEG's
-// EXIF orientation says, and encoded as PNG. Nothing of the original file
-// but its pixels survives: no metadata (EXIF, GPS, comments, ICC profiles),
-// no trailing bytes (a polyglot's ZIP). Process does not bound how many
+// Process turns an uploaded file into the stored form: priced from its
+// headers first (Estimate: the type sniffed from the content,
+// ErrUnsupportedType; the dimensions, ErrDimensions; the memory and work
+// the decode would take, ErrTooCostly; so a bomb never allocates its
+// pixels), then decoded (ErrUndecodable), centre-cropped to a square,
+// resized to Size×Size with Catmull-Rom, turned upright as a JPEG's EXIF
+// orientation says, and encoded as PNG. Nothing of the original file but
+// its pixels survives: no metadata (EXIF, GPS, comments, ICC profiles), no
+// trailing bytes (a polyglot's ZIP). Process does not bound how many
 // decodes run at once; Service.Upload does.
 func Process(data []byte) ([]byte, error) {
-	f, ok := sniff(data)
-	if !ok {
-		return nil, ErrUnsupportedType
+	if _, err := Estimate(data); err != nil {
+		return nil, err
 	}
+	return decodeAndScale(data)
+}
+
+// decodeAndScale is Process after the price was accepted.
+func decodeAndScale(data []byte) ([]byte, error) {
+	f, _ := sniff(data)
 	cfg, err := f.config(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s header: %v", ErrUndecodable, f.name, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > MaxSide || cfg.Height > MaxSide ||
-		int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("%w: %d×%d (at most %d on a side)", ErrDimensions, cfg.Width, cfg.Height, MaxSide)
 	}
 	src, err := decodeSafely(f, data)
 	if err != nil {
@@ -168,8 +171,9 @@ func encode(img *image.RGBA) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeSlots bounds the decodes in flight: a 4096×4096 image with 16-bit
-// channels is 128 MiB of pixels.
+// decodeSlots bounds the decodes in flight: each may allocate up to
+// MaxDecodeBytes, so with the server's one slot, decoding never holds more
+// than that (docs/architecture.md, "Uploaded avatars").
 type decodeSlots chan struct{}
 
 func (d decodeSlots) acquire(ctx context.Context) error {

@@ -167,9 +167,12 @@ func TestProcessOversizedTransparentNoise(t *testing.T) {
 }
 
 // FuzzProcess runs the upload decoder path on arbitrary bytes: it must
-// never panic, and whatever it accepts is a clean stored image. The seed
-// corpus (testdata/fuzz/FuzzProcess) holds small files of every type,
-// truncated ones and bombs' headers.
+// never panic, whatever it accepts is a clean stored image, and its cost is
+// bounded by the price Estimate sets from the headers (checkCost: the bytes
+// allocated, counted by runtime/metrics, never time). The seed corpus
+// (testdata/fuzz/FuzzProcess) holds small files of every type, truncated
+// ones and bombs' headers; the seeds below add crafted JPEG structures
+// (scan bombs, four components, progressive 4:2:0).
 func FuzzProcess(f *testing.F) {
 	f.Add(testimage.PNG(8, 5))
 	f.Add(testimage.GIF(6, 6))
@@ -177,11 +180,18 @@ func FuzzProcess(f *testing.F) {
 	f.Add(testimage.WebP("lossless.webp"))
 	f.Add(testimage.PNGHeader(100000, 100000))
 	f.Add(testimage.JPEGWithExif(testimage.Picture(9, 6), testimage.ExifOrientation(6)))
+	f.Add(testimage.ScanBomb(64, 64, 70))
+	f.Add(testimage.BaselineScanBomb(40, 24, 3))
+	f.Add(testimage.CMYKBomb(48, 32))
+	f.Add(testimage.PhoneJPEG(40, 30, true))
+	f.Add(testimage.PNGHeaderOf(300, 200, 16, 6, 1))
+	f.Add(testimage.AnimatedWebP(30, 20))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkCost(t, data)
 		out, err := avatar.Process(data)
 		if err != nil {
 			if !errors.Is(err, avatar.ErrUnsupportedType) && !errors.Is(err, avatar.ErrDimensions) &&
-				!errors.Is(err, avatar.ErrUndecodable) {
+				!errors.Is(err, avatar.ErrUndecodable) && !errors.Is(err, avatar.ErrTooCostly) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
 			return

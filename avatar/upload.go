@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ const (
 	// DefaultUploadInterval is the least time between two stored uploads
 	// of one user.
 	DefaultUploadInterval = 5 * time.Second
+	// collectAfter is the price (Cost.Bytes) from which a decode is
+	// followed by a collection.
+	collectAfter = 32 << 20
 	// refGrace is how old a reference must be before the sweep may drop it
 	// for not matching its user's record: far longer than any upload takes
 	// between writing the reference and the record.
@@ -85,6 +89,10 @@ func validHash(h string) bool {
 	return true
 }
 
+// UploadInterval is the least time between two stored uploads of one user
+// (Config.UploadInterval).
+func (s *Service) UploadInterval() time.Duration { return s.interval }
+
 // UploadWait returns a *LimitError while username's last stored upload is
 // younger than the upload interval, else nil (or a store error).
 func (s *Service) UploadWait(ctx context.Context, username string) error {
@@ -106,8 +114,8 @@ func (s *Service) limit(c Choice) error {
 }
 
 // Upload makes data, an uploaded file, username's avatar: Process checks and
-// re-encodes it (at most MaxDecodes at a time; a caller waits for a slot
-// until ctx ends), then the image is stored under its content hash and the
+// re-encodes it (priced from its headers first; then decoded, at most
+// MaxDecodes at a time, a caller waiting for a slot until ctx ends), then the image is stored under its content hash and the
 // user's record points at it; the image the user had before is released.
 // Errors: those of Process, *LimitError when another upload of the user was
 // stored within the interval, an error matching kv.ErrUnavailable when the
@@ -118,10 +126,23 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte, stil
 	if !s.shared() {
 		return Choice{}, fmt.Errorf("avatar: upload: %w", kv.ErrUnavailable)
 	}
+	// Priced before a decode slot is taken: a file refused from its
+	// headers never waits for one, nor holds one.
+	price, err := Estimate(data)
+	if err != nil {
+		return Choice{}, err
+	}
 	if err := s.decodes.acquire(ctx); err != nil {
 		return Choice{}, err
 	}
-	png, err := Process(data)
+	png, err := decodeAndScale(data)
+	if price.Bytes >= collectAfter {
+		// Hand a large decode's garbage (coefficients, pixels, the
+		// scaler's buffer) back to the heap before the next decode: left
+		// to its pacing, the collector lets the heap grow to twice its
+		// last live size, so back-to-back decodes would stack up.
+		runtime.GC()
+	}
 	s.decodes.release()
 	if err != nil {
 		return Choice{}, err

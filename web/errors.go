@@ -82,9 +82,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusServiceUnavailable:
 		// Expected and passing (the shared tier down, uploads queued
 		// full): the client is told to retry; not an error to page on.
-		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.Warn("request failed", "method", logValue(r.Method), "path", logValue(r.URL.Path), "status", status, "err", err)
 	case status >= 500 && status != http.StatusInsufficientStorage:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.Error("request failed", "method", logValue(r.Method), "path", logValue(r.URL.Path), "status", status, "err", err)
 	}
 	if status == 499 {
 		return

@@ -43,11 +43,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		s.authEvent(r, eventThrottled, form.Username, "", "action", "log-in")
+		s.typedNameEvent(r, eventThrottled, form.Username, "action", "log-in")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many failed log-ins. Wait a few minutes and try again."}
 	case errors.Is(err, auth.ErrBadCredentials):
-		s.authEvent(r, eventLogInFailed, form.Username, "")
+		s.typedNameEvent(r, eventLogInFailed, form.Username)
 		form.Error = "Wrong username or password."
 		if wantsJSON(r) {
 			return errorf(http.StatusUnauthorized, "%s", form.Error)
@@ -61,7 +61,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, session.ErrAccountChanged) {
 		// The password changed (or the account went) while this log-in
 		// was checking it: the password it used is no longer the one.
-		s.authEvent(r, eventLogInFailed, form.Username, "", "reason", "account changed")
+		s.typedNameEvent(r, eventLogInFailed, form.Username, "reason", "account changed")
 		return errorf(http.StatusUnauthorized, "Wrong username or password.")
 	}
 	if err != nil {

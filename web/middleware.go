@@ -113,9 +113,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // request, written by logRequests).
 const RequestLogMessage = "request"
 
-// logRequests logs one line per request: method, path, status, duration,
-// size. Never headers, cookies or query strings (a next= may be long, and
-// nothing secret belongs in a log).
+// logRequests logs one line per request: method, path (both cut to
+// maxLogValue), status, duration, size. Never headers, cookies or query
+// strings (a next= may be long, and nothing secret belongs in a log); no
+// route carries a token in its path (session ids in paths are public ids,
+// session.PublicIDOf).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -141,7 +143,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		end := time.Now()
 		rec := slog.NewRecord(end, slog.LevelInfo, RequestLogMessage, 0)
-		rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+		rec.AddAttrs(slog.String("method", logValue(r.Method)), slog.String("path", logValue(r.URL.Path)), slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(end.Sub(start).Microseconds())/1000), slog.Int64("bytes", sw.bytes))
 		_ = h.Handle(ctx, rec)
 	})

@@ -29,7 +29,7 @@ func (s *Server) layout(r *http.Request, pageTitle string) views.Layout {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
-		s.log.Error("render failed", "path", r.URL.Path, "err", err)
+		s.log.Error("render failed", "path", logValue(r.URL.Path), "err", err)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}

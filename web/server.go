@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"soulbridge/assets"
 	"soulbridge/auth"
@@ -74,7 +75,12 @@ type Server struct {
 	mirror     MirrorState
 	disk       DiskState
 	devices    *deviceCodec
-	uploads    chan struct{} // upload bodies in flight (maxUploadsInFlight)
+	// uploadGate admits uploads (per account, per address, in all) and
+	// uploadBytes is the memory their bodies are read into (upload_gate.go,
+	// upload_body.go).
+	uploadGate  *uploadGate
+	uploadBytes *byteBudget
+	uploadRate  minRate
 	// avatarBodies keeps encoded GET /community/avatar bodies (avatar_cache.go).
 	avatarBodies *avatarBodies
 
@@ -84,19 +90,21 @@ type Server struct {
 // New builds the Server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		sessions:   d.Sessions,
-		auth:       d.Auth,
-		avatars:    d.Avatars,
-		assets:     d.Assets,
-		store:      d.Store,
-		log:        d.Logger,
-		trustProxy: d.TrustProxyHeaders,
-		persistent: d.Persistent,
-		version:    d.Version,
-		mirror:     d.Mirror,
-		disk:       d.Disk,
-		devices:    newDeviceCodec(d.DeviceKeys),
-		uploads:    make(chan struct{}, maxUploadsInFlight),
+		sessions:    d.Sessions,
+		auth:        d.Auth,
+		avatars:     d.Avatars,
+		assets:      d.Assets,
+		store:       d.Store,
+		log:         d.Logger,
+		trustProxy:  d.TrustProxyHeaders,
+		persistent:  d.Persistent,
+		version:     d.Version,
+		mirror:      d.Mirror,
+		disk:        d.Disk,
+		devices:     newDeviceCodec(d.DeviceKeys),
+		uploadGate:  newUploadGate(time.Now, refusalPause(d.Avatars)),
+		uploadBytes: newByteBudget(maxUploadBytesHeld),
+		uploadRate:  uploadRate(),
 
 		avatarBodies: newAvatarBodies(),
 	}
@@ -105,6 +113,15 @@ func New(d Deps) *Server {
 	}
 	s.handler = s.routes()
 	return s
+}
+
+// refusalPause is how long a sender waits after an upload refused as an
+// image: the avatar service's upload interval (its default without one).
+func refusalPause(avatars *avatar.Service) time.Duration {
+	if avatars == nil {
+		return avatar.DefaultUploadInterval
+	}
+	return avatars.UploadInterval()
 }
 
 // ServeHTTP serves the site.

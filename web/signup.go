@@ -37,7 +37,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		s.authEvent(r, eventThrottled, form.Username, "", "action", "sign-up")
+		s.typedNameEvent(r, eventThrottled, form.Username, "action", "sign-up")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many sign-ups from your network. Please try again later."}
 	case errors.As(err, &verr):
