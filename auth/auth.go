@@ -27,6 +27,10 @@ var (
 	// ErrBadCredentials is returned by LogIn for an unknown user and for a
 	// wrong password alike.
 	ErrBadCredentials = errors.New("auth: wrong username or password")
+	// ErrLocked is returned by LogIn for a locked account's correct
+	// password (only then: a wrong one is ErrBadCredentials, so the lock
+	// tells nothing to someone who does not know the password).
+	ErrLocked = errors.New("auth: the account is locked")
 )
 
 // ValidationError says which field is wrong and why, in words fit for the
@@ -104,6 +108,23 @@ type User struct {
 	// sign-up, a password change, "log out everywhere else" (EndSessions).
 	// Zero for an account written by a release before it.
 	SessionsSince time.Time `json:"sessions_since,omitzero"`
+	// LockedAt is when an operator locked the account (`soulbridge users
+	// lock`), zero while it is not locked: a locked account's correct
+	// password gets ErrLocked, not a session. LockReason is the operator's
+	// reason, for the operator (`users show`), never shown to the member.
+	LockedAt   time.Time `json:"locked_at,omitzero"`
+	LockReason string    `json:"lock_reason,omitempty"`
+	// UploadsOffAt is when an operator removed the member's uploaded avatar
+	// and disabled their uploads (`soulbridge avatars remove`), zero while
+	// uploads are allowed. Kept on the account, not the avatar record,
+	// because only the account is rewritten conditionally (Replace): an
+	// upload racing the removal cannot write the flag away.
+	UploadsOffAt     time.Time `json:"uploads_off_at,omitzero"`
+	UploadsOffReason string    `json:"uploads_off_reason,omitempty"`
+	// OperatorNote says, in words for the member, what an operator last
+	// changed on the account and when (OperatorAt); /account shows it.
+	OperatorNote string    `json:"operator_note,omitempty"`
+	OperatorAt   time.Time `json:"operator_at,omitzero"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling
@@ -112,7 +133,14 @@ type User struct {
 }
 
 // userFields are the JSON fields User knows; any other is kept in other.
-var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since"}
+var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since",
+	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at"}
+
+// Locked reports whether an operator locked the account.
+func (u User) Locked() bool { return !u.LockedAt.IsZero() }
+
+// UploadsAllowed reports whether the member may upload an avatar image.
+func (u User) UploadsAllowed() bool { return u.UploadsOffAt.IsZero() }
 
 // Store is what accounts need from the key-value store.
 type Store interface {

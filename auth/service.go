@@ -375,6 +375,9 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 	if !ok {
 		return User{}, ErrBadCredentials
 	}
+	if u.Locked() {
+		return User{}, ErrLocked
+	}
 	return u, nil
 }
 

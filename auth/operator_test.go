@@ -1,0 +1,77 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"soulbridge/auth"
+)
+
+// TestLockUnlock: a lock refuses the correct password with ErrLocked (a
+// wrong one still gets ErrBadCredentials), moves the generation on (every
+// session made before ends) and keeps the name; unlock lets the password in
+// again.
+func TestLockUnlock(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	const pw = "correct horse battery"
+	before, err := s.SignUp(ctx, "alice", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Lock(ctx, "Alice", "spam")
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if !u.Locked() || u.LockReason != "spam" || u.OperatorNote == "" {
+		t.Fatalf("locked account = %+v, want locked with its reason and a note", u)
+	}
+	if g, _ := u.Standing(); g == before.Generation {
+		t.Fatal("Lock kept the generation: sessions made before would still count")
+	}
+	if _, err := s.LogIn(ctx, "alice", pw, "192.0.2.1"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("log-in of a locked account = %v, want ErrLocked", err)
+	}
+	if _, err := s.LogIn(ctx, "alice", "wrong password!", "192.0.2.1"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("wrong password on a locked account = %v, want ErrBadCredentials", err)
+	}
+	if _, err := s.SignUp(ctx, "alice", pw); !errors.Is(err, auth.ErrUsernameTaken) {
+		t.Fatalf("sign-up under a locked name = %v, want ErrUsernameTaken", err)
+	}
+	if _, err := s.Unlock(ctx, "alice"); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if _, err := s.LogIn(ctx, "alice", pw, "192.0.2.1"); err != nil {
+		t.Fatalf("log-in after unlock: %v", err)
+	}
+	if _, err := s.Lock(ctx, "nobody", "x"); !errors.Is(err, auth.ErrNoAccount) {
+		t.Fatalf("Lock(nobody) = %v, want ErrNoAccount", err)
+	}
+}
+
+// TestSetUploadsKeepsOtherChanges: turning uploads off and on is a
+// rewrite that keeps a password change made before it.
+func TestSetUploads(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	if _, err := s.SignUp(ctx, "bob", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChangePassword(ctx, "bob", "staple violet quarry"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.SetUploads(ctx, "bob", false, "offensive")
+	if err != nil || u.UploadsAllowed() || u.UploadsOffReason != "offensive" {
+		t.Fatalf("SetUploads(off) = %+v, %v", u, err)
+	}
+	if got, _ := s.Get(ctx, "bob"); got.UploadsAllowed() {
+		t.Fatal("uploads still allowed in the stored account")
+	}
+	if _, err := s.LogIn(ctx, "bob", "staple violet quarry", "192.0.2.1"); err != nil {
+		t.Fatalf("the password change was undone: %v", err)
+	}
+	if u, _ := s.SetUploads(ctx, "bob", true, ""); !u.UploadsAllowed() {
+		t.Fatal("SetUploads(on) left uploads off")
+	}
+}
