@@ -98,6 +98,9 @@ type Account struct {
 	// PasswordError and DeleteError are shown at their form (a refused
 	// change re-renders the page with the reason).
 	PasswordError, DeleteError string
+	// OperatorNote, if set, says what an operator of the site last changed
+	// on the account, and when (OperatorAt, readable UTC).
+	OperatorNote, OperatorAt string
 }
 
 // AccountSession is one of the user's sessions on the account page.

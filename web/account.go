@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/avatar"
 	"soulbridge/kv"
 	"soulbridge/session"
 	"soulbridge/views"
@@ -37,6 +39,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 		return err
 	}
 	a.Username = sess.Username
+	if u, err := s.auth.Get(r.Context(), sess.Username); err == nil && u.OperatorNote != "" {
+		a.OperatorNote, a.OperatorAt = u.OperatorNote, readableTime(u.OperatorAt)
+	}
 	for _, in := range s.sessionViews(list, sess) {
 		a.Sessions = append(a.Sessions, views.AccountSession{
 			ID: in.ID, Device: in.Device, IP: in.IP, Current: in.Current,
@@ -80,6 +85,8 @@ func (s *Server) checkPassword(r *http.Request, sess *session.Session, password,
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.authEvent(r, eventLogInFailed, sess.Username, sess.ID, "action", action)
 		return errorf(http.StatusForbidden, "Wrong password.")
+	case errors.Is(err, auth.ErrLocked):
+		return errAccountLocked
 	}
 	return err
 }
@@ -201,15 +208,8 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 		return s.formFailure(w, r, sess, err, func(a *views.Account, m string) { a.DeleteError = m })
 	}
 	ctx := r.Context()
-	// The account first: from then on nobody can log in to it.
-	if err := s.auth.Delete(ctx, sess.Username); err != nil {
-		return err
-	}
-	ended, err := s.sessions.EndAll(ctx, sess.Username)
+	ended, err := s.RemoveAccount(ctx, sess.Username)
 	if err != nil {
-		return err
-	}
-	if err := s.avatars.Delete(ctx, sess.Username); err != nil {
 		return err
 	}
 	if err := s.sessions.End(ctx, w, r); err != nil {
@@ -223,6 +223,37 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
+}
+
+// RemoveAccount removes username's account record, every session and its
+// index entries, and the avatar (its uploaded image released, removed when
+// no one else uses it); the name is free again. It is what deleting an
+// account removes, whoever asks: the member (deleteAccount) or an operator
+// (`soulbridge users delete`). It returns how many sessions were ended.
+func (s *Server) RemoveAccount(ctx context.Context, username string) (int, error) {
+	// The account first: from then on nobody can log in to it.
+	if err := s.auth.Delete(ctx, username); err != nil {
+		return 0, err
+	}
+	ended, err := s.sessions.EndAll(ctx, username)
+	if err != nil {
+		return ended, err
+	}
+	return ended, s.avatars.Delete(ctx, username)
+}
+
+// Services are the services a Server is built over, for the operator
+// commands (package ops), which act on the same accounts, sessions and
+// avatars as the site.
+type Services struct {
+	Accounts *auth.Service
+	Sessions *session.Manager
+	Avatars  *avatar.Service
+}
+
+// Services returns the services s is built over.
+func (s *Server) Services() Services {
+	return Services{Accounts: s.auth, Sessions: s.sessions, Avatars: s.avatars}
 }
 
 // expireDevice expires this browser's device cookie (of a deleted account).

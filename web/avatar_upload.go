@@ -48,6 +48,9 @@ func (s *Server) uploadAvatar(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	if err := s.uploadsAllowed(ctx, sess.Username); err != nil {
+		return err
+	}
 	if err := s.avatars.UploadWait(ctx, sess.Username); err != nil {
 		return uploadError(err)
 	}
@@ -67,7 +70,7 @@ func (s *Server) uploadAvatar(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.uploadBytes.give(int64(len(data)))
-	c, err := s.avatars.Upload(ctx, sess.Username, data, s.stillFor(sess))
+	c, err := s.avatars.Upload(ctx, sess.Username, data, s.stillUploading(sess))
 	if errors.Is(err, session.ErrNoSession) {
 		return errUnauthorized // the account went or changed meanwhile: undone
 	}
@@ -238,5 +241,40 @@ func (s *Server) SweepImages(ctx context.Context, every time.Duration) {
 		case st.Removed > 0 || st.StaleRefs > 0:
 			s.log.Info("avatar image sweep", "images", st.Images, "removed", st.Removed, "stale_refs", st.StaleRefs)
 		}
+	}
+}
+
+// errUploadsOff answers an upload of a member whose uploads an operator
+// turned off (`soulbridge avatars remove`).
+var errUploadsOff = errorf(http.StatusForbidden,
+	"An operator of this site turned off your avatar uploads; you can still pick one of the avatars shown. Contact the site's operator.")
+
+// uploadsAllowed refuses (403) an upload by a member whose uploads an
+// operator turned off.
+func (s *Server) uploadsAllowed(ctx context.Context, username string) error {
+	u, err := s.auth.Get(ctx, username)
+	if errors.Is(err, auth.ErrNoAccount) {
+		return errUnauthorized
+	}
+	if err != nil {
+		return err
+	}
+	if !u.UploadsAllowed() {
+		return errUploadsOff
+	}
+	return nil
+}
+
+// stillUploading is the re-check of a stored upload (avatar.Still): the
+// session still stands for its account, and the account's uploads were not
+// turned off while it ran (an operator's removal racing the upload undoes
+// the upload, not the removal).
+func (s *Server) stillUploading(sess *session.Session) avatar.Still {
+	still := s.stillFor(sess)
+	return func(ctx context.Context) error {
+		if err := still(ctx); err != nil {
+			return err
+		}
+		return s.uploadsAllowed(ctx, sess.Username)
 	}
 }

@@ -54,6 +54,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.render(w, r, http.StatusUnauthorized, views.LogIn(s.layout(r, "Log in"), form))
 		return nil
+	case errors.Is(err, auth.ErrLocked):
+		s.typedNameEvent(r, eventLogInFailed, form.Username, "reason", "locked")
+		return errAccountLocked
 	case err != nil:
 		return err
 	}
@@ -71,6 +74,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
 	return nil
 }
+
+// errAccountLocked answers the correct password of an account an operator
+// locked (`soulbridge users lock`).
+var errAccountLocked = errorf(http.StatusForbidden, "This account is locked. Contact the site's operator.")
 
 // logInAs starts a new session for u (ending any the request presented)
 // under the account generation its credentials were checked under, and
