@@ -13,15 +13,18 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/ops"
 )
 
-// adminSocket is the name, in the data dir, of the Unix socket on which a
-// running server answers `soulbridge backup`.
+// adminSocket (ops.SocketName) is the name, in the data dir, of the Unix
+// socket on which a running server answers `soulbridge backup`, `restore`
+// and the operator commands (`users …`, `avatars …`; package ops defines
+// every request it takes).
 //
 // Why a socket in the data dir: while the server runs it holds Badger's
-// directory lock, so the backup command cannot open the store itself; it
-// asks the server, which writes the backup from its own open store (and,
-// with the Redis mirror, from Redis). Only local operators reach the
+// directory lock, so a command cannot open the store itself; it asks the
+// server, which acts on its own open store (and, with the Redis mirror,
+// on Redis). Only local operators reach the
 // socket: it is never on the network, the data dir is 0700, the socket is
 // 0600 and owned by the uid the server runs as (65532 after the privilege
 // drop), so exactly that user and root can connect, which is what
@@ -29,7 +32,7 @@ import (
 // needed, and a server that cannot create the socket (a read-only or too
 // long path) still serves, with a warning. docs/architecture.md ("Backup
 // and restore") has the rest.
-const adminSocket = "soulbridge-admin.sock"
+const adminSocket = ops.SocketName
 
 // adminStore is what the admin socket needs of the store (kv.Badger and
 // kv.Mirror).
@@ -45,7 +48,9 @@ type adminStore interface {
 // --unverified) until the returned stop is called; stop cancels a backup
 // still running and waits (a few seconds at most) for it before the store
 // is closed.
-func serveAdmin(dir string, src adminStore, keys [][]byte, log *slog.Logger) (stop func()) {
+//
+// opsHandler, if not nil, serves the operator commands (ops.PathOp).
+func serveAdmin(dir string, src adminStore, keys [][]byte, opsHandler http.Handler, log *slog.Logger) (stop func()) {
 	path := filepath.Join(dir, adminSocket)
 	// A socket left by a killed process: this process holds the data dir's
 	// lock, so no other server is using it.
@@ -64,7 +69,7 @@ func serveAdmin(dir string, src adminStore, keys [][]byte, log *slog.Logger) (st
 	}
 	base, cancel := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+ops.PathBackup, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		st, err := src.Backup(r.Context(), w, keys[0])
@@ -75,7 +80,7 @@ func serveAdmin(dir string, src adminStore, keys [][]byte, log *slog.Logger) (st
 		}
 		log.Info("backup written", "records", st.Records, "source", st.Header.Source, "took", time.Since(start).Round(time.Millisecond).String())
 	})
-	mux.HandleFunc("POST /restore", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+ops.PathRestore, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		status, msg := http.StatusOK, ""
 		st, err := restoreChecked(r.Context(), dir, r.Body, src, keys, r.URL.Query().Get("unverified") == "1")
@@ -102,6 +107,9 @@ func serveAdmin(dir string, src adminStore, keys [][]byte, log *slog.Logger) (st
 		w.WriteHeader(status)
 		fmt.Fprintln(w, msg)
 	})
+	if opsHandler != nil {
+		mux.Handle("POST "+ops.PathOp, opsHandler)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -141,31 +149,4 @@ func restoreChecked(ctx context.Context, dir string, body io.Reader, src adminSt
 		return kv.BackupStats{}, err
 	}
 	return src.Restore(ctx, br, restoreOptions(false, checked.Verified))
-}
-
-// errNoServer means no server answered on the admin socket.
-var errNoServer = errors.New("no server answers on the data dir's backup socket")
-
-// adminClient returns an HTTP client that talks to the admin socket in dir.
-func adminClient(dir string) *http.Client {
-	path := filepath.Join(dir, adminSocket)
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-		DisableKeepAlives: true,
-	}}
-}
-
-// serverRunning reports whether a server answers on dir's admin socket.
-func serverRunning(ctx context.Context, dir string) bool {
-	path := filepath.Join(dir, adminSocket)
-	d := net.Dialer{Timeout: time.Second}
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }

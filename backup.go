@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/ops"
 )
 
 // backupCmd is `soulbridge backup [FILE|-]`: a consistent backup of the
@@ -88,7 +88,7 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 // store opened here when no server holds it; how says which.
 func writeBackup(ctx context.Context, cfg Config, out, stderr io.Writer) (kv.BackupStats, string, error) {
 	st, err := backupFromServer(ctx, cfg.DataDir, out)
-	if !errors.Is(err, errNoServer) {
+	if !errors.Is(err, ops.ErrNoServer) {
 		return st, "from the running server", err
 	}
 	// No privilege drop here (unlike restore): FILE.partial must still be
@@ -124,23 +124,15 @@ func writeBackup(ctx context.Context, cfg Config, out, stderr io.Writer) (kv.Bac
 // backupFromServer asks the server on dir's admin socket for a backup and
 // copies it to out, checking it on the way: a stream cut short (the server
 // stopped, the store failed) is an error, not a backup. It returns
-// errNoServer when nothing answers on the socket.
+// ops.ErrNoServer when nothing answers on the socket.
 func backupFromServer(ctx context.Context, dir string, out io.Writer) (kv.BackupStats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://soulbridge/backup", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ops.URL(ops.PathBackup), nil)
 	if err != nil {
 		return kv.BackupStats{}, err
 	}
-	resp, err := adminClient(dir).Do(req)
+	resp, err := ops.Client(dir).Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.EACCES) {
-			return kv.BackupStats{}, fmt.Errorf("the running server's backup socket %s refuses this user (uid %d): run as root or uid %d (docker exec and railway ssh run as root)",
-				adminSocket, os.Geteuid(), unprivileged)
-		}
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return kv.BackupStats{}, errNoServer
-		}
-		return kv.BackupStats{}, fmt.Errorf("asking the running server: %w", err)
+		return kv.BackupStats{}, ops.DialError(err, unprivileged)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"soulbridge/ops"
 )
 
 func main() {
@@ -41,7 +43,7 @@ commands:
                a backup whose signature does not match SECRET_KEY or a
                fallback unless --unverified (then without its sessions:
                everyone logs in once)
-
+` + ops.Usage + `
 environment (README.md, "Configuration"):
   PORT                  listen on :PORT (default 8080)
   SECRET_KEY            the signing key (soulbridge keygen); without it, one is
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "restore":
 		return restoreCmd(ctx, args[1:], getenv, os.Stdin, stderr)
+	case "users", "avatars":
+		return operatorCmd(ctx, args, getenv, stdout, stderr)
 	}
 	if len(args) > 1 {
 		return fmt.Errorf("%s takes no arguments\n%s", cmd, usage)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/ops"
 	"soulbridge/web"
 )
 
@@ -61,7 +62,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		defer f.Close()
 		in = f
 	}
-	if serverRunning(ctx, cfg.DataDir) {
+	if ops.Running(ctx, cfg.DataDir) {
 		if force {
 			return fmt.Errorf("restore: a server is running on data dir %s: stop it first to use --force "+
 				"(a running server only takes a restore into an empty store)", cfg.DataDir)
@@ -205,7 +206,7 @@ func spool(in io.Reader, dir string) (*os.File, error) {
 // (Railway): the store is empty, so nothing can be lost, and the server
 // serves the records at once.
 func restoreLive(ctx context.Context, dir string, in io.Reader, unverified bool, stderr io.Writer) error {
-	u := "http://soulbridge/restore"
+	u := ops.URL(ops.PathRestore)
 	if unverified {
 		u += "?unverified=1"
 	}
@@ -214,7 +215,7 @@ func restoreLive(ctx context.Context, dir string, in io.Reader, unverified bool,
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := adminClient(dir).Do(req)
+	resp, err := ops.Client(dir).Do(req)
 	if err != nil {
 		return fmt.Errorf("restore: sending the backup to the running server: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/ops"
 	"soulbridge/session"
 	"soulbridge/web"
 )
@@ -99,15 +100,16 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	// `soulbridge backup` and `restore` talk to this process through a
-	// socket in the data dir (admin.go); stopped before the store closes.
-	stopAdmin := serveAdmin(cfg.DataDir, admin, keys.keys, log)
-	defer stopAdmin()
-
 	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)
 	if err != nil {
 		return err
 	}
+	// `soulbridge backup`, `restore` and the operator commands talk to
+	// this process through a socket in the data dir (admin.go); stopped
+	// before the store closes.
+	operator := ops.New(opsDeps(handler, mirrorUp(mirror), log))
+	stopAdmin := serveAdmin(cfg.DataDir, admin, keys.keys, operator.Handler(), log)
+	defer stopAdmin()
 	// Uploaded avatar images no one uses any more are swept periodically;
 	// stopped (and waited for) before the store closes.
 	sweepCtx, stopSweep := context.WithCancel(ctx)
