@@ -1,0 +1,236 @@
+package e2e
+
+// The operator commands (`soulbridge users …`, `soulbridge avatars …`):
+// against a running server (through the admin socket), and on the store
+// when no server runs.
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"soulbridge/internal/testbin"
+)
+
+const operatorPassword = "correct horse battery"
+
+// operator runs `soulbridge args…` and requires exit status want; on
+// failure, the reason must be one line.
+func runOperator(t *testing.T, env testbin.Env, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := testbin.Run(t, 20*time.Second, env, args...)
+	if code != want {
+		t.Fatalf("soulbridge %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, stdout, stderr)
+	}
+	if code != 0 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("soulbridge %s: the reason is not one line: %q", strings.Join(args, " "), stderr)
+	}
+	return stdout, stderr
+}
+
+type listed struct {
+	Username  string    `json:"username"`
+	CreatedAt time.Time `json:"created_at"`
+	Locked    bool      `json:"locked"`
+}
+
+func listedUsers(t *testing.T, env testbin.Env, args ...string) map[string]listed {
+	t.Helper()
+	out, _ := runOperator(t, env, 0, append([]string{"users", "list", "--json"}, args...)...)
+	var us []listed
+	if err := json.Unmarshal([]byte(out), &us); err != nil {
+		t.Fatalf("users list --json: %v in %q", err, out)
+	}
+	m := map[string]listed{}
+	for _, u := range us {
+		if u.CreatedAt.IsZero() {
+			t.Fatalf("users list --json: %s has no created_at", u.Username)
+		}
+		m[u.Username] = u
+	}
+	return m
+}
+
+// logIn posts the log-in form as a JSON client and returns the response.
+func operatorLogIn(t *testing.T, c *http.Client, base, name, password string) testbin.Response {
+	t.Helper()
+	form := url.Values{"username": {name}, "password": {password}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return testbin.Response{Status: resp.StatusCode, Header: resp.Header, Body: b.String()}
+}
+
+// notImageUpload uploads a file that is no image: 415 when uploads are
+// allowed, 403 when an operator turned them off.
+func notImageUpload(t *testing.T, c *http.Client, base, cookie string) testbin.Response {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "x.png")
+	fw.Write([]byte("this is not an image"))
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/community/avatar/upload", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Cookie", testbin.SessionCookie+"="+cookie)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return testbin.Response{Status: resp.StatusCode, Body: b.String()}
+}
+
+func avatarStatus(t *testing.T, c *http.Client, base, cookie string) int {
+	t.Helper()
+	return testbin.Must(t, c, http.MethodGet, base+"/community/avatar", cookie, "", nil).Status
+}
+
+// TestOperatorCommandsServing runs every command against a running server.
+func TestOperatorCommandsServing(t *testing.T) {
+	testbin.SkipShort(t)
+	root := testbin.Root(t)
+	env := keyedEnv(t, filepath.Join(root, "data"))
+	c := testbin.Client(t)
+	p := testbin.Start(t, "ops", env)
+	base := p.Base()
+	alice := testbin.Signup(t, c, base, "alice", operatorPassword)
+	bob := testbin.Signup(t, c, base, "bob", operatorPassword)
+	testbin.Signup(t, c, base, "carol", operatorPassword)
+	if r, err := testbin.PutAvatar(c, base, bob, "owl"); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("bob picks owl: %v %v", r.Status, err)
+	}
+
+	// list and show
+	all := listedUsers(t, env)
+	if len(all) != 3 || all["alice"].Locked {
+		t.Fatalf("users list: %+v, want alice, bob, carol, none locked", all)
+	}
+	if some := listedUsers(t, env, "--prefix", "b"); len(some) != 1 || some["bob"].Username != "bob" {
+		t.Fatalf("users list --prefix b: %+v, want bob only", some)
+	}
+	out, _ := runOperator(t, env, 0, "users", "show", "bob")
+	for _, want := range []string{"bob", "sessions:  1", "avatar:    owl", "locked:    no", "last seen: 20"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("users show bob: %q lacks %q", out, want)
+		}
+	}
+	if _, stderr := runOperator(t, env, 1, "users", "show", "nobody"); !strings.Contains(stderr, "unknown user") {
+		t.Errorf("users show nobody: %q, want unknown user", stderr)
+	}
+
+	// lock: sessions end, the correct password gets 403, a wrong one 401
+	runOperator(t, env, 0, "users", "lock", "alice", "--reason", "spam")
+	if s := avatarStatus(t, c, base, alice); s != http.StatusUnauthorized {
+		t.Errorf("alice's session after the lock: %d, want 401", s)
+	}
+	r := operatorLogIn(t, c, base, "alice", operatorPassword)
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "locked") || !strings.Contains(r.Body, "operator") {
+		t.Errorf("log-in of a locked account: %d %s, want 403 saying locked and to contact the operator", r.Status, r.Body)
+	}
+	if r := operatorLogIn(t, c, base, "alice", "wrong password!"); r.Status != http.StatusUnauthorized {
+		t.Errorf("wrong password on a locked account: %d, want 401", r.Status)
+	}
+	if !listedUsers(t, env)["alice"].Locked {
+		t.Error("users list: alice not locked")
+	}
+	if r := testbin.Must(t, c, http.MethodPost, base+"/signup", "", "application/x-www-form-urlencoded",
+		strings.NewReader(url.Values{"username": {"alice"}, "password": {operatorPassword}}.Encode())); r.Status != http.StatusConflict {
+		t.Errorf("sign-up as the locked alice: %d, want 409 (the name is kept)", r.Status)
+	}
+	runOperator(t, env, 1, "users", "lock", "alice") // no reason
+
+	// unlock: the password logs in again, and /account tells the member
+	runOperator(t, env, 0, "users", "unlock", "alice")
+	alice = testbin.Form(t, c, base, "/login", "alice", operatorPassword)
+	if page := testbin.Must(t, c, http.MethodGet, base+"/account", alice, "", nil); !strings.Contains(page.Body, "An operator of this site") {
+		t.Error("/account does not say an operator changed the account")
+	}
+
+	// end-sessions
+	runOperator(t, env, 0, "users", "end-sessions", "alice")
+	if s := avatarStatus(t, c, base, alice); s != http.StatusUnauthorized {
+		t.Errorf("alice's session after end-sessions: %d, want 401", s)
+	}
+
+	// avatars remove / allow
+	if r := notImageUpload(t, c, base, bob); r.Status != http.StatusUnsupportedMediaType {
+		t.Fatalf("bob's upload before removal: %d %s, want 415", r.Status, r.Body)
+	}
+	runOperator(t, env, 0, "avatars", "remove", "bob", "--reason", "offensive")
+	if a, _ := testbin.GetAvatar(t, c, base, bob); a.Avatar != "default" {
+		t.Errorf("bob's avatar after removal: %q, want default", a.Avatar)
+	}
+	if r := notImageUpload(t, c, base, bob); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "operator") {
+		t.Errorf("bob's upload after removal: %d %s, want 403 with a reason", r.Status, r.Body)
+	}
+	runOperator(t, env, 0, "avatars", "allow", "bob")
+	if r := notImageUpload(t, c, base, bob); r.Status != http.StatusUnsupportedMediaType {
+		t.Errorf("bob's upload after allow: %d %s, want 415", r.Status, r.Body)
+	}
+
+	// delete: as the member's own deletion
+	runOperator(t, env, 0, "users", "delete", "bob")
+	if s := avatarStatus(t, c, base, bob); s != http.StatusUnauthorized {
+		t.Errorf("bob's session after delete: %d, want 401", s)
+	}
+	if _, ok := listedUsers(t, env)["bob"]; ok {
+		t.Error("users list still has bob")
+	}
+	runOperator(t, env, 1, "users", "delete", "bob")
+	testbin.Signup(t, c, base, "bob", operatorPassword) // the name is free
+
+	if out := p.Output(); !strings.Contains(out, `event="account locked" user=alice by=operator`) {
+		t.Errorf("the server's log has no operator event for the lock:\n%s", out)
+	}
+}
+
+// TestOperatorCommandsNoServer: with no server running, the commands open
+// the store; with REDIS_URL set, changes are refused.
+func TestOperatorCommandsNoServer(t *testing.T) {
+	testbin.SkipShort(t)
+	root := testbin.Root(t)
+	env := keyedEnv(t, filepath.Join(root, "data"))
+	c := testbin.Client(t)
+	p := testbin.Start(t, "ops-before", env)
+	testbin.Signup(t, c, p.Base(), "alice", operatorPassword)
+	testbin.Signup(t, c, p.Base(), "bob", operatorPassword)
+	p.Stop()
+
+	if _, ok := listedUsers(t, env)["alice"]; !ok {
+		t.Fatal("users list on the store: no alice")
+	}
+	out, _ := runOperator(t, env, 0, "users", "show", "alice")
+	if !strings.Contains(out, "sessions:  1") {
+		t.Errorf("users show alice on the store: %q, want 1 session", out)
+	}
+	runOperator(t, env, 0, "users", "lock", "alice", "--reason", "spam")
+	runOperator(t, env, 0, "users", "delete", "bob")
+	runOperator(t, env, 1, "users", "unlock", "nobody")
+	withRedis := env.With(testbin.Env{"REDIS_URL": "redis://127.0.0.1:1"})
+	if _, stderr := runOperator(t, withRedis, 1, "users", "unlock", "alice"); !strings.Contains(stderr, "REDIS_URL") {
+		t.Errorf("a change with REDIS_URL and no server: %q, want a refusal naming REDIS_URL", stderr)
+	}
+
+	p = testbin.Start(t, "ops-after", env)
+	if r := operatorLogIn(t, c, p.Base(), "alice", operatorPassword); r.Status != http.StatusForbidden {
+		t.Errorf("log-in after a lock made on the store: %d, want 403", r.Status)
+	}
+	testbin.Signup(t, c, p.Base(), "bob", operatorPassword) // deleted: the name is free
+}
