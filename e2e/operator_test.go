@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"soulbridge/internal/testbin"
+	"soulbridge/internal/testredis"
 )
 
 const operatorPassword = "correct horse battery"
@@ -233,4 +234,39 @@ func TestOperatorCommandsNoServer(t *testing.T) {
 		t.Errorf("log-in after a lock made on the store: %d, want 403", r.Status)
 	}
 	testbin.Signup(t, c, p.Base(), "bob", operatorPassword) // deleted: the name is free
+}
+
+// TestOperatorLockAcrossInstances: two instances on one Redis; a lock
+// made through A refuses the password on B at once, and ends B's sessions;
+// with Redis down, a change is refused (exit 1), not queued.
+func TestOperatorLockAcrossInstances(t *testing.T) {
+	testbin.SkipShort(t)
+	rs := testredis.Start(t)
+	root := testbin.Root(t)
+	key := testbin.Key(t)
+	env := func(name string) testbin.Env {
+		return testbin.ServerEnv(t, filepath.Join(root, name), testbin.Env{
+			"SECRET_KEY": key, "REDIS_URL": rs.URL(), "SESSION_KEY_PREFIX": mirrorPrefix, "LOG_FORMAT": "text",
+		})
+	}
+	envA := env("a")
+	p := &pair{redis: rs, c: testbin.Client(t)}
+	p.a = testbin.Start(t, "A", envA)
+	p.b = testbin.Start(t, "B", env("b"))
+	p.waitRedis(t, "ok", 5*time.Second)
+
+	onB := testbin.Signup(t, p.c, p.b.Base(), "alice", operatorPassword)
+	runOperator(t, envA, 0, "users", "lock", "alice", "--reason", "spam")
+	if r := operatorLogIn(t, p.c, p.b.Base(), "alice", operatorPassword); r.Status != http.StatusForbidden {
+		t.Errorf("log-in on B right after a lock through A: %d %s, want 403", r.Status, r.Body)
+	}
+	if s := avatarStatus(t, p.c, p.b.Base(), onB); s != http.StatusUnauthorized {
+		t.Errorf("alice's session on B after the lock through A: %d, want 401", s)
+	}
+
+	rs.Kill()
+	p.waitRedis(t, "down", 10*time.Second)
+	if _, stderr := runOperator(t, envA, 1, "users", "unlock", "alice"); !strings.Contains(stderr, "Redis") {
+		t.Errorf("unlock with Redis down: %q, want a refusal naming Redis", stderr)
+	}
 }
