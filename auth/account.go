@@ -158,9 +158,10 @@ func (s *Service) Standing(ctx context.Context, username string) (generation str
 	return st.generation, st.since, nil
 }
 
-// Delete removes username's account record; the name is free for sign-up
-// again. Deleting a missing account is not an error. The caller has checked
-// the password (Authenticate) and removes the account's sessions and avatar.
+// Delete removes username's account record and its events (RecordEvent);
+// the name is free for sign-up again. Deleting a missing account is not an
+// error. The caller has checked the password (Authenticate) and removes the
+// account's sessions and avatar.
 func (s *Service) Delete(ctx context.Context, username string) error {
 	name, err := NormalizeUsername(username)
 	if err != nil {
@@ -169,5 +170,5 @@ func (s *Service) Delete(ctx context.Context, username string) error {
 	if err := s.store.Delete(ctx, userPrefix+name); err != nil {
 		return fmt.Errorf("auth: delete account: %w", err)
 	}
-	return nil
+	return s.deleteEvents(ctx, name)
 }

@@ -10,10 +10,14 @@ import (
 // KeyKinds are the keys auth keeps in the store (kv.KeyKind; web.StoreKinds
 // lists every package's): user:<name>, the account, whose name follows the
 // username rules in its stored form (lower case) and whose record decodes
-// and names the same account. The log-in throttle's counters live in Redis
+// and names the same account; events:<name>:<time>-<nonce>, one of the
+// account's security events (events.go), removed with it. The log-in throttle's counters live in Redis
 // only (kv.Mirror.Reserve), never in the store.
 func KeyKinds() []kv.KeyKind {
-	return []kv.KeyKind{{Name: "account", Prefix: userPrefix, Check: checkAccountKey}}
+	return []kv.KeyKind{
+		{Name: "account", Prefix: userPrefix, Check: checkAccountKey},
+		{Name: "account event", Prefix: eventPrefix, Check: checkEventKey},
+	}
 }
 
 func checkAccountKey(name string, value []byte) (string, error) {

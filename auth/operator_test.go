@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"soulbridge/auth"
+	"soulbridge/kv"
 )
 
 // TestLockUnlock: a lock refuses the correct password with ErrLocked (a
@@ -73,5 +75,44 @@ func TestSetUploads(t *testing.T) {
 	}
 	if u, _ := s.SetUploads(ctx, "bob", true, ""); !u.UploadsAllowed() {
 		t.Fatal("SetUploads(on) left uploads off")
+	}
+}
+
+// TestEventsRemovedWithAccount: an account's events are read newest first,
+// pass the store's key check, and go with the account.
+func TestEventsRemovedWithAccount(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := newClock()
+	s := newService(t, store, clk)
+	if _, err := s.SignUp(ctx, "alice", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []string{"account locked", "account unlocked"} {
+		if err := s.RecordEvent(ctx, "alice", auth.Event{Event: ev, By: "operator"}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	evs, err := s.Events(ctx, "alice", 10)
+	if err != nil || len(evs) != 2 || evs[0].Event != "account unlocked" || evs[1].By != "operator" {
+		t.Fatalf("Events = %+v, %v; want unlocked then locked, by operator", evs, err)
+	}
+	var keys int
+	err = store.Scan(ctx, kv.Range{Prefix: "events:alice:"}, func(key string, val []byte) error {
+		keys++
+		if _, _, err := kv.CheckKey(auth.KeyKinds(), key, val, auth.CheckStoredUsername); err != nil {
+			t.Errorf("key check refuses %q: %v", key, err)
+		}
+		return nil
+	})
+	if err != nil || keys != 2 {
+		t.Fatalf("event keys: %d, %v; want 2", keys, err)
+	}
+	if err := s.Delete(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := s.Events(ctx, "alice", 10); err != nil || len(evs) != 0 {
+		t.Fatalf("events after the account's deletion: %+v, %v; want none", evs, err)
 	}
 }

@@ -159,6 +159,10 @@ func TestOperatorCommandsServing(t *testing.T) {
 
 	// unlock: the password logs in again, and /account tells the member
 	runOperator(t, env, 0, "users", "unlock", "alice")
+	if out, _ := runOperator(t, env, 0, "users", "show", "alice"); !strings.Contains(out, "account locked by operator") ||
+		!strings.Contains(out, "account unlocked by operator") {
+		t.Errorf("users show alice does not list the operator's events:\n%s", out)
+	}
 	alice = testbin.Form(t, c, base, "/login", "alice", operatorPassword)
 	if page := testbin.Must(t, c, http.MethodGet, base+"/account", alice, "", nil); !strings.Contains(page.Body, "An operator of this site") {
 		t.Error("/account does not say an operator changed the account")

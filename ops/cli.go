@@ -139,7 +139,20 @@ func printUser(w io.Writer, u UserInfo) error {
 	}
 	_, err := fmt.Fprintf(w, "username:  %s\ncreated:   %s\nlast seen: %s\nsessions:  %d\navatar:    %s\nuploads:   %s\nlocked:    %s\n",
 		u.Username, u.CreatedAt.UTC().Format(time.RFC3339), last, sessions, u.Avatar, allowed(u.UploadsAllowed), locked)
-	return err
+	if err != nil || len(u.Events) == 0 {
+		return err
+	}
+	fmt.Fprintln(w, "events:")
+	for _, e := range u.Events {
+		by := ""
+		if e.By != "" {
+			by = " by " + e.By
+		}
+		if _, err := fmt.Fprintf(w, "  %s  %s%s\n", e.At.UTC().Format(time.RFC3339), e.Event, by); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func yesNo(b bool) string {

@@ -52,6 +52,9 @@ func (s *Service) list(ctx context.Context, req Request) (Reply, error) {
 	return rep, err
 }
 
+// shownEvents is how many of an account's recent events `users show` lists.
+const shownEvents = 10
+
 func (s *Service) show(ctx context.Context, req Request) (Reply, error) {
 	u, err := s.d.Accounts.Get(ctx, req.Name)
 	if err != nil {
@@ -71,6 +74,13 @@ func (s *Service) show(ctx context.Context, req Request) (Reply, error) {
 	in.Avatar = c.Avatar
 	if f := c.ImageFile(); f != "" {
 		in.Avatar += " (/avatars/" + f + ")"
+	}
+	events, err := s.d.Accounts.Events(ctx, u.Username, shownEvents)
+	if err != nil {
+		return Reply{}, err
+	}
+	for _, e := range events {
+		in.Events = append(in.Events, Event(e))
 	}
 	return Reply{Users: []UserInfo{in}}, nil
 }
@@ -124,7 +134,8 @@ func (s *Service) remove(ctx context.Context, req Request) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	s.event(ctx, "account deleted", u.Username, "sessions_ended", ended)
+	// Logged only: the account's events went with it.
+	s.logEvent(ctx, "account deleted", u.Username, "sessions_ended", ended)
 	return Reply{Message: fmt.Sprintf("deleted %s (%d sessions ended); the name is free again", u.Username, ended)}, nil
 }
 

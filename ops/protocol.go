@@ -63,4 +63,13 @@ type UserInfo struct {
 	Sessions       *int       `json:"sessions,omitempty"`
 	LastSeen       *time.Time `json:"last_seen,omitempty"`
 	Avatar         string     `json:"avatar,omitempty"`
+	// Events are the account's recent security events, newest first.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Event is one of an account's security events (auth.Event).
+type Event struct {
+	At    time.Time `json:"at"`
+	Event string    `json:"event"`
+	By    string    `json:"by,omitempty"`
 }

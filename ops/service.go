@@ -83,8 +83,18 @@ func (s *Service) Do(ctx context.Context, req Request) (Reply, error) {
 	return rep, err
 }
 
-// event logs one operator change as an auth event.
+// event logs one operator change as an auth event and keeps it among the
+// account's events (auth.RecordEvent), which a member's activity page can
+// read. The change is made either way: a failure to keep it is logged.
 func (s *Service) event(ctx context.Context, event, username string, attrs ...any) {
+	s.logEvent(ctx, event, username, attrs...)
+	if err := s.d.Accounts.RecordEvent(ctx, username, auth.Event{Event: event, By: "operator"}); err != nil {
+		s.d.Log.WarnContext(ctx, "keeping an operator event among the account's events failed", "user", username, "err", err)
+	}
+}
+
+// logEvent logs one operator change as an auth event, by=operator.
+func (s *Service) logEvent(ctx context.Context, event, username string, attrs ...any) {
 	args := append([]any{"event", event, "user", username, "by", "operator"}, attrs...)
 	s.d.Log.InfoContext(ctx, "auth event", args...)
 }
