@@ -65,6 +65,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		// The password changed (or the account went) while this log-in
 		// was checking it: the password it used is no longer the one.
 		s.typedNameEvent(r, eventLogInFailed, form.Username, "reason", "account changed")
+		if now, err := s.auth.Get(r.Context(), u.Username); err == nil && now.Locked() {
+			return errAccountLocked // an operator's lock landed meanwhile
+		}
 		return errorf(http.StatusUnauthorized, "Wrong username or password.")
 	}
 	if err != nil {
