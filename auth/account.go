@@ -51,7 +51,7 @@ func (s *Service) ChangePassword(ctx context.Context, username, newPassword stri
 func (s *Service) EndSessions(ctx context.Context, username string, keep func(at time.Time) error) (User, error) {
 	return s.rewrite(ctx, username, "end sessions", func(u *User, now time.Time) error {
 		// An account from before generations keeps the one it stands by.
-		u.Generation, _ = u.Standing()
+		u.Generation = u.generation()
 		if keep != nil {
 			if err := keep(now); err != nil {
 				return err

@@ -233,13 +233,27 @@ func newGeneration() (string, error) {
 // rotated the session at a password change, and had ended every other
 // session itself, so an earlier time would log out the very person who
 // changed it.
+//
+// A locked account stands by a generation no session or device cookie is
+// ever made under ("locked:" and its own): nothing grants anything while
+// it is locked, not even a session an instance of the previous release
+// (which knows no lock) made for it during a rolling deploy. Unlock gives
+// the account a new generation, so such a session stays ended after it.
 func (u User) Standing() (generation string, since time.Time) {
 	since = u.SessionsSince
 	if since.IsZero() {
 		since = u.CreatedAt
 	}
-	if u.Generation != "" {
-		return u.Generation, since
+	if u.Locked() {
+		return "locked:" + u.generation(), since
 	}
-	return "t:" + u.UpdatedAt.UTC().Format(time.RFC3339Nano), since
+	return u.generation(), since
+}
+
+// generation is the account's generation (Standing, lock aside).
+func (u User) generation() string {
+	if u.Generation != "" {
+		return u.Generation
+	}
+	return "t:" + u.UpdatedAt.UTC().Format(time.RFC3339Nano)
 }

@@ -70,11 +70,19 @@ func (s *Service) Lock(ctx context.Context, username, reason string) (User, erro
 	})
 }
 
-// Unlock lets username log in again with the password; sessions ended by
-// the lock stay ended. ErrNoAccount when there is none.
+// Unlock lets username log in again with the password, under a new
+// generation: sessions ended by the lock stay ended, and so does any a
+// previous-release instance made during the lock (see User.Standing).
+// ErrNoAccount when there is none.
 func (s *Service) Unlock(ctx context.Context, username string) (User, error) {
-	return s.operatorChange(ctx, username, "unlock", "An operator of this site unlocked your account.", func(u *User, _ time.Time) {
+	name, err := NormalizeUsername(username)
+	if err != nil {
+		return User{}, ErrNoAccount
+	}
+	return s.newGeneration(ctx, name, "unlock", func(u *User, _ string) error {
 		u.LockedAt, u.LockReason = time.Time{}, ""
+		u.OperatorNote, u.OperatorAt = "An operator of this site unlocked your account.", s.cfg.Now().UTC()
+		return nil
 	})
 }
 
@@ -82,7 +90,7 @@ func (s *Service) Unlock(ctx context.Context, username string) (User, error) {
 // out everywhere" would (EndSessions), and tells the member so.
 func (s *Service) EndSessionsByOperator(ctx context.Context, username string) (User, error) {
 	return s.operatorChange(ctx, username, "end sessions", "An operator of this site ended your sessions.", func(u *User, now time.Time) {
-		u.Generation, _ = u.Standing()
+		u.Generation = u.generation()
 		u.SessionsSince = now
 	})
 }

@@ -116,3 +116,30 @@ func TestEventsRemovedWithAccount(t *testing.T) {
 		t.Fatalf("events after the account's deletion: %+v, %v; want none", evs, err)
 	}
 }
+
+// TestLockedStandingGrantsNothing: while locked, the account stands by a
+// generation no session carries (a previous-release instance, which knows
+// no lock, may have made one under the stored generation); unlock moves to
+// a new generation, so such a session stays ended.
+func TestLockedStandingGrantsNothing(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	if _, err := s.SignUp(ctx, "alice", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	locked, err := s.Lock(ctx, "alice", "spam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _, err := s.Standing(ctx, "alice")
+	if err != nil || gen == locked.Generation {
+		t.Fatalf("a locked account stands by its stored generation %q (%v): a session made under it would count", gen, err)
+	}
+	unlocked, err := s.Unlock(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen, _, _ := s.Standing(ctx, "alice"); gen == locked.Generation || gen != unlocked.Generation {
+		t.Fatalf("after unlock: standing %q, locked generation %q, unlocked %q; want the new one", gen, locked.Generation, unlocked.Generation)
+	}
+}
