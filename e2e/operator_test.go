@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"soulbridge/internal/testbin"
+	"soulbridge/internal/testimage"
 	"soulbridge/internal/testredis"
 )
 
@@ -79,10 +80,16 @@ func operatorLogIn(t *testing.T, c *http.Client, base, name, password string) te
 // allowed, 403 when an operator turned them off.
 func notImageUpload(t *testing.T, c *http.Client, base, cookie string) testbin.Response {
 	t.Helper()
+	return uploadFile(t, c, base, cookie, []byte("this is not an image"))
+}
+
+// uploadFile uploads data as the avatar of cookie's user, as a JSON client.
+func uploadFile(t *testing.T, c *http.Client, base, cookie string, data []byte) testbin.Response {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("file", "x.png")
-	fw.Write([]byte("this is not an image"))
+	fw.Write(data)
 	mw.Close()
 	req, _ := http.NewRequest(http.MethodPost, base+"/community/avatar/upload", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
@@ -178,7 +185,20 @@ func TestOperatorCommandsServing(t *testing.T) {
 	if r := notImageUpload(t, c, base, bob); r.Status != http.StatusUnsupportedMediaType {
 		t.Fatalf("bob's upload before removal: %d %s, want 415", r.Status, r.Body)
 	}
+	up := uploadFile(t, c, base, bob, testimage.PNG(64, 64))
+	var uploaded struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal([]byte(up.Body), &uploaded); up.Status != http.StatusOK || !strings.HasPrefix(uploaded.URL, "/avatars/") {
+		t.Fatalf("bob uploads a picture: %d %s", up.Status, up.Body)
+	}
+	if r := testbin.Must(t, c, http.MethodGet, base+uploaded.URL, "", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d before the removal", uploaded.URL, r.Status)
+	}
 	runOperator(t, env, 0, "avatars", "remove", "bob", "--reason", "offensive")
+	if r := testbin.Must(t, c, http.MethodGet, base+uploaded.URL, "", "", nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET %s after the removal: %d, want 404 (nothing else uses it)", uploaded.URL, r.Status)
+	}
 	if a, _ := testbin.GetAvatar(t, c, base, bob); a.Avatar != "default" {
 		t.Errorf("bob's avatar after removal: %q, want default", a.Avatar)
 	}
