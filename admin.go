@@ -55,16 +55,16 @@ func serveAdmin(dir string, src adminStore, keys [][]byte, opsHandler http.Handl
 	// A socket left by a killed process: this process holds the data dir's
 	// lock, so no other server is using it.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		log.Warn("backup socket: cannot remove the old one", "path", path, "err", err)
+		log.Warn("admin socket: cannot remove the old one", "path", path, "err", err)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		log.Warn("backup socket unavailable: `soulbridge backup` works only with the server stopped", "path", path, "err", err)
+		log.Warn("admin socket unavailable: `soulbridge backup` and the operator commands work only with the server stopped", "path", path, "err", err)
 		return func() {}
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		log.Warn("backup socket unavailable: cannot restrict it to this user", "path", path, "err", err)
+		log.Warn("admin socket unavailable: cannot restrict it to this user", "path", path, "err", err)
 		return func() {}
 	}
 	base, cancel := context.WithCancel(context.Background())

@@ -158,7 +158,7 @@ func openForCommand(ctx context.Context, cfg Config) (*kv.Badger, error) {
 		Logger: newLogger("text", io.Discard),
 	})
 	if errors.Is(err, kv.ErrLocked) {
-		return nil, fmt.Errorf("data dir %s is locked by another process that does not answer on its backup socket (%s); "+
+		return nil, fmt.Errorf("data dir %s is locked by another process that does not answer on its admin socket (%s); "+
 			"stop it, or run the command where that server runs: %w", cfg.DataDir, adminSocket, err)
 	}
 	if err != nil {

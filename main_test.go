@@ -36,3 +36,30 @@ func TestHelpListsTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpListsTheOperatorCommands: `soulbridge help` names every command
+// of README's "Run the site" table.
+func TestHelpListsTheOperatorCommands(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "## Run the site")
+	if !ok {
+		t.Fatal(`README.md has no "## Run the site" section`)
+	}
+	table, _, _ = strings.Cut(table, "\n#")
+	cmds := regexp.MustCompile("(?m)^\\| `soulbridge ((?:users|avatars) [a-z-]+)").FindAllStringSubmatch(table, -1)
+	if len(cmds) < 8 {
+		t.Fatalf("found %d commands in README's table, want at least 8", len(cmds))
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cmds {
+		if !strings.Contains(out.String(), "  "+c[1]) {
+			t.Errorf("soulbridge help does not list %q", c[1])
+		}
+	}
+}
