@@ -88,8 +88,9 @@ func Parse(args []string) (Request, error) {
 
 // firstWords lists the commands' names.
 func firstWords() string {
-	names := make([]string, len(commands))
-	for i, c := range commands {
+	cs := commands()
+	names := make([]string, len(cs))
+	for i, c := range cs {
 		names[i] = c.name
 	}
 	return strings.Join(names, ", ")

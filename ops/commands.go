@@ -16,20 +16,22 @@ type command struct {
 	run       func(s *Service, ctx context.Context, req Request) (Reply, error)
 }
 
-// commands are every operator command, in the order help lists them.
-var commands = []command{
-	{"users list", false, false, (*Service).list},
-	{"users show", true, false, (*Service).show},
-	{"users end-sessions", true, true, (*Service).endSessions},
-	{"users lock", true, true, (*Service).lock},
-	{"users unlock", true, true, (*Service).unlock},
-	{"users delete", true, true, (*Service).remove},
-	{"avatars remove", true, true, (*Service).removeAvatar},
-	{"avatars allow", true, true, (*Service).allowUploads},
+// commands returns every operator command, in the order help lists them.
+func commands() []command {
+	return []command{
+		{"users list", false, false, (*Service).list},
+		{"users show", true, false, (*Service).show},
+		{"users end-sessions", true, true, (*Service).endSessions},
+		{"users lock", true, true, (*Service).lock},
+		{"users unlock", true, true, (*Service).unlock},
+		{"users delete", true, true, (*Service).remove},
+		{"avatars remove", true, true, (*Service).removeAvatar},
+		{"avatars allow", true, true, (*Service).allowUploads},
+	}
 }
 
 func commandNamed(name string) (command, bool) {
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == name {
 			return c, true
 		}

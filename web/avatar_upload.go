@@ -30,7 +30,8 @@ const (
 var errUploadTooLarge = errorf(http.StatusRequestEntityTooLarge, "the image is too large (limit 5 MiB)")
 
 // uploadAvatar makes an uploaded image your avatar: multipart field "file".
-// Checks, in this order: no session 401; an upload of yours stored within
+// Checks, in this order: no session 401; your uploads turned off by an
+// operator (`soulbridge avatars remove`) 403; an upload of yours stored within
 // the last few seconds 429; body over 5 MiB 413; an upload of your account
 // or your address already in flight, or one refused as an image a few
 // seconds ago, 429 (upload_gate.go); too many uploads in flight 503; the
