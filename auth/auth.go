@@ -104,6 +104,10 @@ type User struct {
 	// sign-up, a password change, "log out everywhere else" (EndSessions).
 	// Zero for an account written by a release before it.
 	SessionsSince time.Time `json:"sessions_since,omitzero"`
+	// Recovery holds the account's recovery codes (recovery.go); nil when
+	// none were made. A release before them keeps it (other) when it
+	// rewrites the account.
+	Recovery *RecoverySet `json:"recovery_codes,omitempty"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling
@@ -112,7 +116,7 @@ type User struct {
 }
 
 // userFields are the JSON fields User knows; any other is kept in other.
-var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since"}
+var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since", "recovery_codes"}
 
 // Store is what accounts need from the key-value store.
 type Store interface {
