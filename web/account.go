@@ -37,6 +37,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 		return err
 	}
 	a.Username = sess.Username
+	if a.RecoveryCodesLeft, err = s.auth.RecoveryCodesLeft(r.Context(), sess.Username); err != nil {
+		return err
+	}
 	for _, in := range s.sessionViews(list, sess) {
 		a.Sessions = append(a.Sessions, views.AccountSession{
 			ID: in.ID, Device: in.Device, IP: in.IP, Current: in.Current,
@@ -150,15 +153,8 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	// From here every session and device cookie of the account made before
 	// grants nothing (its generation changed); this one goes on under a new
 	// token and the new generation, and this browser stays a known device.
-	gen, since := u.Standing()
 	oldID := sess.ID
-	if err := s.sessions.Rotate(r.Context(), w, r, sess, gen, since); err != nil {
-		return err
-	}
-	if err := s.setDevice(w, r, sess.Username, gen); err != nil {
-		return err
-	}
-	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)
+	sess, ended, err := s.continueUnder(w, r, u, sess)
 	if err != nil {
 		return err
 	}
