@@ -396,7 +396,7 @@ func RecoveryCodesPage(l Layout, rc RecoveryCodes) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "<main id=\"main\" class=\"wrap narrow\"><div class=\"card auth-card\"><h1>Your recovery codes</h1><p>Save these codes now: this is the only time they are shown. Each one works once, on the “Forgot your password?” page. Any codes you made before no longer work.</p><pre class=\"recovery-codes\" aria-label=\"Recovery codes\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "<main id=\"main\" class=\"wrap narrow\"><div class=\"card auth-card\"><h1>Your recovery codes</h1><p>Save these codes now: this is the only time they are shown. Each one works once, on the “Forgot your password?” page. Any codes you made before no longer work.</p><pre class=\"recovery-codes\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

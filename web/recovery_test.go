@@ -9,9 +9,16 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"soulbridge/auth"
+	"soulbridge/internal/testredis"
+	"soulbridge/internal/testwait"
+	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
+	"soulbridge/web"
 )
 
 const recoveredPassword = "staple violet quarry"
@@ -228,5 +235,59 @@ func TestSignupBannerShowsOnce(t *testing.T) {
 	again := s.do(t, req{method: "GET", path: "/community", cookie: &http.Cookie{Name: sc.Name, Value: sc.Value}})
 	if strings.Contains(again.body, "Make your recovery codes now") {
 		t.Error("the banner shows again without the mark")
+	}
+}
+
+// With two instances on one Redis: codes made on A work on B; one code
+// sent to A and B at once succeeds exactly once; while Redis is down,
+// recovery and making codes answer 503 (a code must be single-use on
+// every instance).
+func TestRecoverAcrossInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	redis := testredis.Start(t)
+	key := []byte(strings.Repeat("k", 32))
+	opts := kv.MirrorOptions{URL: redis.URL(), Persistent: true, CachePrefixes: []string{"session:"}}
+	ma := kvtest.Mirror(t, "soulbridge:", opts)
+	mb := kvtest.Mirror(t, "soulbridge:", opts)
+	a := newSiteOver(t, ma, key, func(c *web.SiteConfig) { c.Mirror = ma; c.Counter = ma })
+	b := newSiteOver(t, mb, key, func(c *web.SiteConfig) { c.Mirror = mb; c.Counter = mb })
+
+	c := a.signup(t, "alice")
+	codes := a.makeCodes(t, c)
+	if res := b.recover(t, "alice", codes[0], recoveredPassword, nil); res.status != http.StatusSeeOther {
+		t.Fatalf("a code made on A, used on B: %d %.300s", res.status, res.body)
+	}
+	for round := 1; round <= 3; round++ {
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, s := range []*site{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i] = s.recover(t, "alice", codes[round], "another fine phrase", nil).status
+			}()
+		}
+		wg.Wait()
+		if !(statuses[0] == http.StatusSeeOther) == !(statuses[1] == http.StatusSeeOther) {
+			t.Fatalf("round %d: one code on A and B at once: %v, want exactly one 303", round, statuses)
+		}
+	}
+
+	cookie := a.loginAs(t, "alice", "another fine phrase", safariIPhone)
+	redis.Kill()
+	defer redis.StartAgain()
+	for _, m := range []*kv.Mirror{ma, mb} {
+		testwait.Until(t, 10*time.Second, "the mirror down", func() bool { return m.Status() != "ok" })
+	}
+	res := a.recover(t, "alice", codes[5], recoveredPassword, map[string]string{"Accept": "application/json"})
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+		t.Fatalf("recovery while Redis is down: %d %s, want 503 with Retry-After", res.status, res.body)
+	}
+	jsonError(t, "recovery while Redis is down", res)
+	res = a.do(t, req{method: "POST", path: "/account/recovery-codes", cookie: cookie, form: url.Values{"password": {"another fine phrase"}}})
+	if res.status != http.StatusServiceUnavailable {
+		t.Fatalf("making codes while Redis is down: %d, want 503", res.status)
 	}
 }
