@@ -155,29 +155,29 @@ func (s *Service) Recover(ctx context.Context, a Recovery) (u User, err error) {
 }
 
 // checkCode is Recover's cheap first check, before the password is hashed:
-// nil when name's account holds code. An account the store does not have
-// is checked against a dummy set, the same work.
+// nil when name's account holds code. A name the store does not have is
+// checked as a dummy account record is (decoded, then its full dummy set),
+// the same work.
 func (s *Service) checkCode(ctx context.Context, name string, nameErr error, code string) error {
-	var set *RecoverySet
+	b, exists := s.dummyRecord, false
 	if nameErr == nil {
-		b, err := s.store.Get(ctx, userPrefix+name)
+		got, err := s.store.Get(ctx, userPrefix+name)
 		switch {
-		case errors.Is(err, kv.ErrUnavailable):
-			return fmt.Errorf("auth: recover: %w", err)
 		case err == nil:
-			u, err := decodeUser(b)
-			if err != nil {
-				return err
-			}
-			set = u.Recovery
-		case !errors.Is(err, kv.ErrNotFound):
+			b, exists = got, true
+		case errors.Is(err, kv.ErrUnavailable) || !errors.Is(err, kv.ErrNotFound):
 			return fmt.Errorf("auth: recover: %w", err)
 		}
 	}
-	if set == nil || set.Left() == 0 {
-		set = s.dummyCodes
+	u, err := decodeUser(b)
+	if err != nil {
+		return err
 	}
-	if set.match(code, s.codeCheck) < 0 || set == s.dummyCodes {
+	set := u.Recovery
+	if set.Left() == 0 {
+		set, exists = s.dummyCodes, false
+	}
+	if set.match(code, s.codeCheck) < 0 || !exists {
 		return ErrBadCredentials
 	}
 	return nil
@@ -237,13 +237,15 @@ func (r *RecoverySet) hash(code string) string {
 }
 
 // newDummyCodes is a full set of codes nobody knows, checked for names
-// without a set so that they cost the same work.
-func newDummyCodes() *RecoverySet {
+// without a set so that they cost the same work, and an account record
+// holding it, decoded for names the store does not have.
+func newDummyCodes() (*RecoverySet, []byte) {
 	d := &RecoverySet{Key: base64.RawStdEncoding.EncodeToString(randomBytes(32))}
 	for range RecoveryCodeCount {
 		d.Hashes = append(d.Hashes, d.hash(normalizeCode(newRecoveryCode())))
 	}
-	return d
+	b, _ := encodeUser(User{Username: "dummy", PasswordHash: "dummy", Generation: "dummy", Recovery: d})
+	return d, b
 }
 
 // newRecoveryCode returns a code as shown: 24 base32 characters in groups

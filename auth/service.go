@@ -88,10 +88,12 @@ type Service struct {
 	bySignup  *Throttle
 	inFlight  *gate
 	standings *standingCache
-	// dummyCodes is the recovery-code set checked for a name without one
+	// dummyCodes is the recovery-code set checked for a name without one,
+	// dummyRecord an account holding it, decoded for an unknown name
 	// (Recover's equal work); codeCheck, if set, is told of each check.
-	dummyCodes *RecoverySet
-	codeCheck  func(comparisons int)
+	dummyCodes  *RecoverySet
+	dummyRecord []byte
+	codeCheck   func(comparisons int)
 }
 
 // New returns a Service over store.
@@ -108,16 +110,18 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.SharedHold <= 0 {
 		cfg.SharedHold = DefaultSharedHold
 	}
+	dummyCodes, dummyRecord := newDummyCodes()
 	return &Service{
-		store:      store,
-		cfg:        cfg,
-		byIP:       NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
-		byAccount:  NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
-		byDevice:   NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
-		bySignup:   NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
-		inFlight:   newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
-		standings:  newStandingCache(),
-		dummyCodes: newDummyCodes(),
+		store:       store,
+		cfg:         cfg,
+		byIP:        NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
+		byAccount:   NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
+		byDevice:    NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
+		bySignup:    NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
+		inFlight:    newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
+		standings:   newStandingCache(),
+		dummyCodes:  dummyCodes,
+		dummyRecord: dummyRecord,
 	}, nil
 }
 
