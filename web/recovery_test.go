@@ -291,3 +291,18 @@ func TestRecoverAcrossInstances(t *testing.T) {
 		t.Fatalf("making codes while Redis is down: %d, want 503", res.status)
 	}
 }
+
+// Codes go with the account: after a deletion, a new owner of the name is
+// not reachable with the earlier owner's codes.
+func TestRecoveryCodesGoWithTheAccount(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	c := s.signup(t, "alice")
+	codes := s.makeCodes(t, c)
+	if res := s.do(t, req{method: "POST", path: "/account/delete", cookie: c, form: url.Values{"password": {testPassword}}}); res.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", res.status)
+	}
+	s.signup(t, "alice")
+	if res := s.recover(t, "alice", codes[0], recoveredPassword, nil); res.status != http.StatusBadRequest {
+		t.Fatalf("the earlier owner's code on the new account: %d, want 400", res.status)
+	}
+}
