@@ -354,12 +354,15 @@ func sessionCount(n int) string {
 	return strconv.Itoa(n) + " sessions"
 }
 
-// recoveryCodesLeft says how many recovery codes are left, as a sentence.
+// recoveryCodesLeft says how many recovery codes are left, as a sentence
+// ("" when unknown: n < 0).
 func recoveryCodesLeft(n int) string {
-	switch n {
-	case 0:
+	switch {
+	case n < 0:
+		return ""
+	case n == 0:
 		return "You have no recovery codes."
-	case 1:
+	case n == 1:
 		return "You have 1 recovery code left."
 	}
 	return "You have " + strconv.Itoa(n) + " recovery codes left."
@@ -404,7 +407,7 @@ func RecoveryCodesPage(l Layout, rc RecoveryCodes) templ.Component {
 				var templ_7745c5c3_Var18 string
 				templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(c + "\n")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `account.templ`, Line: 131, Col: 16}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `account.templ`, Line: 134, Col: 16}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
 				if templ_7745c5c3_Err != nil {
@@ -418,7 +421,7 @@ func RecoveryCodesPage(l Layout, rc RecoveryCodes) templ.Component {
 			var templ_7745c5c3_Var19 string
 			templ_7745c5c3_Var19, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(rc.Download)).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `account.templ`, Line: 134, Col: 67}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `account.templ`, Line: 137, Col: 67}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var19)
 			if templ_7745c5c3_Err != nil {

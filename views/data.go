@@ -102,7 +102,7 @@ type Account struct {
 	// change re-renders the page with the reason).
 	PasswordError, DeleteError string
 	// RecoveryCodesLeft is how many unused recovery codes the account
-	// holds; RecoveryError is shown at the form that makes new ones.
+	// holds (-1: unknown, not shown); RecoveryError is shown at the form that makes new ones.
 	RecoveryCodesLeft int
 	RecoveryError     string
 }

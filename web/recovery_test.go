@@ -290,6 +290,9 @@ func TestRecoverAcrossInstances(t *testing.T) {
 	if res.status != http.StatusServiceUnavailable {
 		t.Fatalf("making codes while Redis is down: %d, want 503", res.status)
 	}
+	if res := a.do(t, req{method: "GET", path: "/account", cookie: cookie}); res.status != http.StatusOK {
+		t.Fatalf("the account page while Redis is down: %d, want 200", res.status)
+	}
 }
 
 // Codes go with the account: after a deletion, a new owner of the name is
