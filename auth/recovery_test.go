@@ -247,3 +247,25 @@ func TestRecoveryCodesSurviveEndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Wrong codes count per account from unknown browsers (as failed log-ins
+// do), and a known device is spared that lockout: its failures count
+// against the device.
+func TestRecoverAccountLockoutSparesKnownDevices(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	codes := signUpWithCodes(t, s, "alice")
+	for i := range auth.AccountLimit {
+		ip := fmt.Sprintf("198.51.100.%d", i)
+		if _, err := s.Recover(ctx, auth.Recovery{Username: "alice", Code: "AAAA", NewPassword: recoverNew, IP: ip}); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	var th *auth.ThrottledError
+	if _, err := s.LogIn(ctx, "alice", recoverPassword, "203.0.113.1"); !errors.As(err, &th) {
+		t.Fatalf("log-in from an unknown browser after %d wrong codes: %v, want throttled", auth.AccountLimit, err)
+	}
+	if _, err := s.Recover(ctx, auth.Recovery{Username: "alice", Code: codes[0], NewPassword: recoverNew, IP: "203.0.113.2", Device: "known"}); err != nil {
+		t.Fatalf("recovery from a known device during the account lockout: %v", err)
+	}
+}
