@@ -309,3 +309,26 @@ func TestRecoveryCodesGoWithTheAccount(t *testing.T) {
 		t.Fatalf("the earlier owner's code on the new account: %d, want 400", res.status)
 	}
 }
+
+// Odd input to /recover is a 400 with the one message, never a 500.
+func TestRecoverOddInput(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	s.signup(t, "alice")
+	for what, f := range map[string]url.Values{
+		"no fields":     {},
+		"no code":       {"username": {"alice"}, "new_password": {recoveredPassword}},
+		"a long code":   {"username": {"alice"}, "code": {strings.Repeat("A", 5000)}, "new_password": {recoveredPassword}},
+		"unicode code":  {"username": {"alice"}, "code": {"ÄÖÜ-ß\u0000\u202e"}, "new_password": {recoveredPassword}},
+		"a long name":   {"username": {strings.Repeat("a", 5000)}, "code": {"AAAA"}, "new_password": {recoveredPassword}},
+		"invalid UTF-8": {"username": {"al\xffice"}, "code": {"\xff\xfe"}, "new_password": {recoveredPassword}},
+	} {
+		res := s.do(t, req{method: "POST", path: "/recover", header: map[string]string{"Accept": "application/json"}, form: f})
+		if res.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", what, res.status, res.body)
+			continue
+		}
+		if msg := jsonError(t, what, res); msg != "Wrong username or recovery code, or that code was used already." {
+			t.Errorf("%s: %q", what, msg)
+		}
+	}
+}
