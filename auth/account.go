@@ -27,13 +27,25 @@ func (s *Service) ChangePassword(ctx context.Context, username, newPassword stri
 	if err := CheckNewPassword(name, newPassword); err != nil {
 		return User{}, err
 	}
+	return s.setPassword(ctx, name, newPassword, "change password", nil)
+}
+
+// setPassword stores newPassword's hash in name's account under a new
+// generation (ChangePassword, Recover), after check, if not nil, accepts
+// the account as read for the write (it may change it too).
+func (s *Service) setPassword(ctx context.Context, name, newPassword, op string, check func(u *User) error) (User, error) {
 	// Hashed once, before the account is read: a rewrite that must start
 	// again (another change landed in between) does not pay for it twice.
 	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return User{}, err
 	}
-	return s.newGeneration(ctx, name, "change password", func(u *User, _ string) error {
+	return s.newGeneration(ctx, name, op, func(u *User, _ string) error {
+		if check != nil {
+			if err := check(u); err != nil {
+				return err
+			}
+		}
 		u.PasswordHash = hash
 		return nil
 	})

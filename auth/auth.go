@@ -108,6 +108,10 @@ type User struct {
 	// sign-up, a password change, "log out everywhere else" (EndSessions).
 	// Zero for an account written by a release before it.
 	SessionsSince time.Time `json:"sessions_since,omitzero"`
+	// Recovery holds the account's recovery codes (recovery.go); nil when
+	// none were made. A release before them keeps it (other) when it
+	// rewrites the account.
+	Recovery *RecoverySet `json:"recovery_codes,omitempty"`
 	// LockedAt is when an operator locked the account (`soulbridge users
 	// lock`), zero while it is not locked: a locked account's correct
 	// password gets ErrLocked, not a session. LockReason is the operator's
@@ -133,7 +137,7 @@ type User struct {
 }
 
 // userFields are the JSON fields User knows; any other is kept in other.
-var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since",
+var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since", "recovery_codes",
 	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at"}
 
 // Locked reports whether an operator locked the account.

@@ -88,6 +88,12 @@ type Service struct {
 	bySignup  *Throttle
 	inFlight  *gate
 	standings *standingCache
+	// dummyCodes is the recovery-code set checked for a name without one,
+	// dummyRecord an account holding it, decoded for an unknown name
+	// (Recover's equal work); codeCheck, if set, is told of each check.
+	dummyCodes  *RecoverySet
+	dummyRecord []byte
+	codeCheck   func(comparisons int)
 }
 
 // New returns a Service over store.
@@ -104,15 +110,18 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.SharedHold <= 0 {
 		cfg.SharedHold = DefaultSharedHold
 	}
+	dummyCodes, dummyRecord := newDummyCodes()
 	return &Service{
-		store:     store,
-		cfg:       cfg,
-		byIP:      NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
-		byAccount: NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
-		byDevice:  NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
-		bySignup:  NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
-		inFlight:  newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
-		standings: newStandingCache(),
+		store:       store,
+		cfg:         cfg,
+		byIP:        NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
+		byAccount:   NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
+		byDevice:    NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
+		bySignup:    NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
+		inFlight:    newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
+		standings:   newStandingCache(),
+		dummyCodes:  dummyCodes,
+		dummyRecord: dummyRecord,
 	}, nil
 }
 
@@ -217,20 +226,27 @@ func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
 		return User{}, &ThrottledError{RetryAfter: BusyRetry}
 	}
 	defer s.inFlight.leave(addr)
-	counters := []counter{{s.byIP, IPLimit, Window, "ip:" + addr}}
-	switch {
-	case nameErr == nil && a.Device != "":
-		counters = append(counters, counter{s.byDevice, DeviceLimit, Window, "device:" + a.Device})
-	case nameErr == nil:
-		counters = append(counters, counter{s.byAccount, AccountLimit, Window, "user:" + name})
-	}
-	held, wait := s.reserve(ctx, counters)
+	held, wait := s.reserve(ctx, s.attemptCounters(addr, name, nameErr, a.Device))
 	if wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.check(ctx, name, nameErr, a.Password)
 	s.settle(ctx, held, errors.Is(err, ErrBadCredentials))
 	return u, err
+}
+
+// attemptCounters are the throttles a credential check (a log-in, a
+// recovery) counts against: the address, and the device cookie when the
+// client holds one for the account, else the account.
+func (s *Service) attemptCounters(addr, name string, nameErr error, device string) []counter {
+	counters := []counter{{s.byIP, IPLimit, Window, "ip:" + addr}}
+	switch {
+	case nameErr == nil && device != "":
+		counters = append(counters, counter{s.byDevice, DeviceLimit, Window, "device:" + device})
+	case nameErr == nil:
+		counters = append(counters, counter{s.byAccount, AccountLimit, Window, "user:" + name})
+	}
+	return counters
 }
 
 // AddrKey is the throttle key of a client address: an IPv4 address as is,

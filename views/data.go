@@ -53,6 +53,9 @@ type Community struct {
 	// PrevURL and NextURL link to the pages of members before and after
 	// this one; "" when there is none.
 	PrevURL, NextURL string
+	// RecoveryBanner shows, once after sign-up, where to make recovery
+	// codes.
+	RecoveryBanner bool
 }
 
 // ErrorPage is the content of an HTML error page.
@@ -101,6 +104,26 @@ type Account struct {
 	// OperatorNote, if set, says what an operator of the site last changed
 	// on the account, and when (OperatorAt, readable UTC).
 	OperatorNote, OperatorAt string
+	// RecoveryCodesLeft is how many unused recovery codes the account
+	// holds (-1: unknown, not shown); RecoveryError is shown at the form that makes new ones.
+	RecoveryCodesLeft int
+	RecoveryError     string
+}
+
+// RecoveryCodes is the page that shows a new set of recovery codes, once.
+type RecoveryCodes struct {
+	Codes []string
+	// Download is a data: URL of the codes as a text file, so saving them
+	// needs neither JavaScript nor a second request that could show them
+	// again.
+	Download string
+}
+
+// RecoverForm is the "forgot your password" form (/recover).
+type RecoverForm struct {
+	Username    string            // refilled; the code and the password never are
+	Error       string            // form-level message
+	FieldErrors map[string]string // "new_password" → message at that field
 }
 
 // AccountSession is one of the user's sessions on the account page.

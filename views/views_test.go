@@ -85,6 +85,9 @@ func pages() map[string]templ.Component {
 		"login":            LogIn(layoutOut, AuthForm{Username: "alice", Next: "/community", Error: "Wrong username or password."}),
 		"community":        CommunityPage(layoutIn, community()),
 		"community empty":  CommunityPage(layoutIn, Community{Username: "alice", AvatarID: "default"}),
+		"recover":          Recover(layoutOut, RecoverForm{Username: "alice", Error: "Wrong username or recovery code.", FieldErrors: map[string]string{"new_password": "Too short."}}),
+		"recovery codes":   RecoveryCodesPage(layoutIn, RecoveryCodes{Codes: []string{"ABCD-EFGH-IJKL-MNOP-QRST-UVWX"}, Download: "data:text/plain;charset=utf-8,ABCD"}),
+		"community banner": CommunityPage(layoutIn, Community{Username: "alice", AvatarID: "default", RecoveryBanner: true}),
 		"error logged in":  Error(layoutIn, ErrorPage{Status: 404, Title: "Not found", Message: "Nothing here."}),
 		"error logged out": Error(layoutOut, ErrorPage{Status: 500, Title: "Something went wrong", Message: "Try again."}),
 	}
@@ -597,5 +600,40 @@ func TestPageTitle(t *testing.T) {
 		if got := doc.Find("title").Text(); got != want {
 			t.Errorf("title for %q = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The recovery pages: the form posts username, code and new_password to
+// /recover with the right autocomplete hints; the codes page shows each
+// code and keeps the data: download link as given (templ would otherwise
+// replace a data: URL with about:invalid).
+func TestRecoveryPages(t *testing.T) {
+	doc, _ := render(t, Recover(layoutOut, RecoverForm{FieldErrors: map[string]string{"new_password": "Too short."}}))
+	form := one(t, doc, `main form[method="post"][action="/recover"]`)
+	for name, auto := range map[string]string{"username": "username", "code": "one-time-code", "new_password": "new-password"} {
+		in := one(t, doc, `main form[action="/recover"] input[name="`+name+`"]`)
+		if got := attr(t, in, "autocomplete"); got != auto {
+			t.Errorf("%s: autocomplete %q, want %q", name, got, auto)
+		}
+	}
+	if attr(t, one(t, doc, `form[action="/recover"] input[name="new_password"]`), "type") != "password" {
+		t.Error("new_password is not a password field")
+	}
+	if !strings.Contains(form.Text(), "Too short.") {
+		t.Error("the new password's error is not shown")
+	}
+	login, _ := render(t, LogIn(layoutOut, AuthForm{}))
+	one(t, login, `main a[href="/recover"]`)
+
+	codes := []string{"ABCD-EFGH-IJKL-MNOP-QRST-UVWX", "BCDE-FGHI-JKLM-NOPQ-RSTU-VWXY"}
+	doc, _ = render(t, RecoveryCodesPage(layoutIn, RecoveryCodes{Codes: codes, Download: "data:text/plain;charset=utf-8,ABCD%0A"}))
+	pre := one(t, doc, "pre.recovery-codes").Text()
+	for _, c := range codes {
+		if !strings.Contains(pre, c+"\n") {
+			t.Errorf("the codes block %q lacks %s on a line of its own", pre, c)
+		}
+	}
+	if href := attr(t, one(t, doc, "a[download]"), "href"); href != "data:text/plain;charset=utf-8,ABCD%0A" {
+		t.Errorf("download href %q, want the data: URL", href)
 	}
 }

@@ -39,6 +39,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 		return err
 	}
 	a.Username = sess.Username
+	a.RecoveryCodesLeft = s.recoveryCodesLeft(r, sess.Username)
 	if u, err := s.auth.Get(r.Context(), sess.Username); err == nil && u.OperatorNote != "" {
 		a.OperatorNote, a.OperatorAt = u.OperatorNote, readableTime(u.OperatorAt)
 	}
@@ -51,6 +52,18 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	s.render(w, r, status, views.AccountPage(s.layout(r, "Your account"), a))
 	return nil
+}
+
+// recoveryCodesLeft is how many recovery codes user has left, or -1 when
+// the account cannot be read (the mirror down and no copy here): the page
+// still shows the sessions then, as it does without the count.
+func (s *Server) recoveryCodesLeft(r *http.Request, user string) int {
+	n, err := s.auth.RecoveryCodesLeft(r.Context(), user)
+	if err != nil {
+		s.log.Warn("account page: recovery codes left unknown", "user", user, "err", err)
+		return -1
+	}
+	return n
 }
 
 // readableTime formats t for the account page (UTC, to the minute).
@@ -157,15 +170,8 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	// From here every session and device cookie of the account made before
 	// grants nothing (its generation changed); this one goes on under a new
 	// token and the new generation, and this browser stays a known device.
-	gen, since := u.Standing()
 	oldID := sess.ID
-	if err := s.sessions.Rotate(r.Context(), w, r, sess, gen, since); err != nil {
-		return err
-	}
-	if err := s.setDevice(w, r, sess.Username, gen); err != nil {
-		return err
-	}
-	ended, err := s.sessions.EndOthers(r.Context(), sess.Username, sess.ID)
+	sess, ended, err := s.continueUnder(w, r, u, sess)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request) error {
 		DefaultAvatarURL: s.avatarURL(avatar.Default),
 		PrevURL:          prev,
 		NextURL:          next,
+		RecoveryBanner:   s.takeWelcome(w, r),
 	}
 	page.AvatarName, page.AvatarURL = choiceName(mine), s.choiceURL(mine)
 	for _, preset := range avatar.Catalogue() {

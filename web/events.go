@@ -20,6 +20,9 @@ const (
 	eventRevoke         = "session revoked"
 	eventPasswordChange = "password changed"
 	eventAccountDeleted = "account deleted"
+	eventRecoveryCodes  = "recovery codes made"
+	eventRecovered      = "password recovered"
+	eventRecoveryFailed = "recovery failed"
 )
 
 // authEvent logs one authentication event as a structured line: the event,
@@ -48,7 +51,7 @@ func (s *Server) typedNameEvent(r *http.Request, event, typed string, attrs ...a
 
 func (s *Server) logEvent(r *http.Request, event string, user slog.Attr, sessionID string, attrs ...any) {
 	level := slog.LevelInfo
-	if event == eventLogInFailed || event == eventThrottled {
+	if event == eventLogInFailed || event == eventThrottled || event == eventRecoveryFailed {
 		level = slog.LevelWarn
 	}
 	args := make([]any, 0, 8+len(attrs))

@@ -24,6 +24,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /login", s.handle(s.login))
 	mux.Handle("POST /logout", s.handle(s.logout))
 	mux.Handle("GET /community", s.handle(s.community))
+	mux.Handle("GET /recover", s.handle(s.recoverPage))
+	mux.Handle("POST /recover", s.handle(s.recoverAccount))
 
 	// Avatar API (JSON errors) and the no-JavaScript picker.
 	mux.Handle("GET /community/avatar", s.handle(s.getAvatar))
@@ -39,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /account", s.handle(s.account))
 	mux.Handle("POST /account/password", s.handle(s.changePassword))
 	mux.Handle("POST /account/delete", s.handle(s.deleteAccount))
+	mux.Handle("POST /account/recovery-codes", s.handle(s.recoveryCodes))
 	mux.Handle("GET /account/sessions", s.handle(s.listSessions))
 	mux.Handle("DELETE /account/sessions/{id}", s.handle(s.endSession))
 	mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSessionForm))
