@@ -143,3 +143,24 @@ func TestLockedStandingGrantsNothing(t *testing.T) {
 		t.Fatalf("after unlock: standing %q, locked generation %q, unlocked %q; want the new one", gen, locked.Generation, unlocked.Generation)
 	}
 }
+
+// TestRecoverLockedAccount: a right recovery code for a locked account is
+// refused with ErrLocked and stays unused; after unlock it works.
+func TestRecoverLockedAccount(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	codes := signUpWithCodes(t, s, "alice")
+	if _, err := s.Lock(ctx, "alice", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	a := auth.Recovery{Username: "alice", Code: codes[0], NewPassword: recoverNew, IP: "192.0.2.1"}
+	if _, err := s.Recover(ctx, a); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("Recover on a locked account = %v, want ErrLocked", err)
+	}
+	if _, err := s.Unlock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Recover(ctx, a); err != nil || u.Recovery.Left() != auth.RecoveryCodeCount-1 {
+		t.Fatalf("Recover after unlock = %v (codes left %d), want success with the code unused before", err, u.Recovery.Left())
+	}
+}

@@ -122,7 +122,8 @@ type Recovery struct {
 // exists; they count against the log-in throttle (*ThrottledError when
 // over). Only a right code costs a password hash. The code is taken out
 // by a conditional write of the account: two recoveries with one code,
-// on one instance or two, cannot both succeed.
+// on one instance or two, cannot both succeed. A right code for an account
+// an operator locked is ErrLocked, and the code stays unused.
 func (s *Service) Recover(ctx context.Context, a Recovery) (u User, err error) {
 	name, nameErr := NormalizeUsername(a.Username)
 	if nameErr == nil {
@@ -145,6 +146,11 @@ func (s *Service) Recover(ctx context.Context, a Recovery) (u User, err error) {
 		return User{}, err
 	}
 	u, err = s.setPassword(ctx, name, a.NewPassword, "recover", func(u *User) error {
+		// Checked in the rewrite: a lock landing first refuses, and
+		// keeps the code for after the unlock.
+		if u.Locked() {
+			return ErrLocked
+		}
 		return u.useCode(code, s.codeCheck)
 	})
 	if errors.Is(err, errCodeUsed) || errors.Is(err, ErrNoAccount) {

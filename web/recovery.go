@@ -90,6 +90,9 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 		s.typedNameEvent(r, eventRecoveryFailed, form.Username)
 		form.Error = recoveryRefused
 		return s.recoverFailure(w, r, form, recoveryRefused)
+	case errors.Is(err, auth.ErrLocked):
+		s.typedNameEvent(r, eventRecoveryFailed, form.Username, "reason", "locked")
+		return errAccountLocked
 	case errors.As(err, &invalid):
 		form.FieldErrors = map[string]string{"new_password": invalid.Message}
 		return s.recoverFailure(w, r, form, invalid.Message)
