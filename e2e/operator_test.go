@@ -125,6 +125,17 @@ func TestOperatorCommandsServing(t *testing.T) {
 		t.Fatalf("bob picks owl: %v %v", r.Status, err)
 	}
 
+	codesReq, _ := http.NewRequest(http.MethodPost, base+"/account/recovery-codes",
+		strings.NewReader(url.Values{"password": {operatorPassword}}.Encode()))
+	codesReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	codesReq.Header.Set("Accept", "application/json")
+	codesReq.Header.Set("Cookie", testbin.SessionCookie+"="+bob)
+	if resp, err := c.Do(codesReq); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("bob makes recovery codes: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// list and show
 	all := listedUsers(t, env)
 	if len(all) != 3 || all["alice"].Locked {
@@ -134,7 +145,7 @@ func TestOperatorCommandsServing(t *testing.T) {
 		t.Fatalf("users list --prefix b: %+v, want bob only", some)
 	}
 	out, _ := runOperator(t, env, 0, "users", "show", "bob")
-	for _, want := range []string{"bob", "sessions:  1", "avatar:    owl", "locked:    no", "last seen: 20"} {
+	for _, want := range []string{"bob", "sessions:  1", "avatar:    owl", "locked:    no", "last seen: 20", "recovery codes left: 10"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("users show bob: %q lacks %q", out, want)
 		}

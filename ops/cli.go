@@ -138,8 +138,12 @@ func printUser(w io.Writer, u UserInfo) error {
 	if u.Sessions != nil {
 		sessions = *u.Sessions
 	}
-	_, err := fmt.Fprintf(w, "username:  %s\ncreated:   %s\nlast seen: %s\nsessions:  %d\navatar:    %s\nuploads:   %s\nlocked:    %s\n",
-		u.Username, u.CreatedAt.UTC().Format(time.RFC3339), last, sessions, u.Avatar, allowed(u.UploadsAllowed), locked)
+	codes := 0
+	if u.RecoveryCodesLeft != nil {
+		codes = *u.RecoveryCodesLeft
+	}
+	_, err := fmt.Fprintf(w, "username:  %s\ncreated:   %s\nlast seen: %s\nsessions:  %d\navatar:    %s\nuploads:   %s\nlocked:    %s\nrecovery codes left: %d\n",
+		u.Username, u.CreatedAt.UTC().Format(time.RFC3339), last, sessions, u.Avatar, allowed(u.UploadsAllowed), locked, codes)
 	if err != nil || len(u.Events) == 0 {
 		return err
 	}

@@ -63,6 +63,8 @@ func (s *Service) show(ctx context.Context, req Request) (Reply, error) {
 		return Reply{}, err
 	}
 	in := info(u)
+	left := u.Recovery.Left()
+	in.RecoveryCodesLeft = &left
 	sessions, err := s.d.Sessions.List(ctx, u.Username)
 	if err != nil {
 		return Reply{}, err

@@ -63,6 +63,8 @@ type UserInfo struct {
 	Sessions       *int       `json:"sessions,omitempty"`
 	LastSeen       *time.Time `json:"last_seen,omitempty"`
 	Avatar         string     `json:"avatar,omitempty"`
+	// RecoveryCodesLeft is how many unused recovery codes the member holds.
+	RecoveryCodesLeft *int `json:"recovery_codes_left,omitempty"`
 	// Events are the account's recent security events, newest first.
 	Events []Event `json:"events,omitempty"`
 }
