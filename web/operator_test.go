@@ -5,6 +5,7 @@ import (
 	"context"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,26 @@ func TestUploadsOff(t *testing.T) {
 	}
 	if res := upload(); res.status != http.StatusForbidden || !strings.Contains(jsonError(t, "upload with uploads off", res), "operator") {
 		t.Errorf("upload with uploads off: %d %s, want 403 naming the operator", res.status, res.body)
+	}
+}
+
+// TestRecoverLocked: a right recovery code for a locked account gets the
+// locked answer (403), not a session.
+func TestRecoverLocked(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ctx := context.Background()
+	s.signup(t, "carol")
+	accounts := s.server.Services().Accounts
+	codes, err := accounts.NewRecoveryCodes(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.Lock(ctx, "carol", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	res := s.do(t, req{method: "POST", path: "/recover", form: url.Values{
+		"username": {"carol"}, "code": {codes[0]}, "new_password": {"staple violet quarry"}}})
+	if res.status != http.StatusForbidden || !strings.Contains(res.body, "locked") || sessionCookie(res) != nil {
+		t.Errorf("recovery of a locked account: %d (cookie %v) %.300s, want 403 locked and no session", res.status, sessionCookie(res), res.body)
 	}
 }
