@@ -305,3 +305,20 @@ func TestOperatorLockAcrossInstances(t *testing.T) {
 		t.Errorf("unlock with Redis down: %q, want a refusal naming Redis", stderr)
 	}
 }
+
+// TestOperatorStoreLocked: a server that holds the store but has no admin
+// socket (its path is too long for a Unix socket) leaves the command
+// nothing to ask and the store locked: exit 1 with a one-line reason.
+func TestOperatorStoreLocked(t *testing.T) {
+	testbin.SkipShort(t)
+	dir := filepath.Join(testbin.Root(t), strings.Repeat("d", 60), strings.Repeat("e", 60))
+	env := keyedEnv(t, dir)
+	p := testbin.Start(t, "no-socket", env)
+	testbin.Signup(t, testbin.Client(t), p.Base(), "alice", operatorPassword)
+	if !strings.Contains(p.Output(), "admin socket unavailable") {
+		t.Fatalf("the server has its admin socket; the test needs one without:\n%s", p.Output())
+	}
+	if _, stderr := runOperator(t, env, 1, "users", "lock", "alice", "--reason", "spam"); !strings.Contains(stderr, "locked by another process") {
+		t.Errorf("users lock with the store held and no socket: %q, want the store-locked reason", stderr)
+	}
+}
