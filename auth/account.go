@@ -170,9 +170,9 @@ func (s *Service) Standing(ctx context.Context, username string) (generation str
 	return st.generation, st.since, nil
 }
 
-// Delete removes username's account record and its events (RecordEvent);
-// the name is free for sign-up again. Deleting a missing account is not an
-// error. The caller has checked the password (Authenticate) and removes the
+// Delete removes username's account record, its events (RecordEvent) and
+// its reset links; the name is free for sign-up again. Deleting a missing
+// account is not an error. The caller has checked the password (Authenticate) and removes the
 // account's sessions and avatar.
 func (s *Service) Delete(ctx context.Context, username string) error {
 	name, err := NormalizeUsername(username)
@@ -182,5 +182,8 @@ func (s *Service) Delete(ctx context.Context, username string) error {
 	if err := s.store.Delete(ctx, userPrefix+name); err != nil {
 		return fmt.Errorf("auth: delete account: %w", err)
 	}
-	return s.deleteEvents(ctx, name)
+	if err := s.deleteEvents(ctx, name); err != nil {
+		return err
+	}
+	return s.deleteResets(ctx, name)
 }

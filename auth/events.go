@@ -81,17 +81,22 @@ func (s *Service) Events(ctx context.Context, username string, limit int) ([]Eve
 
 // deleteEvents removes every event of the account name (being deleted).
 func (s *Service) deleteEvents(ctx context.Context, name string) error {
+	return s.deletePrefix(ctx, eventsOf(name))
+}
+
+// deletePrefix removes every key that starts with prefix.
+func (s *Service) deletePrefix(ctx context.Context, prefix string) error {
 	var keys []string
-	err := s.store.Scan(ctx, kv.Range{Prefix: eventsOf(name)}, func(key string, _ []byte) error {
+	err := s.store.Scan(ctx, kv.Range{Prefix: prefix}, func(key string, _ []byte) error {
 		keys = append(keys, key)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("auth: delete events: %w", err)
+		return fmt.Errorf("auth: delete %s…: %w", prefix, err)
 	}
 	for _, k := range keys {
 		if err := s.store.Delete(ctx, k); err != nil {
-			return fmt.Errorf("auth: delete events: %w", err)
+			return fmt.Errorf("auth: delete %s…: %w", prefix, err)
 		}
 	}
 	return nil

@@ -11,12 +11,16 @@ import (
 // lists every package's): user:<name>, the account, whose name follows the
 // username rules in its stored form (lower case) and whose record decodes
 // and names the same account; events:<name>:<time>-<nonce>, one of the
-// account's security events (events.go), removed with it. The log-in throttle's counters live in Redis
+// account's security events (events.go), removed with it;
+// reset:<name>:<sha256>, a reset link (reset.go), removed with it. The log-in throttle's counters live in Redis
 // only (kv.Mirror.Reserve), never in the store.
 func KeyKinds() []kv.KeyKind {
 	return []kv.KeyKind{
 		{Name: "account", Prefix: userPrefix, Check: checkAccountKey},
 		{Name: "account event", Prefix: eventPrefix, Check: checkEventKey},
+		// A reset link sets a password: a proof of log-in, left out of a
+		// restore that cannot verify its backup.
+		{Name: "reset link", Prefix: resetPrefix, Check: checkResetKey, Login: true},
 	}
 }
 
