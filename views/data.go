@@ -137,3 +137,10 @@ type AccountSession struct {
 	CreatedISO, LastSeenISO string
 	Current                 bool // the session this page was requested with
 }
+
+// ResetForm is the reset link's page.
+type ResetForm struct {
+	Username   string // the account the link is for
+	Error      string // form-level message
+	FieldError string // at the new password
+}

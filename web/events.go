@@ -23,6 +23,8 @@ const (
 	eventRecoveryCodes  = "recovery codes made"
 	eventRecovered      = "password recovered"
 	eventRecoveryFailed = "recovery failed"
+	eventPasswordReset  = "password reset by link"
+	eventResetFailed    = "reset link refused"
 )
 
 // authEvent logs one authentication event as a structured line: the event,

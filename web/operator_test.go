@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -88,5 +89,38 @@ func TestRecoverLocked(t *testing.T) {
 		"username": {"carol"}, "code": {codes[0]}, "new_password": {"staple violet quarry"}}})
 	if res.status != http.StatusForbidden || !strings.Contains(res.body, "locked") || sessionCookie(res) != nil {
 		t.Errorf("recovery of a locked account: %d (cookie %v) %.300s, want 403 locked and no session", res.status, sessionCookie(res), res.body)
+	}
+}
+
+// TestResetLinkPage: an operator's reset link shows the form, sets the new
+// password once (303 to /account, logged in, other sessions ended), then
+// answers 400; the token never appears in the log.
+func TestResetLinkPage(t *testing.T) {
+	var logBuf bytes.Buffer
+	s := newSite(t, siteOptions{logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	old := s.signup(t, "dora")
+	tok, err := s.server.Services().Accounts.NewResetToken(context.Background(), "dora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "/reset?" + url.Values{"user": {"dora"}, "token": {tok}}.Encode()
+	if page := s.do(t, req{method: "GET", path: link}); page.status != http.StatusOK || !strings.Contains(page.body, `name="new_password"`) {
+		t.Fatalf("GET the link: %d %.300s", page.status, page.body)
+	}
+	if res := s.do(t, req{method: "POST", path: link, form: url.Values{"new_password": {"short"}}}); res.status != http.StatusBadRequest {
+		t.Fatalf("a bad new password: %d, want 400", res.status)
+	}
+	res := s.do(t, req{method: "POST", path: link, form: url.Values{"new_password": {"staple violet quarry"}}})
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/account" || sessionCookie(res) == nil {
+		t.Fatalf("POST the link: %d Location %q, want 303 /account with a session", res.status, res.header.Get("Location"))
+	}
+	if r := s.do(t, req{method: "GET", path: "/community/avatar", cookie: old}); r.status != http.StatusUnauthorized {
+		t.Errorf("the earlier session after the reset: %d, want 401", r.status)
+	}
+	if again := s.do(t, req{method: "POST", path: link, form: url.Values{"new_password": {"another fine passphrase"}}}); again.status != http.StatusBadRequest {
+		t.Errorf("the link used twice: %d, want 400", again.status)
+	}
+	if strings.Contains(logBuf.String(), tok) {
+		t.Error("the log holds the reset token")
 	}
 }

@@ -26,6 +26,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /community", s.handle(s.community))
 	mux.Handle("GET /recover", s.handle(s.recoverPage))
 	mux.Handle("POST /recover", s.handle(s.recoverAccount))
+	mux.Handle("GET /reset", s.handle(s.resetPage))
+	mux.Handle("POST /reset", s.handle(s.resetPassword))
 
 	// Avatar API (JSON errors) and the no-JavaScript picker.
 	mux.Handle("GET /community/avatar", s.handle(s.getAvatar))
