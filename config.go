@@ -15,11 +15,16 @@ import (
 // appVersion (version.go), which the healthcheck and version commands call
 // without a full Config. Key parsing and the key file are in keys.go.
 type Config struct {
-	Port               string
-	DataDir            string
-	DataDirSource      string // which variable chose DataDir, or "default"
-	VolumePath         string // RAILWAY_VOLUME_MOUNT_PATH, "" when none
-	OnRailway          bool
+	Port          string
+	DataDir       string
+	DataDirSource string // which variable chose DataDir, or "default"
+	VolumePath    string // RAILWAY_VOLUME_MOUNT_PATH, "" when none
+	OnRailway     bool
+	// PublicURL is the site's public address (PUBLIC_URL, else
+	// https://$RAILWAY_PUBLIC_DOMAIN), without a trailing slash; "" when
+	// neither is set. Operator reset links start with it, never with a
+	// request's Host.
+	PublicURL          string
 	Production         bool
 	InImage            bool // SOULBRIDGE_IMAGE, set by the Dockerfile: the process runs in the project's image
 	Persistent         bool
@@ -77,8 +82,15 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 	railwayEnv := env("RAILWAY_ENVIRONMENT_NAME", env("RAILWAY_ENVIRONMENT", ""))
 	c.OnRailway = railwayEnv != ""
 	c.Production = c.OnRailway || strings.EqualFold(env("APP_ENV", ""), "production")
+	c.PublicURL = strings.TrimRight(env("PUBLIC_URL", ""), "/")
+	if d := env("RAILWAY_PUBLIC_DOMAIN", ""); c.PublicURL == "" && d != "" {
+		c.PublicURL = "https://" + d
+	}
 
 	var errs []error
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "https://") && !strings.HasPrefix(c.PublicURL, "http://") {
+		errs = append(errs, errors.New("PUBLIC_URL: must start with https:// (or http://)"))
+	}
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 1 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q: must be a port number 1-65535", c.Port))
 	}

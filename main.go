@@ -64,6 +64,8 @@ environment (README.md, "Configuration"):
   TRUST_PROXY_HEADERS   trust X-Real-IP, X-Forwarded-For and -Proto (default
                         true on Railway, else false)
   LOG_FORMAT            json or text (default json in production)
+  PUBLIC_URL            the site's public address, for reset links (default
+                        https://$RAILWAY_PUBLIC_DOMAIN on Railway)
   SOULBRIDGE_IMAGE      set to 1 by the image: a root start that cannot drop
                         privileges refuses, as in production
   APP_ENV               production: the production rules off Railway

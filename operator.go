@@ -28,6 +28,9 @@ func operatorCmd(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if req.Base == "" {
+		req.Base = cfg.PublicURL
+	}
 	rep, err := ops.Ask(ctx, cfg.DataDir, req, unprivileged)
 	if errors.Is(err, ops.ErrNoServer) {
 		rep, err = operateOnStore(ctx, cfg, req, stderr)

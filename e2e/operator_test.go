@@ -322,3 +322,51 @@ func TestOperatorStoreLocked(t *testing.T) {
 		t.Errorf("users lock with the store held and no socket: %q, want the store-locked reason", stderr)
 	}
 }
+
+// TestOperatorResetLink: `users reset-link` prints a link as its last line
+// (refused without a public address unless --base); the link sets a new
+// password once, logging the member in; the server's log never holds it.
+func TestOperatorResetLink(t *testing.T) {
+	testbin.SkipShort(t)
+	env := keyedEnv(t, filepath.Join(testbin.Root(t), "data"))
+	c := testbin.Client(t)
+	p := testbin.Start(t, "reset", env)
+	old := testbin.Signup(t, c, p.Base(), "alice", operatorPassword)
+
+	if _, stderr := runOperator(t, env, 1, "users", "reset-link", "alice"); !strings.Contains(stderr, "PUBLIC_URL") {
+		t.Errorf("reset-link without a public address: %q, want a refusal naming PUBLIC_URL", stderr)
+	}
+	runOperator(t, env, 1, "users", "reset-link", "nobody", "--base", p.Base())
+	out, _ := runOperator(t, env.With(testbin.Env{"PUBLIC_URL": p.Base()}), 0, "users", "reset-link", "alice")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	link := lines[len(lines)-1]
+	if !strings.HasPrefix(link, p.Base()+"/reset?") {
+		t.Fatalf("reset-link's last line %q is not a link to %s/reset", link, p.Base())
+	}
+	if r := testbin.Must(t, c, http.MethodGet, link, "", "", nil); r.Status != http.StatusOK || !strings.Contains(r.Body, "new_password") {
+		t.Fatalf("GET the link: %d", r.Status)
+	}
+	const newPassword = "staple violet quarry"
+	form := url.Values{"new_password": {newPassword}}.Encode()
+	r := testbin.Must(t, c, http.MethodPost, link, "", "application/x-www-form-urlencoded", strings.NewReader(form))
+	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/account" || r.SessionCookie() == "" {
+		t.Fatalf("POST the link: %d %q, want 303 /account with a session", r.Status, r.Header.Get("Location"))
+	}
+	if s := avatarStatus(t, c, p.Base(), r.SessionCookie()); s != http.StatusOK {
+		t.Errorf("the reset's session: %d, want 200", s)
+	}
+	if s := avatarStatus(t, c, p.Base(), old); s != http.StatusUnauthorized {
+		t.Errorf("the session from before the reset: %d, want 401", s)
+	}
+	if r := testbin.Must(t, c, http.MethodPost, link, "", "application/x-www-form-urlencoded", strings.NewReader(form)); r.Status != http.StatusBadRequest {
+		t.Errorf("the link used twice: %d, want 400", r.Status)
+	}
+	testbin.Form(t, c, p.Base(), "/login", "alice", newPassword)
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token := u.Query().Get("token"); len(token) < 40 || strings.Contains(p.Output(), token) {
+		t.Errorf("the link's token is short or in the server's log: %q", u.Query().Get("token"))
+	}
+}

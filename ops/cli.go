@@ -21,6 +21,9 @@ const Usage = `  users list [--prefix P] [--json]
                end NAME's sessions and refuse their log-ins (403) until
                users unlock NAME; the name stays taken
   users unlock NAME
+  users reset-link NAME [--base URL]
+               print a single-use link (30 minutes) with which NAME sets a
+               new password; it starts with PUBLIC_URL unless --base
   users delete NAME
                delete the account as its member would: sessions, avatar,
                account; the name is free again
@@ -57,7 +60,7 @@ func Parse(args []string) (Request, error) {
 		case "json":
 			req.JSON = true
 			continue
-		case "prefix", "reason":
+		case "prefix", "reason", "base":
 		default:
 			return Request{}, fmt.Errorf("%s: unknown flag %s", req.Command, a)
 		}
@@ -68,10 +71,13 @@ func Parse(args []string) (Request, error) {
 			i++
 			value = rest[i]
 		}
-		if flag == "prefix" {
+		switch flag {
+		case "prefix":
 			req.Prefix = value
-		} else {
+		case "reason":
 			req.Reason = value
+		default:
+			req.Base = value
 		}
 	}
 	c, _ := commandNamed(req.Command)

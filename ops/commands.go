@@ -3,6 +3,8 @@ package ops
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"soulbridge/auth"
 )
@@ -25,6 +27,7 @@ func commands() []command {
 		{"users lock", true, true, (*Service).lock},
 		{"users unlock", true, true, (*Service).unlock},
 		{"users delete", true, true, (*Service).remove},
+		{"users reset-link", true, true, (*Service).resetLink},
 		{"avatars remove", true, true, (*Service).removeAvatar},
 		{"avatars allow", true, true, (*Service).allowUploads},
 	}
@@ -165,4 +168,25 @@ func (s *Service) allowUploads(ctx context.Context, req Request) (Reply, error) 
 	}
 	s.event(ctx, "uploads allowed", u.Username)
 	return Reply{Message: "allowed avatar uploads of " + u.Username + " again"}, nil
+}
+
+// resetLink makes a single-use reset link for the member (auth reset
+// links), printed as the reply's last line; the log gets the event, never
+// the link.
+func (s *Service) resetLink(ctx context.Context, req Request) (Reply, error) {
+	if req.Base == "" {
+		return Reply{}, fmt.Errorf("%w: no public address for the link: set PUBLIC_URL, or pass --base URL", ErrBadRequest)
+	}
+	name, err := s.d.Accounts.Get(ctx, req.Name)
+	if err != nil {
+		return Reply{}, err
+	}
+	token, err := s.d.Accounts.NewResetToken(ctx, name.Username)
+	if err != nil {
+		return Reply{}, err
+	}
+	s.event(ctx, "reset link made", name.Username)
+	link := strings.TrimRight(req.Base, "/") + "/reset?" + url.Values{"user": {name.Username}, "token": {token}}.Encode()
+	return Reply{Message: fmt.Sprintf("a reset link for %s, single use, valid %s; give it to the member only:\n%s",
+		name.Username, auth.ResetLifetime, link)}, nil
 }

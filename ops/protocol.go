@@ -37,6 +37,9 @@ type Request struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Reason is the operator's reason ("users lock", "avatars remove").
 	Reason string `json:"reason,omitempty"`
+	// Base is the site's public address, which "users reset-link" links
+	// start with (PUBLIC_URL, or --base).
+	Base string `json:"base,omitempty"`
 	// JSON asks "users list" and "users show" for JSON output (the
 	// command's own concern: the Reply is the same).
 	JSON bool `json:"-"`
