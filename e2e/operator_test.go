@@ -273,7 +273,8 @@ func TestOperatorCommandsNoServer(t *testing.T) {
 
 // TestOperatorLockAcrossInstances: two instances on one Redis; a lock
 // made through A refuses the password on B at once, and ends B's sessions;
-// with Redis down, a change is refused (exit 1), not queued.
+// a reset link made through A works on B, once; with Redis down, a change
+// is refused (exit 1), not queued.
 func TestOperatorLockAcrossInstances(t *testing.T) {
 	testbin.SkipShort(t)
 	rs := testredis.Start(t)
@@ -297,6 +298,19 @@ func TestOperatorLockAcrossInstances(t *testing.T) {
 	}
 	if s := avatarStatus(t, p.c, p.b.Base(), onB); s != http.StatusUnauthorized {
 		t.Errorf("alice's session on B after the lock through A: %d, want 401", s)
+	}
+
+	// A reset link made through A works on B, once.
+	testbin.Signup(t, p.c, p.a.Base(), "bob", operatorPassword)
+	out, _ := runOperator(t, envA, 0, "users", "reset-link", "bob", "--base", p.b.Base())
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	form := url.Values{"new_password": {"staple violet quarry"}}.Encode()
+	if r := testbin.Must(t, p.c, http.MethodPost, lines[len(lines)-1], "", "application/x-www-form-urlencoded", strings.NewReader(form)); r.Status != http.StatusSeeOther {
+		t.Errorf("a reset link made through A, used on B: %d, want 303", r.Status)
+	}
+	if r := testbin.Must(t, p.c, http.MethodPost, strings.Replace(lines[len(lines)-1], p.b.Base(), p.a.Base(), 1), "",
+		"application/x-www-form-urlencoded", strings.NewReader(form)); r.Status != http.StatusBadRequest {
+		t.Errorf("the same link used again on A: %d, want 400", r.Status)
 	}
 
 	rs.Kill()
