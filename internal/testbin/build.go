@@ -2,9 +2,9 @@
 // end-to-end, deploy and browser tests. It is test support only: nothing but
 // _test.go files imports it, and it is never linked into the binary.
 //
-// Binary returns the module's main package built the way the Dockerfile
-// builds it; BinaryWithTags a variant with extra build tags; BuildRevision
-// a previous release from the git history. Each is built once per machine
+// Binary returns the module's main package built with the flags of go
+// test's own builds (Binary says why); BinaryWithTags a variant with extra
+// build tags; BuildRevision a previous release from the git history. Each is built once per machine
 // and source, not once per test process: `go test ./...` runs every test
 // package as its own process, and a build per package, all at once on a
 // busy machine, is what made a fresh clone's first run fail (issue 18). See
@@ -44,12 +44,21 @@ import (
 const Version = "testbin"
 
 // Binary returns the path of the soulbridge binary built from the module
-// root (found with `go env GOMOD`) the way the Dockerfile builds it:
-// CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X
+// root (found with `go env GOMOD`): go build -ldflags "-s -w -X
 // main.buildVersion=<Version>". The build is shared by every test process
 // of the machine that asks for the same source (shared.go); a build that
 // fails or is stopped fails the test saying which command, after how long,
 // and what it printed.
+//
+// It is built with the flags go test compiles the other test packages
+// with (the environment's CGO_ENABLED, no -trimpath), not the Dockerfile's
+// CGO_ENABLED=0 -trimpath: those change the build of every package, so
+// with them the binary's build compiled the whole dependency tree a second
+// time, which on a fresh build cache and a busy 2-core machine took 6.5 of
+// the waiting packages' 10 minutes of go test -timeout (issue 18). With
+// them equal, the build reuses what go test has compiled and is a compile
+// of the packages no test binary needs plus a link. TestDockerfile checks
+// the Dockerfile's flags.
 //
 // Under go test -short it skips the test (SkipShort) before building
 // anything, so every test that starts the binary (Start, Spawn, SpawnWith,
@@ -68,7 +77,7 @@ func BinaryWithTags(t testing.TB, tags string) string {
 	SkipShort(t)
 	tags = strings.TrimSpace(tags)
 	root := ModuleRoot(t)
-	args := []string{"build", "-trimpath", "-ldflags", "-s -w -X main.buildVersion=" + Version}
+	args := []string{"build", "-ldflags", "-s -w -X main.buildVersion=" + Version}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
@@ -105,7 +114,8 @@ func binaryName(suffix string) string {
 
 // BuildRevision builds the binary as it was at git revision rev (a release
 // from the history, for upgrade tests) and returns its path. The build is
-// shared like Binary's, keyed by the commit rev names. Without git or
+// shared like Binary's, keyed by the commit rev names, with Binary's flags
+// (without -X). Without git or
 // without that revision in the clone it skips the test, or fails it when CI
 // is set (CI clones carry the history).
 func BuildRevision(t testing.TB, rev string) string {
@@ -127,7 +137,7 @@ func BuildRevision(t testing.TB, rev string) string {
 		missing(fmt.Sprintf("git rev-parse %s: %v", rev, err))
 	}
 	commit := strings.TrimSpace(string(out))
-	args := []string{"build", "-trimpath"}
+	args := []string{"build"} // the flags of Binary's build, and why
 	path, err := builds.get(t, "rev="+commit, func() (sharedBuild, error) {
 		key, err := revisionKey(commit, args)
 		if err != nil {

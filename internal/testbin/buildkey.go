@@ -16,9 +16,9 @@ import (
 	"strings"
 )
 
-// buildEnv is the environment of every build: the test's own, with cgo
-// off as in the Dockerfile (a static binary).
-func buildEnv() []string { return append(os.Environ(), "CGO_ENABLED=0") }
+// buildEnv is the environment of every go command testbin runs: the
+// test's own, as go test had it (Binary says why).
+func buildEnv() []string { return os.Environ() }
 
 // toolVars are the go env variables that change what go build makes from
 // the same source: the toolchain, GOFLAGS, the target and its options.
@@ -26,7 +26,7 @@ func buildEnv() []string { return append(os.Environ(), "CGO_ENABLED=0") }
 // fresh build cache does not make a new key.
 var toolVars = []string{"GOVERSION", "GOROOT", "GOFLAGS", "GOOS", "GOARCH", "GOEXPERIMENT",
 	"GOWORK", "GOAMD64", "GOARM", "GOARM64", "GO386", "GOPPC64", "GORISCV64", "GOMIPS",
-	"GOMIPS64", "GOWASM", "GOFIPS140", "GODEBUG", "CGO_ENABLED"}
+	"GOMIPS64", "GOWASM", "GOFIPS140", "GODEBUG", "CGO_ENABLED", "CC", "CGO_CFLAGS", "CGO_LDFLAGS"}
 
 // sourceKey names a build of the module at root: it hashes the go command's
 // settings (toolVars), the build's arguments, go.mod, and the content of

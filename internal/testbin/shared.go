@@ -344,7 +344,7 @@ func buildOneAtATime(dir, src string, args []string, bin string, deadline time.T
 // saying which command, after how long, and what it printed.
 func goBuild(dir string, args []string, bin string, deadline time.Time) error {
 	full := append(slices.Clone(args), "-o", bin, ".")
-	cmdline := "CGO_ENABLED=0 go " + quoteArgs(full)
+	cmdline := "go " + quoteArgs(full)
 	cmd := exec.Command("go", full...)
 	cmd.Dir = dir
 	cmd.Env = buildEnv()
