@@ -92,6 +92,9 @@ func waitUp(t *testing.T, m *kv.Mirror) {
 // succeeds, its give-back cannot reach Redis. Once the link is back and the
 // reservation's hold has passed, the address has its whole allowance.
 func TestSharedCountLinkCutDuringHash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a reservation hold (1.5 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	p := startLinkProxy(t, srv.Addr())
 	s, h := leakInstance(t, p.URL())
@@ -118,6 +121,9 @@ func TestSharedCountLinkCutDuringHash(t *testing.T) {
 // verdict (killed while hashing: here the attempt just never returns); its
 // reservation ends by itself.
 func TestSharedCountInstanceDiesDuringHash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a reservation hold (1.5 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	s, h := leakInstance(t, srv.URL())
 	signUp(t, s, "alice", pw)
@@ -149,6 +155,9 @@ func TestSharedCountInstanceDiesDuringHash(t *testing.T) {
 // INCR of the old design: sent once in MULTI/EXEC (go-redis never resends a
 // transaction after it was written), applied when Redis resumed.
 func TestSharedCountReserveAppliedLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a reservation hold (1.8 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	s, h := leakInstance(t, srv.URL())
 	signUp(t, s, "alice", pw)
@@ -172,6 +181,9 @@ func TestSharedCountReserveAppliedLate(t *testing.T) {
 // kv.failFast: two sends), and Redis runs both when it resumes. The
 // failure must still count.
 func TestSharedCountGiveBackResent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a reservation hold (1.8 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	s, h := leakInstance(t, srv.URL())
 	signUp(t, s, "alice", pw)

@@ -9,8 +9,8 @@ import (
 	"soulbridge/internal/testbin"
 )
 
-// TestMain removes, once every test has run, the soulbridge binary that
-// testbin builds once for all of them.
+// TestMain runs the tests through testbin.Main; the binary they start is
+// testbin's build shared by every test package (internal/testbin/shared.go).
 func TestMain(m *testing.M) { testbin.Main(m) }
 
 // server is the real binary, run as a subprocess on a free port with its own

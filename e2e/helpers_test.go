@@ -1,7 +1,7 @@
 package e2e
 
-// Helpers shared by this package's suites. TestMain removes, at exit, the
-// binary testbin builds once for all of them.
+// Helpers shared by this package's suites. The binary they start is
+// testbin's build shared by every test package (internal/testbin/shared.go).
 
 import (
 	"errors"

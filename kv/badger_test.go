@@ -56,6 +56,9 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestOpenWaitsForLockThenFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a 700 ms lock timeout: skipped by -short")
+	}
 	_, dir := openTemp(t)
 	start := time.Now()
 	_, err := Open(context.Background(), Options{Dir: dir, LockTimeout: 700 * time.Millisecond})
@@ -106,6 +109,9 @@ func TestLockWaitNamesALocalHolder(t *testing.T) {
 }
 
 func TestOpenGetsLockWhenReleased(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 600 ms for a lock: skipped by -short")
+	}
 	first, dir := openTemp(t)
 	go func() {
 		time.Sleep(600 * time.Millisecond)

@@ -19,6 +19,9 @@ import (
 // resent keep or reserve counts once); reservations end by themselves
 // after their hold, kept events after their window.
 func TestMirrorReserveKeepRelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out reservation holds (0.7 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	m := kvtest.Mirror(t, "t:", kv.MirrorOptions{URL: srv.URL(), Persistent: true})
 	ctx := context.Background()

@@ -126,6 +126,9 @@ func TestPutScriptVersions(t *testing.T) {
 // order, survive a restart of the instance, and replay in order; a replay
 // racing a newer write from another instance leaves the newer value.
 func TestOutboxOrderAndReplayRace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an outage and its replay (1.2 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	dirA := t.TempDir()
 	a := mirrorOn(t, dirA, MirrorOptions{URL: srv.URL(), Persistent: true})
@@ -247,6 +250,9 @@ func TestOpenMirrorRejectsBadURLWithoutEchoingIt(t *testing.T) {
 // another instance changes it (Pub/Sub), and lives at most cacheFor when a
 // change comes without a message.
 func TestSessionCacheInvalidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two instances over Redis and an outage (1.1 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	open := func() *Mirror {
 		return mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}})

@@ -114,6 +114,9 @@ func TestReadCacheRestore(t *testing.T) {
 
 // TestReadCacheTTL: a cached key expires when Badger hides it.
 func TestReadCacheTTL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 1 s TTL to pass: skipped by -short")
+	}
 	b, _ := openTemp(t)
 	if err := b.Set(context.Background(), "k", []byte("v"), time.Second); err != nil {
 		t.Fatal(err)
@@ -203,6 +206,9 @@ func openMem(t *testing.T) *Badger {
 // copy (served while Redis is down) follows what other instances write:
 // the mirror's own local writes drop the cached records.
 func TestReadCacheUnderMirror(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for background copies and an outage (1.5 s): skipped by -short")
+	}
 	srv := testredis.Start(t)
 	opts := MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}}
 	a, b := mirrorOn(t, t.TempDir(), opts), mirrorOn(t, t.TempDir(), opts)
@@ -223,13 +229,19 @@ func TestReadCacheUnderMirror(t *testing.T) {
 			t.Fatalf("after %s: A reads %q from Redis, want %q", step.name, got, step.want)
 		}
 		// A keeps a local copy of what it read (in the background); its
-		// local store, read through its cache, must come to hold it.
-		testwait.Until(t, 2*time.Second, "A's local copy after "+step.name, func() bool {
-			return get(t, a.local, "avatar:x") == step.want
+		// local store, read through its cache, must come to hold it, and
+		// the read to be cached. Both are awaited together: the local
+		// write drops the key from the cache after its commit (a deferred
+		// drop), so a read between the two sees the new value and caches
+		// it only for the drop to take it out again (issue 18: "A's local
+		// read was not cached", twice in 20 runs on a busy machine).
+		testwait.Until(t, 2*time.Second, "A's local copy after "+step.name+", read and cached", func() bool {
+			if get(t, a.local, "avatar:x") != step.want {
+				return false
+			}
+			_, ok := a.local.cache.get("avatar:x")
+			return ok
 		})
-		if _, ok := a.local.cache.get("avatar:x"); !ok {
-			t.Fatalf("after %s: A's local read was not cached", step.name)
-		}
 	}
 	if err := b.Set(ctx, "avatar:x", []byte("cat"), 0); err != nil {
 		t.Fatal(err)

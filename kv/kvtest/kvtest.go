@@ -445,6 +445,9 @@ func testScanSkipsDeleted(t *testing.T, s kv.Store) {
 }
 
 func testTTL(t *testing.T, s kv.Store) {
+	if testing.Short() {
+		t.Skip("waits 3 s for TTLs to pass: skipped by -short")
+	}
 	// Two seconds, not one: four fsynced writes on a loaded machine have
 	// taken over a second, and "a:short" must still be there when read.
 	const short = 2 * time.Second
