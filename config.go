@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"soulbridge/mailer"
 )
 
 // Config is everything soulbridge reads from the environment, validated.
@@ -24,7 +26,11 @@ type Config struct {
 	// https://$RAILWAY_PUBLIC_DOMAIN), without a trailing slash; "" when
 	// neither is set. Operator reset links start with it, never with a
 	// request's Host.
-	PublicURL          string
+	PublicURL string
+	// Mail is the optional mail server (SMTP_URL, MAIL_FROM, SMTP_CA_FILE);
+	// nil when SMTP_URL is unset. Its Password is never logged: log
+	// Mail.Redacted().
+	Mail               *mailer.Settings
 	Production         bool
 	InImage            bool // SOULBRIDGE_IMAGE, set by the Dockerfile: the process runs in the project's image
 	Persistent         bool
@@ -90,6 +96,19 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "https://") && !strings.HasPrefix(c.PublicURL, "http://") {
 		errs = append(errs, errors.New("PUBLIC_URL: must start with https:// (or http://)"))
+	}
+	if smtpURL := env("SMTP_URL", ""); smtpURL != "" {
+		ms, err := mailer.Parse(smtpURL, env("MAIL_FROM", ""), env("SMTP_CA_FILE", ""))
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case c.PublicURL == "":
+			errs = append(errs, errors.New("SMTP_URL is set but the site has no public address for the links it mails: set PUBLIC_URL (e.g. https://community.example.org)"))
+		default:
+			c.Mail = &ms
+		}
+	} else if env("MAIL_FROM", "") != "" || env("SMTP_CA_FILE", "") != "" {
+		errs = append(errs, errors.New("MAIL_FROM/SMTP_CA_FILE are set but SMTP_URL is not: set SMTP_URL (smtp://user:pass@host:587 or smtps://user:pass@host:465) or unset them"))
 	}
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 1 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q: must be a port number 1-65535", c.Port))

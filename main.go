@@ -66,6 +66,11 @@ environment (README.md, "Configuration"):
   LOG_FORMAT            json or text (default json in production)
   PUBLIC_URL            the site's public address, for reset links (default
                         https://$RAILWAY_PUBLIC_DOMAIN on Railway)
+  SMTP_URL              optional mail: smtp://user:pass@host:587 (STARTTLS
+                        required) or smtps://user:pass@host:465; needs MAIL_FROM
+                        and a public address (smtp+insecure:// loopback only)
+  MAIL_FROM             the sender address of that mail
+  SMTP_CA_FILE          PEM CA to trust for the mail server instead of the system's
   SOULBRIDGE_IMAGE      set to 1 by the image: a root start that cannot drop
                         privileges refuses, as in production
   APP_ENV               production: the production rules off Railway

@@ -12,6 +12,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/mailer"
 	"soulbridge/ops"
 	"soulbridge/session"
 	"soulbridge/web"
@@ -175,7 +176,20 @@ const imageSweepInterval = 15 * time.Minute
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
 func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (*web.Server, error) {
+	// The optional mail (SMTP_URL): a send in progress or waiting for a
+	// retry when the process exits is lost; the member can ask again.
+	var mail web.Mailer
+	if cfg.Mail != nil {
+		m, err := mailer.New(*cfg.Mail, log)
+		if err != nil {
+			return nil, err
+		}
+		mail = m
+		log.Info("mail enabled", "server", cfg.Mail.Redacted(), "from", cfg.Mail.From)
+	}
 	site, err := web.NewSite(store, web.SiteConfig{
+		Mailer:            mail,
+		PublicURL:         cfg.PublicURL,
 		Keys:              keys,
 		IdleLifetime:      cfg.SessionLifetime,
 		MaxLifetime:       cfg.SessionMaxLifetime,

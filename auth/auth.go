@@ -129,6 +129,12 @@ type User struct {
 	// changed on the account and when (OperatorAt); /account shows it.
 	OperatorNote string    `json:"operator_note,omitempty"`
 	OperatorAt   time.Time `json:"operator_at,omitzero"`
+	// Email is the member's confirmed address (email.go), "" when none;
+	// only a confirmed address is mailed a reset link. EmailPending is an
+	// address waiting for its confirmation link. Personal data: they go
+	// with the account record when it is deleted.
+	Email        string        `json:"email,omitempty"`
+	EmailPending *PendingEmail `json:"email_pending,omitempty"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling
@@ -138,7 +144,7 @@ type User struct {
 
 // userFields are the JSON fields User knows; any other is kept in other.
 var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since", "recovery_codes",
-	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at"}
+	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at", "email", "email_pending"}
 
 // Locked reports whether an operator locked the account.
 func (u User) Locked() bool { return !u.LockedAt.IsZero() }

@@ -86,8 +86,11 @@ type Service struct {
 	byAccount *Throttle
 	byDevice  *Throttle
 	bySignup  *Throttle
-	inFlight  *gate
-	standings *standingCache
+	// mailByIP and mailByAccount throttle "e-mail me a link" (email.go).
+	mailByIP      *Throttle
+	mailByAccount *Throttle
+	inFlight      *gate
+	standings     *standingCache
 	// dummyCodes is the recovery-code set checked for a name without one,
 	// dummyRecord an account holding it, decoded for an unknown name
 	// (Recover's equal work); codeCheck, if set, is told of each check.
@@ -112,16 +115,18 @@ func New(store Store, cfg Config) (*Service, error) {
 	}
 	dummyCodes, dummyRecord := newDummyCodes()
 	return &Service{
-		store:       store,
-		cfg:         cfg,
-		byIP:        NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
-		byAccount:   NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
-		byDevice:    NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
-		bySignup:    NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
-		inFlight:    newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
-		standings:   newStandingCache(),
-		dummyCodes:  dummyCodes,
-		dummyRecord: dummyRecord,
+		store:         store,
+		cfg:           cfg,
+		byIP:          NewThrottle(IPLimit, Window, maxTracked, cfg.Now),
+		byAccount:     NewThrottle(AccountLimit, Window, maxTracked, cfg.Now),
+		byDevice:      NewThrottle(DeviceLimit, Window, maxTracked, cfg.Now),
+		bySignup:      NewThrottle(SignupLimit, SignupWindow, maxTracked, cfg.Now),
+		mailByIP:      NewThrottle(MailIPLimit, MailWindow, maxTracked, cfg.Now),
+		mailByAccount: NewThrottle(MailAccountLimit, MailWindow, maxTracked, cfg.Now),
+		inFlight:      newGate(MaxInFlightPerAddr, cfg.MaxInFlight),
+		standings:     newStandingCache(),
+		dummyCodes:    dummyCodes,
+		dummyRecord:   dummyRecord,
 	}, nil
 }
 

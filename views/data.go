@@ -5,6 +5,7 @@ package views
 //go:generate go tool templ generate -path .
 
 import (
+	"net/url"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -108,6 +109,22 @@ type Account struct {
 	// holds (-1: unknown, not shown); RecoveryError is shown at the form that makes new ones.
 	RecoveryCodesLeft int
 	RecoveryError     string
+	// Mail is set when the site sends mail: the e-mail section is shown.
+	Mail *AccountMail
+}
+
+// AccountMail is the account page's e-mail section.
+type AccountMail struct {
+	Email   string // the confirmed address, "" when none
+	Pending string // an address waiting for its confirmation link
+	Error   string // shown at the form
+	Notice  string // e.g. "a confirmation link is on its way"
+}
+
+// ConfirmEmailForm is the page of an address confirmation link.
+type ConfirmEmailForm struct {
+	Username, Token string
+	Error           string
 }
 
 // RecoveryCodes is the page that shows a new set of recovery codes, once.
@@ -124,6 +141,10 @@ type RecoverForm struct {
 	Username    string            // refilled; the code and the password never are
 	Error       string            // form-level message
 	FieldErrors map[string]string // "new_password" → message at that field
+	// Mail is set when the site sends mail: the "e-mail me a link" form is
+	// shown; MailNotice is its one answer.
+	Mail       bool
+	MailNotice string
 }
 
 // AccountSession is one of the user's sessions on the account page.
@@ -144,3 +165,6 @@ type ResetForm struct {
 	Error      string // form-level message
 	FieldError string // at the new password
 }
+
+// urlQuery escapes a value for a URL's query string.
+func urlQuery(s string) string { return url.QueryEscape(s) }

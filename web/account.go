@@ -43,6 +43,17 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 	if u, err := s.auth.Get(r.Context(), sess.Username); err == nil && u.OperatorNote != "" {
 		a.OperatorNote, a.OperatorAt = u.OperatorNote, readableTime(u.OperatorAt)
 	}
+	if s.mail != nil {
+		if a.Mail == nil {
+			a.Mail = &views.AccountMail{}
+		}
+		if u, err := s.auth.Get(r.Context(), sess.Username); err == nil {
+			a.Mail.Email = u.Email
+			if u.EmailPending != nil {
+				a.Mail.Pending = u.EmailPending.Address
+			}
+		}
+	}
 	for _, in := range s.sessionViews(list, sess) {
 		a.Sessions = append(a.Sessions, views.AccountSession{
 			ID: in.ID, Device: in.Device, IP: in.IP, Current: in.Current,

@@ -49,6 +49,9 @@ type siteOptions struct {
 	logger *slog.Logger
 	// uploadInterval is the avatar upload limit's window; 0: the default.
 	uploadInterval time.Duration
+	// mailer and publicURL enable the optional e-mail (web/mail.go).
+	mailer    web.Mailer
+	publicURL string
 }
 
 // newSite wires the site over an in-memory store with web.NewSite, as
@@ -79,6 +82,8 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		Version:           testVersion,
 		Logger:            opts.logger,
 		UploadInterval:    opts.uploadInterval,
+		Mailer:            opts.mailer,
+		PublicURL:         opts.publicURL,
 	})
 	if err != nil {
 		t.Fatalf("web.NewSite: %v", err)

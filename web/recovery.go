@@ -50,7 +50,7 @@ func (s *Server) recoveryCodes(w http.ResponseWriter, r *http.Request) error {
 
 // recoverPage shows the "forgot your password" form.
 func (s *Server) recoverPage(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, views.Recover(s.layout(r, "Forgot your password"), views.RecoverForm{}))
+	s.render(w, r, http.StatusOK, views.Recover(s.layout(r, "Forgot your password"), views.RecoverForm{Mail: s.mail != nil}))
 	return nil
 }
 
@@ -72,7 +72,7 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	form := views.RecoverForm{Username: r.PostForm.Get("username")}
+	form := views.RecoverForm{Username: r.PostForm.Get("username"), Mail: s.mail != nil}
 	a := auth.Recovery{Username: form.Username, Code: r.PostForm.Get("code"),
 		NewPassword: r.PostForm.Get("new_password"), IP: s.clientIP(r)}
 	if name, err := auth.NormalizeUsername(form.Username); err == nil {

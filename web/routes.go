@@ -28,6 +28,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /recover", s.handle(s.recoverAccount))
 	mux.Handle("GET /reset", s.handle(s.resetPage))
 	mux.Handle("POST /reset", s.handle(s.resetPassword))
+	if s.mail != nil {
+		mux.Handle("POST /recover/email", s.handle(s.mailResetLink))
+		mux.Handle("POST /account/email", s.handle(s.changeEmail))
+		mux.Handle("GET /account/email/confirm", s.handle(s.confirmEmailPage))
+		mux.Handle("POST /account/email/confirm", s.handle(s.confirmEmail))
+	}
 
 	// Avatar API (JSON errors) and the no-JavaScript picker.
 	mux.Handle("GET /community/avatar", s.handle(s.getAvatar))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"soulbridge/assets"
@@ -59,6 +60,10 @@ type Deps struct {
 	// DeviceKeys sign device cookies (web/device.go): current first, then
 	// previous keys still accepted; none means no device cookies.
 	DeviceKeys [][]byte
+	// Mailer, if set, enables the e-mail address and "e-mail me a link"
+	// (web/mail.go); PublicURL (no trailing slash) starts the mailed links.
+	Mailer    Mailer
+	PublicURL string
 }
 
 // Server is the site's HTTP handler.
@@ -83,6 +88,9 @@ type Server struct {
 	uploadRate  minRate
 	// avatarBodies keeps encoded GET /community/avatar bodies (avatar_cache.go).
 	avatarBodies *avatarBodies
+	// mail is nil when the site sends no mail; publicURL starts its links.
+	mail      Mailer
+	publicURL string
 
 	handler http.Handler
 }
@@ -107,6 +115,8 @@ func New(d Deps) *Server {
 		uploadRate:  uploadRate(),
 
 		avatarBodies: newAvatarBodies(),
+		mail:         d.Mailer,
+		publicURL:    strings.TrimRight(d.PublicURL, "/"),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -51,6 +51,10 @@ type SiteConfig struct {
 	// UploadInterval is the least time between two stored avatar uploads
 	// of one user; 0 means avatar.DefaultUploadInterval.
 	UploadInterval time.Duration
+	// Mailer, if set, sends the optional e-mails (address confirmation,
+	// reset links); PublicURL starts their links.
+	Mailer    Mailer
+	PublicURL string
 }
 
 // sharedTier reports whether the store sees every instance's writes: always
@@ -113,6 +117,8 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		Mirror:            cfg.Mirror,
 		Disk:              cfg.Disk,
 		DeviceKeys:        cfg.Keys,
+		Mailer:            cfg.Mailer,
+		PublicURL:         cfg.PublicURL,
 	}), nil
 }
 
