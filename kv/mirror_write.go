@@ -51,29 +51,7 @@ func (m *Mirror) Replace(ctx context.Context, key string, old, val []byte, ttl t
 		m.trip(ctx, err)
 		return fmt.Errorf("%w: the change may still reach it", ErrUnavailable)
 	}
-	m.cache.invalidate(key)
-	switch res.status {
-	case putWritten:
-		return m.saveLocal(ctx, key, res.stored)
-	case putNoEpoch:
-		m.wake()
-		return ErrUnavailable
-	case putChanged:
-		return ErrChanged
-	}
-	if res.stored != nil {
-		if err := m.saveLocal(ctx, key, res.stored); err != nil { // the tombstone that refused it
-			return err
-		}
-		return ErrNotFound
-	}
-	// Redis has no trace of the key. If the local copy holds it live, Redis
-	// may have lost it and not be refilled yet (another instance made the
-	// new epoch): whether it is live cannot be told now.
-	if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
-		return fmt.Errorf("%w: redis lost the key and is not refilled yet", ErrUnavailable)
-	}
-	return ErrNotFound
+	return m.settle(ctx, key, modeReplace, res)
 }
 
 // Delete leaves a tombstone under key in Redis and the local copy (so no
@@ -161,35 +139,7 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 		if m.up() {
 			res, err := m.put(ctx, key, stored, mode)
 			if err == nil {
-				m.cache.invalidate(key)
-				switch {
-				case mode == modeRemove:
-					_, err := m.local.apply(ctx, []localOp{{key: key, remove: true}})
-					return err
-				case res.status == putWritten:
-					return m.saveLocal(ctx, key, res.stored)
-				case res.status == putNoEpoch:
-					// Redis lost its data and the probe has not refilled
-					// it yet: whether the key is live is unknown.
-					m.wake()
-					return ErrUnavailable
-				}
-				if res.stored != nil && decodeRecord(res.stored).deleted {
-					if err := m.saveLocal(ctx, key, res.stored); err != nil {
-						return err
-					}
-					return ErrNotFound
-				}
-				if mode == modeRenew {
-					// Redis has no trace of the key. If the local copy
-					// holds it live, Redis may have lost it and not be
-					// refilled yet (another instance made the new
-					// epoch): the renewal cannot tell, and is skipped.
-					if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
-						return errNotFoundHere
-					}
-				}
-				return ErrNotFound
+				return m.settle(ctx, key, mode, res)
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -203,6 +153,45 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 		// Redis came back while we waited for the outbox: write online.
 	}
 	return ErrUnavailable
+}
+
+// settle keeps in the local copy what an online put of key in mode left
+// in Redis, and says how the write ended: the record written; ErrNotFound
+// for a write the script refused over a tombstone (kept here too, so this
+// instance stops serving the key) or, for a renewal or a replace, over no
+// value; ErrChanged for a replace that found another value; ErrUnavailable
+// while Redis has lost its data and is not refilled yet (no epoch, or no
+// value where the local copy holds the key live: whether it is live
+// cannot be told now; a renewal is then skipped, errNotFoundHere).
+func (m *Mirror) settle(ctx context.Context, key, mode string, res putResult) error {
+	m.cache.invalidate(key)
+	switch {
+	case mode == modeRemove:
+		_, err := m.local.apply(ctx, []localOp{{key: key, remove: true}})
+		return err
+	case res.status == putWritten:
+		return m.saveLocal(ctx, key, res.stored)
+	case res.status == putNoEpoch:
+		m.wake()
+		return ErrUnavailable
+	case res.status == putChanged:
+		return ErrChanged
+	}
+	if res.stored != nil && decodeRecord(res.stored).deleted {
+		if err := m.saveLocal(ctx, key, res.stored); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
+	if mode == modeRenew || mode == modeReplace {
+		if rec, found, err := m.local.getRecord(ctx, key); err == nil && found && !rec.deleted {
+			if mode == modeReplace {
+				return fmt.Errorf("%w: redis lost the key and is not refilled yet", ErrUnavailable)
+			}
+			return errNotFoundHere
+		}
+	}
+	return ErrNotFound
 }
 
 // saveLocal writes a record Redis accepted to the local copy.
