@@ -89,13 +89,13 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.typedNameEvent(r, eventRecoveryFailed, form.Username)
 		form.Error = recoveryRefused
-		return s.recoverFailure(w, r, form, recoveryRefused)
+		return s.refusedForm(w, r, recoveryRefused, views.Recover(s.layout(r, "Forgot your password"), form))
 	case errors.Is(err, auth.ErrLocked):
 		s.typedNameEvent(r, eventRecoveryFailed, form.Username, "reason", "locked")
 		return errAccountLocked
 	case errors.As(err, &invalid):
 		form.FieldErrors = map[string]string{"new_password": invalid.Message}
-		return s.recoverFailure(w, r, form, invalid.Message)
+		return s.refusedForm(w, r, invalid.Message, views.Recover(s.layout(r, "Forgot your password"), form))
 	case errors.Is(err, kv.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err, Message: passwordOutcomeUnknown}
 	case err != nil:
@@ -115,16 +115,6 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
-	return nil
-}
-
-// recoverFailure answers a refused recovery with 400: JSON clients get the
-// message, a browser the form again.
-func (s *Server) recoverFailure(w http.ResponseWriter, r *http.Request, form views.RecoverForm, msg string) error {
-	if wantsJSON(r) {
-		return errorf(http.StatusBadRequest, "%s", msg)
-	}
-	s.render(w, r, http.StatusBadRequest, views.Recover(s.layout(r, "Forgot your password"), form))
 	return nil
 }
 

@@ -38,3 +38,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// refusedForm answers a form refused with 400 (recovery, a reset link):
+// JSON clients get msg as the error, a browser page, the form again with
+// its message.
+func (s *Server) refusedForm(w http.ResponseWriter, r *http.Request, msg string, page templ.Component) error {
+	if wantsJSON(r) {
+		return errorf(http.StatusBadRequest, "%s", msg)
+	}
+	s.render(w, r, http.StatusBadRequest, page)
+	return nil
+}

@@ -53,12 +53,12 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.typedNameEvent(r, eventResetFailed, f.Username)
 		f.Error = resetRefused
-		return s.resetFailure(w, r, f, resetRefused)
+		return s.refusedForm(w, r, resetRefused, views.ResetPassword(s.layout(r, "Set a new password"), f))
 	case errors.Is(err, auth.ErrLocked):
 		return errAccountLocked
 	case errors.As(err, &invalid):
 		f.FieldError = invalid.Message
-		return s.resetFailure(w, r, f, invalid.Message)
+		return s.refusedForm(w, r, invalid.Message, views.ResetPassword(s.layout(r, "Set a new password"), f))
 	case errors.Is(err, kv.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Cause: err, Message: passwordOutcomeUnknown}
 	case err != nil:
@@ -70,15 +70,5 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.authEvent(r, eventPasswordReset, u.Username, sess.ID, "sessions_ended", ended)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
-	return nil
-}
-
-// resetFailure answers a refused reset: JSON clients get the error, a
-// browser the form again with the message.
-func (s *Server) resetFailure(w http.ResponseWriter, r *http.Request, f views.ResetForm, msg string) error {
-	if wantsJSON(r) {
-		return errorf(http.StatusBadRequest, "%s", msg)
-	}
-	s.render(w, r, http.StatusBadRequest, views.ResetPassword(s.layout(r, "Set a new password"), f))
 	return nil
 }
