@@ -124,40 +124,32 @@ type Recovery struct {
 // by a conditional write of the account: two recoveries with one code,
 // on one instance or two, cannot both succeed. A right code for an account
 // an operator locked is ErrLocked, and the code stays unused.
-func (s *Service) Recover(ctx context.Context, a Recovery) (u User, err error) {
+func (s *Service) Recover(ctx context.Context, a Recovery) (User, error) {
 	name, nameErr := NormalizeUsername(a.Username)
 	if nameErr == nil {
 		if err := CheckNewPassword(name, a.NewPassword); err != nil {
 			return User{}, err
 		}
 	}
-	addr := AddrKey(a.IP)
-	if !s.inFlight.enter(addr) {
-		return User{}, &ThrottledError{RetryAfter: BusyRetry}
-	}
-	defer s.inFlight.leave(addr)
-	held, wait := s.reserve(ctx, s.attemptCounters(addr, name, nameErr, a.Device))
-	if wait > 0 {
-		return User{}, &ThrottledError{RetryAfter: wait}
-	}
-	defer func() { s.settle(ctx, held, errors.Is(err, ErrBadCredentials)) }()
-	code := normalizeCode(a.Code)
-	if err := s.checkCode(ctx, name, nameErr, code); err != nil {
-		return User{}, err
-	}
-	u, err = s.setPassword(ctx, name, a.NewPassword, "recover", func(u *User) error {
-		// Checked in the rewrite: a lock landing first refuses, and
-		// keeps the code for after the unlock.
-		if u.Locked() {
-			return ErrLocked
+	return s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
+		code := normalizeCode(a.Code)
+		if err := s.checkCode(ctx, name, nameErr, code); err != nil {
+			return User{}, err
 		}
-		return u.useCode(code, s.codeCheck)
+		u, err := s.setPassword(ctx, name, a.NewPassword, "recover", func(u *User) error {
+			// Checked in the rewrite: a lock landing first refuses, and
+			// keeps the code for after the unlock.
+			if u.Locked() {
+				return ErrLocked
+			}
+			return u.useCode(code, s.codeCheck)
+		})
+		if errors.Is(err, errCodeUsed) || errors.Is(err, ErrNoAccount) {
+			// Used by a recovery that landed first, or the account deleted.
+			return User{}, ErrBadCredentials
+		}
+		return u, err
 	})
-	if errors.Is(err, errCodeUsed) || errors.Is(err, ErrNoAccount) {
-		// Used by a recovery that landed first, or the account deleted.
-		return User{}, ErrBadCredentials
-	}
-	return u, err
 }
 
 // checkCode is Recover's cheap first check, before the password is hashed:

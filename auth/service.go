@@ -226,16 +226,27 @@ type Attempt struct {
 // Authenticate is LogIn with the attempt's device.
 func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
 	name, nameErr := NormalizeUsername(a.Username)
-	addr := AddrKey(a.IP)
+	return s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
+		return s.check(ctx, name, nameErr, a.Password)
+	})
+}
+
+// attempt runs check as one credential attempt (a log-in, a recovery)
+// from ip: at most MaxInFlightPerAddr at once per address, refused while
+// one of its counters (attemptCounters) is over its limit
+// (*ThrottledError), and counted as a failure when check returns
+// ErrBadCredentials.
+func (s *Service) attempt(ctx context.Context, ip, name string, nameErr error, device string, check func() (User, error)) (User, error) {
+	addr := AddrKey(ip)
 	if !s.inFlight.enter(addr) {
 		return User{}, &ThrottledError{RetryAfter: BusyRetry}
 	}
 	defer s.inFlight.leave(addr)
-	held, wait := s.reserve(ctx, s.attemptCounters(addr, name, nameErr, a.Device))
+	held, wait := s.reserve(ctx, s.attemptCounters(addr, name, nameErr, device))
 	if wait > 0 {
 		return User{}, &ThrottledError{RetryAfter: wait}
 	}
-	u, err := s.check(ctx, name, nameErr, a.Password)
+	u, err := check()
 	s.settle(ctx, held, errors.Is(err, ErrBadCredentials))
 	return u, err
 }
