@@ -86,6 +86,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if !strings.Contains(text(), "Waiting for confirmation: "+addr) {
 				t.Errorf("/account does not show %s waiting for confirmation", addr)
 			}
+			tb.checkAxe("account, address waiting for confirmation")
 			confirm := smtp.Wait(t, 10*time.Second)
 			if len(confirm.To) != 1 || confirm.To[0] != addr || !strings.Contains(confirm.From, "noreply@example.org") {
 				t.Fatalf("confirmation mail from %q to %v", confirm.From, confirm.To)
@@ -97,6 +98,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if res := tb.navigate(confirmPath); res.Status != 200 {
 				t.Fatalf("open the confirmation link: %d", res.Status)
 			}
+			tb.checkAxe("confirmation link")
 			res = tb.clickAndLoad(`main form[action^="/account/email/confirm?"] button[type="submit"]`)
 			if res.Status != 200 || tb.path() != "/account" {
 				t.Fatalf("confirm: %d at %s, want 200 at /account", res.Status, tb.path())
@@ -104,6 +106,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if body := text(); !strings.Contains(body, "Confirmed address: "+addr) || strings.Contains(body, "Waiting for confirmation") {
 				t.Fatalf("/account after confirming does not show %s as confirmed", addr)
 			}
+			tb.checkAxe("account with a confirmed address")
 
 			res = tb.clickAndLoad(`header .logout-form button[type="submit"]`)
 			if res.Status != 200 || tb.path() != "/" {
@@ -114,6 +117,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if res.Status != 200 || tb.path() != "/recover" {
 				t.Fatalf("Forgot your password?: %d at %s", res.Status, tb.path())
 			}
+			tb.checkAxe("recover with E-mail me a link")
 			tb.do("fill in the e-mail-me-a-link form",
 				chromedp.SendKeys(chromedp.ID("mail_username"), user, chromedp.NodeVisible))
 			res = tb.clickAndLoad(`main form[action="/recover/email"] button[type="submit"]`)
@@ -123,6 +127,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if !strings.Contains(text(), "a link to set a new password is on its way") {
 				t.Error("the answer to E-mail me a link does not say a link is on its way")
 			}
+			tb.checkAxe("E-mail me a link's answer")
 			reset := smtp.Wait(t, 10*time.Second)
 			if len(reset.To) != 1 || reset.To[0] != addr {
 				t.Fatalf("reset mail to %v", reset.To)
@@ -140,6 +145,7 @@ func TestMailResetInBrowser(t *testing.T) {
 				if !strings.Contains(text(), "Choose a new password for "+user) {
 					t.Fatalf("the reset page does not name %s", user)
 				}
+				tb.checkAxe("reset link")
 				tb.do("fill in the new password",
 					chromedp.SendKeys(chromedp.ID("new_password"), newPassword, chromedp.NodeVisible))
 				return tb.clickAndLoad(`main form.form button[type="submit"]`).Status
@@ -161,6 +167,7 @@ func TestMailResetInBrowser(t *testing.T) {
 			if !strings.Contains(text(), "This link does not work any more") {
 				t.Error("the refused link does not say it does not work any more")
 			}
+			tb.checkAxe("reset link used twice")
 
 			// The new password logs in.
 			res = tb.clickAndLoad(`header .logout-form button[type="submit"]`)

@@ -53,6 +53,8 @@ type tab struct {
 	srv *server
 	ctx context.Context
 	rec *recorder
+	// noScript: the tab was made with JavaScript off.
+	noScript bool
 }
 
 type tabOptions struct {
@@ -111,7 +113,7 @@ func newTab(t *testing.T, srv *server, o tabOptions) *tab {
 			t.Fatalf("disable JavaScript: %v", err)
 		}
 	}
-	return &tab{t: t, srv: srv, ctx: ctx, rec: rec}
+	return &tab{t: t, srv: srv, ctx: ctx, rec: rec, noScript: o.noScript}
 }
 
 // do runs actions, failing the test on error.
