@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"soulbridge/internal/testbin"
-	"soulbridge/internal/testredis"
 )
 
 // loginLoop logs name in on each of bases, over and over on one goroutine
@@ -109,20 +108,7 @@ func TestOperatorLockRacesLogIn(t *testing.T) {
 // through A: at once, no session works on either and both refuse the
 // password with 403.
 func TestOperatorLockRacesLogInAcrossInstances(t *testing.T) {
-	testbin.SkipShort(t)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	env := func(name string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, name), testbin.Env{
-			"SECRET_KEY": key, "REDIS_URL": rs.URL(), "SESSION_KEY_PREFIX": mirrorPrefix, "LOG_FORMAT": "text",
-		})
-	}
-	envA := env("a")
-	p := &pair{redis: rs, c: testbin.Client(t)}
-	p.a = testbin.Start(t, "A", envA)
-	p.b = testbin.Start(t, "B", env("b"))
-	p.waitRedis(t, "ok", 5*time.Second)
+	p := startPair(t)
 	testbin.Signup(t, p.c, p.a.Base(), "alice", operatorPassword)
-	raceLockWithLogIns(t, p.c, envA, p.a.Base(), p.b.Base())
+	raceLockWithLogIns(t, p.c, p.envA, p.a.Base(), p.b.Base())
 }
