@@ -55,7 +55,7 @@ func wantsJSON(r *http.Request) bool {
 	if p == uploadPath {
 		return false
 	}
-	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions")
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") || p == "/account/activity"
 }
 
 // requireSession returns the request's session or the 401 error.
