@@ -43,7 +43,7 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // wantsJSON reports whether errors for r are answered as JSON: the API paths
-// (/community/avatar*, /account/sessions*, as docs/architecture.md names
+// (/community/avatar*, /account/sessions*, /account/activity, as docs/architecture.md names
 // them in "Errors: JSON or a page"), except the upload form's
 // /community/avatar/upload, which follows Accept like a page; and any
 // request that accepts application/json.
