@@ -203,7 +203,7 @@ type activityJSON struct {
 
 // activity returns the account's recent events for sess's page, newest
 // first: the latest activityShown events and failedGroupsShown failure
-// groups, merged by time.
+// groups, merged by time, none from before the account was made.
 func (s *Server) activity(ctx context.Context, sess *session.Session) ([]activityJSON, error) {
 	evs, err := s.auth.Events(ctx, sess.Username, activityShown)
 	if err != nil {
@@ -213,9 +213,19 @@ func (s *Server) activity(ctx context.Context, sess *session.Session) ([]activit
 	if err != nil {
 		return nil, err
 	}
+	// An event from before the account was made is an earlier owner's of
+	// the name (kept by a write that landed after that account's deletion,
+	// or left by an instance that knew no events): not shown.
+	var since time.Time
+	if u, err := s.auth.Get(ctx, sess.Username); err == nil {
+		since = u.CreatedAt
+	}
 	current := sess.PublicID()
 	out := make([]activityJSON, 0, len(evs)+len(failed))
 	for _, e := range append(evs, failed...) {
+		if e.At.Before(since) {
+			continue
+		}
 		a := activityJSON{At: e.At.UTC().Format(time.RFC3339), Kind: e.Kind, Text: e.Event, Device: e.Device, IP: e.IP,
 			NewDevice: e.NewDevice, Count: e.Count, at: e.At}
 		switch {

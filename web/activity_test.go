@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"soulbridge/auth"
 	"soulbridge/web"
 )
 
@@ -129,6 +132,11 @@ func TestActivityScriptedHistory(t *testing.T) {
 		t.Fatalf("delete: %d", r.status)
 	}
 	web.WaitActivity(s.server)
+	// An earlier owner's event that landed after the deletion is not shown.
+	if err := s.server.Services().Accounts.RecordEvent(context.Background(), "alice",
+		auth.Event{At: time.Now().Add(-time.Minute), Kind: auth.KindLogIn, Event: "Logged in"}); err != nil {
+		t.Fatal(err)
+	}
 	back := s.signup(t, "alice")
 	if got := kinds(s.activityOf(t, back)); got != "sign-up" {
 		t.Errorf("the name's new owner sees %q, want only its sign-up", got)
