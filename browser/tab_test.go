@@ -61,6 +61,18 @@ type tabOptions struct {
 	noScript bool // JavaScript disabled (emulation.setScriptExecutionDisabled)
 }
 
+// withAndWithoutScript runs test as two subtests, "without JavaScript"
+// (noScript true: give it to tabOptions) and "with JavaScript".
+func withAndWithoutScript(t *testing.T, test func(t *testing.T, noScript bool)) {
+	for _, noScript := range []bool{true, false} {
+		name := "with JavaScript"
+		if noScript {
+			name = "without JavaScript"
+		}
+		t.Run(name, func(t *testing.T) { test(t, noScript) })
+	}
+}
+
 // newTab starts a fresh Chromium (its own user-data dir) for srv.
 func newTab(t *testing.T, srv *server, o tabOptions) *tab {
 	t.Helper()
@@ -163,6 +175,15 @@ func (tb *tab) clickAndLoad(sel string) *network.Response {
 		tb.t.Fatalf("click %s and wait for the next page: %v", sel, err)
 	}
 	return res
+}
+
+// logOut clicks the header's "Log out" and requires landing on /.
+func (tb *tab) logOut() {
+	tb.t.Helper()
+	res := tb.clickAndLoad(`header .logout-form button[type="submit"]`)
+	if res.Status != 200 || tb.path() != "/" {
+		tb.t.Fatalf("log out: %d at %s", res.Status, tb.path())
+	}
 }
 
 // path is the current page's URL path and query.
