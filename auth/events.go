@@ -72,7 +72,8 @@ const (
 func eventsOf(name string) string { return eventPrefix + name + ":" }
 
 // RecordEvent keeps e (At set to now when zero) among username's events
-// for EventRetention.
+// for EventRetention. With the Redis mirror down, an instance with a
+// persistent data dir queues it; one without answers kv.ErrUnavailable.
 func (s *Service) RecordEvent(ctx context.Context, username string, e Event) error {
 	name, err := NormalizeUsername(username)
 	if err != nil {
@@ -88,7 +89,10 @@ func (s *Service) RecordEvent(ctx context.Context, username string, e Event) err
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
 	key := fmt.Sprintf("%s%020d-%s", eventsOf(name), e.At.UnixNano(), hex.EncodeToString(nonce[:]))
-	if err := s.store.Create(ctx, key, b, EventRetention); err != nil {
+	// The key is new (time and nonce): Set, which the Redis mirror queues
+	// in its outbox while Redis is down, rather than Create, which it
+	// refuses then.
+	if err := s.store.Set(ctx, key, b, EventRetention); err != nil {
 		return fmt.Errorf("auth: record event: %w", err)
 	}
 	return nil

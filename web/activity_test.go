@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,10 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/internal/testredis"
+	"soulbridge/internal/testwait"
+	"soulbridge/kv"
+	"soulbridge/kv/kvtest"
 	"soulbridge/web"
 )
 
@@ -210,5 +215,41 @@ func TestNewDeviceNotice(t *testing.T) {
 	}
 	if home := s.activityOf(t, home); home[0].By != "another of your sessions" {
 		t.Errorf("seen from the first session, the latest = %+v, want by another of your sessions", home[0])
+	}
+}
+
+// TestActivityThroughAnOutage: with the Redis mirror down, on an instance
+// with a persistent data dir, a log-in and a wrong password still get
+// their answers (303, 401). The log-in's event is queued with the other
+// writes and shows once Redis is back; the failed attempt's count, a
+// conditional write the mirror never queues, is lost, and the log says so.
+func TestActivityThroughAnOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	redis := testredis.Start(t)
+	m := kvtest.Mirror(t, "soulbridge:", kv.MirrorOptions{URL: redis.URL(), Persistent: true})
+	var logs lockedBuffer
+	s := newSiteOver(t, m, []byte(strings.Repeat("k", 32)), func(c *web.SiteConfig) {
+		c.Mirror, c.Counter = m, m
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	home := s.signup(t, "alice")
+	redis.Kill()
+	testwait.Until(t, 10*time.Second, "the mirror down", func() bool { return m.Status() != "ok" })
+	if r := s.login(t, "alice", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("log-in with the mirror down: %d %s, want 303", r.status, r.body)
+	}
+	if r := s.do(t, req{method: "POST", path: "/login", form: url.Values{"username": {"alice"}, "password": {"not the password"}}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong password with the mirror down: %d, want 401", r.status)
+	}
+	web.WaitActivity(s.server)
+	if out := logs.String(); !strings.Contains(out, "activity event lost") || !strings.Contains(out, "kind=log-in-failed") {
+		t.Errorf("the log does not say the failed attempt's count was lost:\n%s", out)
+	}
+	redis.StartAgain()
+	testwait.Until(t, 15*time.Second, "the mirror up with its outbox replayed", func() bool { return m.Status() == "ok" && m.OutboxLen() == 0 })
+	if got := kinds(s.activityOf(t, home)); got != "log-in sign-up" {
+		t.Errorf("activity after the outage: %q, want the log-in made during it, then the sign-up", got)
 	}
 }
