@@ -105,6 +105,9 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Members' activity events are written in the background: what is
+	// queued is written (a few seconds at most) before the store closes.
+	defer handler.Close()
 	// `soulbridge backup`, `restore` and the operator commands talk to
 	// this process through a socket in the data dir (admin.go); stopped
 	// before the store closes.

@@ -158,6 +158,9 @@ type Store interface {
 	// Create stores val under key only if key is absent, else returns
 	// kv.ErrExists.
 	Create(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Set stores val under key: an account's events (each under a key of
+	// its own), which the Redis mirror queues while Redis is down.
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 	// Replace and Delete serve account changes (a password change, "log
 	// out everywhere else") and account deletion.
 	Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error

@@ -11,7 +11,8 @@ import (
 // lists every package's): user:<name>, the account, whose name follows the
 // username rules in its stored form (lower case) and whose record decodes
 // and names the same account; events:<name>:<time>-<nonce>, one of the
-// account's security events (events.go), removed with it;
+// account's security events, and events:<name>:failed:<hour>-<net>, its
+// failed log-ins from one network in one hour (events.go), removed with it;
 // reset:<name>:<sha256>, a reset link (reset.go), removed with it. The log-in throttle's counters live in Redis
 // only (kv.Mirror.Reserve), never in the store.
 func KeyKinds() []kv.KeyKind {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"soulbridge/auth"
-	"soulbridge/kv"
 )
 
 // TestLockUnlock: a lock refuses the correct password with ErrLocked (a
@@ -98,16 +97,8 @@ func TestEventsRemovedWithAccount(t *testing.T) {
 	if err != nil || len(evs) != 2 || evs[0].Event != "account unlocked" || evs[1].By != "operator" {
 		t.Fatalf("Events = %+v, %v; want unlocked then locked, by operator", evs, err)
 	}
-	var keys int
-	err = store.Scan(ctx, kv.Range{Prefix: "events:alice:"}, func(key string, val []byte) error {
-		keys++
-		if _, _, err := kv.CheckKey(auth.KeyKinds(), key, val, auth.CheckStoredUsername); err != nil {
-			t.Errorf("key check refuses %q: %v", key, err)
-		}
-		return nil
-	})
-	if err != nil || keys != 2 {
-		t.Fatalf("event keys: %d, %v; want 2", keys, err)
+	if keys := checkedKeys(t, store, "events:alice:"); keys != 2 {
+		t.Fatalf("event keys: %d; want 2", keys)
 	}
 	if err := s.Delete(ctx, "alice"); err != nil {
 		t.Fatal(err)

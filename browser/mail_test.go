@@ -54,135 +54,130 @@ func mailedPath(t *testing.T, srv *server, m testsmtp.Mail) string {
 // password and land on /account logged in; the same link again is refused;
 // the new password logs in.
 func TestMailResetInBrowser(t *testing.T) {
-	for _, noScript := range []bool{true, false} {
-		name := "with JavaScript"
-		if noScript {
-			name = "without JavaScript"
+	withAndWithoutScript(t, func(t *testing.T, noScript bool) {
+		chromiumPath(t) // skip (or fail in CI) before starting anything
+		smtp := testsmtp.Start(t, testsmtp.Plain, "", "")
+		srv := startMailServer(t, smtp)
+		tb := newTab(t, srv, tabOptions{noScript: noScript})
+		const user, addr, newPassword = "mabel", "mabel@example.net", "staple violet quarry"
+		text := func() string { return eval[string](tb, `document.body.textContent`) }
+
+		tb.signUp(user)
+		// Let /community's own requests finish before leaving it: a
+		// request cut short by the next navigation may never be reported
+		// done, and checkClean waits for a quiet network.
+		tb.idle()
+		if res := tb.navigate("/account"); res.Status != 200 {
+			t.Fatalf("GET /account: %d", res.Status)
 		}
-		t.Run(name, func(t *testing.T) {
-			chromiumPath(t) // skip (or fail in CI) before starting anything
-			smtp := testsmtp.Start(t, testsmtp.Plain, "", "")
-			srv := startMailServer(t, smtp)
-			tb := newTab(t, srv, tabOptions{noScript: noScript})
-			const user, addr, newPassword = "mabel", "mabel@example.net", "staple violet quarry"
-			text := func() string { return eval[string](tb, `document.body.textContent`) }
+		tb.do("fill in the e-mail form",
+			chromedp.SendKeys(chromedp.ID("email"), addr, chromedp.NodeVisible),
+			chromedp.SendKeys(chromedp.ID("email_password"), password, chromedp.NodeVisible),
+		)
+		res := tb.clickAndLoad(`main form[action="/account/email"] button[type="submit"]`)
+		if res.Status != 200 || tb.path() != "/account" {
+			t.Fatalf("add an address: %d at %s, want 200 at /account", res.Status, tb.path())
+		}
+		if !strings.Contains(text(), "Waiting for confirmation: "+addr) {
+			t.Errorf("/account does not show %s waiting for confirmation", addr)
+		}
+		tb.checkAxe("account, address waiting for confirmation")
+		confirm := smtp.Wait(t, 10*time.Second)
+		if len(confirm.To) != 1 || confirm.To[0] != addr || !strings.Contains(confirm.From, "noreply@example.org") {
+			t.Fatalf("confirmation mail from %q to %v", confirm.From, confirm.To)
+		}
+		confirmPath := mailedPath(t, srv, confirm)
+		if !strings.HasPrefix(confirmPath, "/account/email/confirm?") {
+			t.Fatalf("confirmation link %q", confirmPath)
+		}
+		if res := tb.navigate(confirmPath); res.Status != 200 {
+			t.Fatalf("open the confirmation link: %d", res.Status)
+		}
+		tb.checkAxe("confirmation link")
+		res = tb.clickAndLoad(`main form[action^="/account/email/confirm?"] button[type="submit"]`)
+		if res.Status != 200 || tb.path() != "/account" {
+			t.Fatalf("confirm: %d at %s, want 200 at /account", res.Status, tb.path())
+		}
+		if body := text(); !strings.Contains(body, "Confirmed address: "+addr) || strings.Contains(body, "Waiting for confirmation") {
+			t.Fatalf("/account after confirming does not show %s as confirmed", addr)
+		}
+		tb.checkAxe("account with a confirmed address")
 
-			tb.signUp(user)
-			// Let /community's own requests finish before leaving it: a
-			// request cut short by the next navigation may never be reported
-			// done, and checkClean waits for a quiet network.
-			tb.idle()
-			if res := tb.navigate("/account"); res.Status != 200 {
-				t.Fatalf("GET /account: %d", res.Status)
-			}
-			tb.do("fill in the e-mail form",
-				chromedp.SendKeys(chromedp.ID("email"), addr, chromedp.NodeVisible),
-				chromedp.SendKeys(chromedp.ID("email_password"), password, chromedp.NodeVisible),
-			)
-			res := tb.clickAndLoad(`main form[action="/account/email"] button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/account" {
-				t.Fatalf("add an address: %d at %s, want 200 at /account", res.Status, tb.path())
-			}
-			if !strings.Contains(text(), "Waiting for confirmation: "+addr) {
-				t.Errorf("/account does not show %s waiting for confirmation", addr)
-			}
-			confirm := smtp.Wait(t, 10*time.Second)
-			if len(confirm.To) != 1 || confirm.To[0] != addr || !strings.Contains(confirm.From, "noreply@example.org") {
-				t.Fatalf("confirmation mail from %q to %v", confirm.From, confirm.To)
-			}
-			confirmPath := mailedPath(t, srv, confirm)
-			if !strings.HasPrefix(confirmPath, "/account/email/confirm?") {
-				t.Fatalf("confirmation link %q", confirmPath)
-			}
-			if res := tb.navigate(confirmPath); res.Status != 200 {
-				t.Fatalf("open the confirmation link: %d", res.Status)
-			}
-			res = tb.clickAndLoad(`main form[action^="/account/email/confirm?"] button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/account" {
-				t.Fatalf("confirm: %d at %s, want 200 at /account", res.Status, tb.path())
-			}
-			if body := text(); !strings.Contains(body, "Confirmed address: "+addr) || strings.Contains(body, "Waiting for confirmation") {
-				t.Fatalf("/account after confirming does not show %s as confirmed", addr)
-			}
+		tb.logOut()
+		tb.navigate("/login")
+		res = tb.clickAndLoad(`main a[href="/recover"]`)
+		if res.Status != 200 || tb.path() != "/recover" {
+			t.Fatalf("Forgot your password?: %d at %s", res.Status, tb.path())
+		}
+		tb.checkAxe("recover with E-mail me a link")
+		tb.do("fill in the e-mail-me-a-link form",
+			chromedp.SendKeys(chromedp.ID("mail_username"), user, chromedp.NodeVisible))
+		res = tb.clickAndLoad(`main form[action="/recover/email"] button[type="submit"]`)
+		if res.Status != 200 || tb.path() != "/recover/email" {
+			t.Fatalf("E-mail me a link: %d at %s", res.Status, tb.path())
+		}
+		if !strings.Contains(text(), "a link to set a new password is on its way") {
+			t.Error("the answer to E-mail me a link does not say a link is on its way")
+		}
+		tb.checkAxe("E-mail me a link's answer")
+		reset := smtp.Wait(t, 10*time.Second)
+		if len(reset.To) != 1 || reset.To[0] != addr {
+			t.Fatalf("reset mail to %v", reset.To)
+		}
+		resetPath := mailedPath(t, srv, reset)
+		if !strings.HasPrefix(resetPath, "/reset?") {
+			t.Fatalf("reset link %q", resetPath)
+		}
 
-			res = tb.clickAndLoad(`header .logout-form button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/" {
-				t.Fatalf("log out: %d at %s", res.Status, tb.path())
+		setPassword := func() int64 {
+			t.Helper()
+			if res := tb.navigate(resetPath); res.Status != 200 {
+				t.Fatalf("open the reset link: %d", res.Status)
 			}
-			tb.navigate("/login")
-			res = tb.clickAndLoad(`main a[href="/recover"]`)
-			if res.Status != 200 || tb.path() != "/recover" {
-				t.Fatalf("Forgot your password?: %d at %s", res.Status, tb.path())
+			if !strings.Contains(text(), "Choose a new password for "+user) {
+				t.Fatalf("the reset page does not name %s", user)
 			}
-			tb.do("fill in the e-mail-me-a-link form",
-				chromedp.SendKeys(chromedp.ID("mail_username"), user, chromedp.NodeVisible))
-			res = tb.clickAndLoad(`main form[action="/recover/email"] button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/recover/email" {
-				t.Fatalf("E-mail me a link: %d at %s", res.Status, tb.path())
-			}
-			if !strings.Contains(text(), "a link to set a new password is on its way") {
-				t.Error("the answer to E-mail me a link does not say a link is on its way")
-			}
-			reset := smtp.Wait(t, 10*time.Second)
-			if len(reset.To) != 1 || reset.To[0] != addr {
-				t.Fatalf("reset mail to %v", reset.To)
-			}
-			resetPath := mailedPath(t, srv, reset)
-			if !strings.HasPrefix(resetPath, "/reset?") {
-				t.Fatalf("reset link %q", resetPath)
-			}
+			tb.checkAxe("reset link")
+			tb.do("fill in the new password",
+				chromedp.SendKeys(chromedp.ID("new_password"), newPassword, chromedp.NodeVisible))
+			return tb.clickAndLoad(`main form.form button[type="submit"]`).Status
+		}
+		if status := setPassword(); status != 200 || tb.path() != "/account" {
+			t.Fatalf("set a new password: %d at %s, want 200 at /account", status, tb.path())
+		}
+		if n := eval[int](tb, `document.querySelectorAll('header .logout-form').length`); n != 1 {
+			t.Fatal("not logged in after the reset")
+		}
+		if !strings.Contains(text(), "Confirmed address: "+addr) {
+			t.Error("/account after the reset does not show the confirmed address")
+		}
 
-			setPassword := func() int64 {
-				t.Helper()
-				if res := tb.navigate(resetPath); res.Status != 200 {
-					t.Fatalf("open the reset link: %d", res.Status)
-				}
-				if !strings.Contains(text(), "Choose a new password for "+user) {
-					t.Fatalf("the reset page does not name %s", user)
-				}
-				tb.do("fill in the new password",
-					chromedp.SendKeys(chromedp.ID("new_password"), newPassword, chromedp.NodeVisible))
-				return tb.clickAndLoad(`main form.form button[type="submit"]`).Status
-			}
-			if status := setPassword(); status != 200 || tb.path() != "/account" {
-				t.Fatalf("set a new password: %d at %s, want 200 at /account", status, tb.path())
-			}
-			if n := eval[int](tb, `document.querySelectorAll('header .logout-form').length`); n != 1 {
-				t.Fatal("not logged in after the reset")
-			}
-			if !strings.Contains(text(), "Confirmed address: "+addr) {
-				t.Error("/account after the reset does not show the confirmed address")
-			}
+		// The same link again: refused, and nothing changes.
+		if status := setPassword(); status != 400 {
+			t.Fatalf("the reset link used twice: %d, want 400", status)
+		}
+		if !strings.Contains(text(), "This link does not work any more") {
+			t.Error("the refused link does not say it does not work any more")
+		}
+		tb.checkAxe("reset link used twice")
 
-			// The same link again: refused, and nothing changes.
-			if status := setPassword(); status != 400 {
-				t.Fatalf("the reset link used twice: %d, want 400", status)
-			}
-			if !strings.Contains(text(), "This link does not work any more") {
-				t.Error("the refused link does not say it does not work any more")
-			}
-
-			// The new password logs in.
-			res = tb.clickAndLoad(`header .logout-form button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/" {
-				t.Fatalf("log out: %d at %s", res.Status, tb.path())
-			}
-			tb.navigate("/login")
-			tb.do("log in with the new password",
-				chromedp.SendKeys(chromedp.ID("username"), user, chromedp.NodeVisible),
-				chromedp.SendKeys(chromedp.ID("password"), newPassword, chromedp.NodeVisible),
-			)
-			res = tb.clickAndLoad(`main form[action="/login"] button[type="submit"]`)
-			if res.Status != 200 || tb.path() != "/community" {
-				t.Fatalf("log in with the new password: %d at %s", res.Status, tb.path())
-			}
-			if n := len(smtp.Mails()); n != 2 {
-				t.Errorf("%d mails, want 2 (confirmation, reset link)", n)
-			}
-			tb.checkClean(func(p problem) bool {
-				return p.source == "log/network" && strings.HasPrefix(p.url, srv.base()+"/reset?") &&
-					p.text == "Failed to load resource: the server responded with a status of 400 (Bad Request)"
-			})
+		// The new password logs in.
+		tb.logOut()
+		tb.navigate("/login")
+		tb.do("log in with the new password",
+			chromedp.SendKeys(chromedp.ID("username"), user, chromedp.NodeVisible),
+			chromedp.SendKeys(chromedp.ID("password"), newPassword, chromedp.NodeVisible),
+		)
+		res = tb.clickAndLoad(`main form[action="/login"] button[type="submit"]`)
+		if res.Status != 200 || tb.path() != "/community" {
+			t.Fatalf("log in with the new password: %d at %s", res.Status, tb.path())
+		}
+		if n := len(smtp.Mails()); n != 2 {
+			t.Errorf("%d mails, want 2 (confirmation, reset link)", n)
+		}
+		tb.checkClean(func(p problem) bool {
+			return p.source == "log/network" && strings.HasPrefix(p.url, srv.base()+"/reset?") &&
+				p.text == "Failed to load resource: the server responded with a status of 400 (Bad Request)"
 		})
-	}
+	})
 }

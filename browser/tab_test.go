@@ -53,10 +53,24 @@ type tab struct {
 	srv *server
 	ctx context.Context
 	rec *recorder
+	// noScript: the tab was made with JavaScript off.
+	noScript bool
 }
 
 type tabOptions struct {
 	noScript bool // JavaScript disabled (emulation.setScriptExecutionDisabled)
+}
+
+// withAndWithoutScript runs test as two subtests, "without JavaScript"
+// (noScript true: give it to tabOptions) and "with JavaScript".
+func withAndWithoutScript(t *testing.T, test func(t *testing.T, noScript bool)) {
+	for _, noScript := range []bool{true, false} {
+		name := "with JavaScript"
+		if noScript {
+			name = "without JavaScript"
+		}
+		t.Run(name, func(t *testing.T) { test(t, noScript) })
+	}
 }
 
 // newTab starts a fresh Chromium (its own user-data dir) for srv.
@@ -111,7 +125,7 @@ func newTab(t *testing.T, srv *server, o tabOptions) *tab {
 			t.Fatalf("disable JavaScript: %v", err)
 		}
 	}
-	return &tab{t: t, srv: srv, ctx: ctx, rec: rec}
+	return &tab{t: t, srv: srv, ctx: ctx, rec: rec, noScript: o.noScript}
 }
 
 // do runs actions, failing the test on error.
@@ -161,6 +175,15 @@ func (tb *tab) clickAndLoad(sel string) *network.Response {
 		tb.t.Fatalf("click %s and wait for the next page: %v", sel, err)
 	}
 	return res
+}
+
+// logOut clicks the header's "Log out" and requires landing on /.
+func (tb *tab) logOut() {
+	tb.t.Helper()
+	res := tb.clickAndLoad(`header .logout-form button[type="submit"]`)
+	if res.Status != 200 || tb.path() != "/" {
+		tb.t.Fatalf("log out: %d at %s", res.Status, tb.path())
+	}
 }
 
 // path is the current page's URL path and query.

@@ -133,6 +133,9 @@ func TestFault(t *testing.T) {
 	}
 	fails = append(fails, thr...)
 	fails = append(fails, k.passwords()...)
+	actFails, actRead := k.activity()
+	fails = append(fails, actFails...)
+	t.Logf("seed %d: activity lists read after healing: %d", cfg.seed, actRead)
 
 	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {

@@ -27,6 +27,7 @@ type pair struct {
 	redis *testredis.Server
 	a, b  *testbin.Proc
 	c     *http.Client
+	envA  testbin.Env // A's environment, for commands run beside it
 }
 
 func startPair(t *testing.T) *pair {
@@ -40,8 +41,8 @@ func startPair(t *testing.T) *pair {
 			"SECRET_KEY": key, "REDIS_URL": rs.URL(), "SESSION_KEY_PREFIX": mirrorPrefix,
 		})
 	}
-	p := &pair{redis: rs, c: testbin.Client(t)}
-	p.a = testbin.Start(t, "A", env("a"))
+	p := &pair{redis: rs, c: testbin.Client(t), envA: env("a")}
+	p.a = testbin.Start(t, "A", p.envA)
 	p.b = testbin.Start(t, "B", env("b"))
 	p.waitRedis(t, "ok", 5*time.Second)
 	return p

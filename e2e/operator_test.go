@@ -17,7 +17,6 @@ import (
 
 	"soulbridge/internal/testbin"
 	"soulbridge/internal/testimage"
-	"soulbridge/internal/testredis"
 )
 
 const operatorPassword = "correct horse battery"
@@ -276,20 +275,8 @@ func TestOperatorCommandsNoServer(t *testing.T) {
 // a reset link made through A works on B, once; with Redis down, a change
 // is refused (exit 1), not queued.
 func TestOperatorLockAcrossInstances(t *testing.T) {
-	testbin.SkipShort(t)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	env := func(name string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, name), testbin.Env{
-			"SECRET_KEY": key, "REDIS_URL": rs.URL(), "SESSION_KEY_PREFIX": mirrorPrefix, "LOG_FORMAT": "text",
-		})
-	}
-	envA := env("a")
-	p := &pair{redis: rs, c: testbin.Client(t)}
-	p.a = testbin.Start(t, "A", envA)
-	p.b = testbin.Start(t, "B", env("b"))
-	p.waitRedis(t, "ok", 5*time.Second)
+	p := startPair(t)
+	envA := p.envA
 
 	onB := testbin.Signup(t, p.c, p.b.Base(), "alice", operatorPassword)
 	runOperator(t, envA, 0, "users", "lock", "alice", "--reason", "spam")
@@ -313,7 +300,7 @@ func TestOperatorLockAcrossInstances(t *testing.T) {
 		t.Errorf("the same link used again on A: %d, want 400", r.Status)
 	}
 
-	rs.Kill()
+	p.redis.Kill()
 	p.waitRedis(t, "down", 10*time.Second)
 	if _, stderr := runOperator(t, envA, 1, "users", "unlock", "alice"); !strings.Contains(stderr, "Redis") {
 		t.Errorf("unlock with Redis down: %q, want a refusal naming Redis", stderr)

@@ -87,7 +87,7 @@ func (s *Service) show(ctx context.Context, req Request) (Reply, error) {
 		return Reply{}, err
 	}
 	for _, e := range events {
-		in.Events = append(in.Events, Event(e))
+		in.Events = append(in.Events, Event{At: e.At, Event: e.Event, By: e.By})
 	}
 	return Reply{Users: []UserInfo{in}}, nil
 }

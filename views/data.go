@@ -21,6 +21,10 @@ type Layout struct {
 	JS       string // hashed URL of app.js
 	Favicon  string // hashed URL of favicon.svg
 	Username string // logged-in user, "" when logged out: the header then shows "Log in" / "Sign up" links, else the username, a link to /account and a logout form (POST /logout, a button "Log out")
+	// NewSignIns are log-ins from a new device by another session of the
+	// account, shown under the header with "End that session" and
+	// "Dismiss" (activity.templ).
+	NewSignIns []NewSignIn
 }
 
 // AuthForm is the sign-up or log-in form state.
@@ -111,6 +115,29 @@ type Account struct {
 	RecoveryError     string
 	// Mail is set when the site sends mail: the e-mail section is shown.
 	Mail *AccountMail
+	// Activity is the account's recent security events, newest first
+	// (nil: it could not be read, and the section says so).
+	Activity []ActivityItem
+}
+
+// ActivityItem is one entry of "Recent activity" on the account page.
+type ActivityItem struct {
+	Kind      string // auth.Kind*: "log-in", "log-in-failed", …
+	Text      string // "Logged in", "7 failed log-in attempts from 203.0.113.0/24", …
+	Device    string // "Firefox on Linux", "" when none
+	IP        string // an address, or a network for failed log-ins
+	NewDevice bool   // a log-in from a browser the account had not seen
+	By        string // "this session", "another of your sessions", "an operator", ""
+	When, ISO string // readable UTC time and RFC 3339
+}
+
+// NewSignIn is a log-in from a new device by another session of the
+// account: the notice names it and offers to end that session.
+type NewSignIn struct {
+	Session   string // the session's public id
+	Device    string
+	IP        string
+	When, ISO string
 }
 
 // AccountMail is the account page's e-mail section.

@@ -40,6 +40,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	a.Username = sess.Username
 	a.RecoveryCodesLeft = s.recoveryCodesLeft(r, sess.Username)
+	a.Activity = s.activityItems(r, sess)
 	if u, err := s.auth.Get(r.Context(), sess.Username); err == nil && u.OperatorNote != "" {
 		a.OperatorNote, a.OperatorAt = u.OperatorNote, readableTime(u.OperatorAt)
 	}
@@ -187,6 +188,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventPasswordChange, sess.Username, sess.ID, "previous_session", session.LogIDOf(oldID), "sessions_ended", ended)
+	s.recordBy(r, sess, auth.KindPasswordChanged, "Password changed; every other session ended")
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"id": sess.PublicID(), "ended": ended})
 		return nil

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -94,6 +95,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", sess.LogID())
+		s.recordBy(r, sess, auth.KindSessionEnded, "Session ended: "+deviceName(sess.UserAgent))
 		return nil
 	}
 	in, err := s.sessions.EndByPublicID(r.Context(), sess.Username, id)
@@ -104,6 +106,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", in.LogID)
+	s.recordBy(r, sess, auth.KindSessionEnded, "Session ended: "+deviceName(in.UserAgent)+", IP "+in.IP)
 	return nil
 }
 
@@ -146,6 +149,7 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", "others", "sessions_ended", ended)
+	s.recordBy(r, sess, auth.KindSessionEnded, fmt.Sprintf("Logged out everywhere else (%d %s ended)", ended, plural(ended, "session", "sessions")))
 	if isFormPost(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return nil

@@ -8,3 +8,7 @@ import "time"
 func SetUploadRate(s *Server, n int64, window time.Duration) {
 	s.uploadRate = minRate{bytes: n, window: window}
 }
+
+// WaitActivity waits until every activity event s queued is written (or
+// lost): the recorder works off the request path.
+func WaitActivity(s *Server) { s.activityLog.pending.Wait() }

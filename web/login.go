@@ -48,6 +48,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 			Message: "Too many failed log-ins. Wait a few minutes and try again."}
 	case errors.Is(err, auth.ErrBadCredentials):
 		s.typedNameEvent(r, eventLogInFailed, form.Username)
+		s.recordFailedLogIn(r, form.Username)
 		form.Error = "Wrong username or password."
 		if wantsJSON(r) {
 			return errorf(http.StatusUnauthorized, "%s", form.Error)
@@ -74,6 +75,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventLogIn, u.Username, sess.ID)
+	s.recordLogIn(r, sess, attempt.Device == "")
 	http.Redirect(w, r, cmp.Or(form.Next, "/community"), http.StatusSeeOther)
 	return nil
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"soulbridge/auth"
 	"soulbridge/session"
 )
 
@@ -13,6 +14,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	if sess := session.FromContext(r.Context()); sess != nil {
 		s.authEvent(r, eventLogOut, sess.Username, sess.ID)
+		s.recordBy(r, sess, auth.KindLogOut, "Logged out")
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil

@@ -156,6 +156,7 @@ func (s *Server) confirmEmail(w http.ResponseWriter, r *http.Request) error {
 				"If you did not do this, log in and change your password, or ask the site's operator for help.\n"})
 	}
 	s.typedNameEvent(r, "email_confirmed", u.Username)
+	s.record(r, u.Username, auth.Event{Kind: auth.KindEmailChanged, Event: "E-mail address confirmed (reset links now go there)"})
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }

@@ -154,6 +154,11 @@ func TestMailReset(t *testing.T) {
 		t.Fatalf("log in with the new password: %d", in.status)
 	}
 	dora = sessionCookie(in)
+	// That log-in came from a browser new to the account: its confirmed
+	// address is told.
+	if nd := smtpSrv.Wait(t, 10*time.Second); nd.To[0] != "dora@example.net" || !strings.Contains(nd.Data, "new device") {
+		t.Fatalf("new-device notice: %+v", nd)
+	}
 
 	// Change the address: the old one is told once the new one is confirmed.
 	if r := s.do(t, req{method: "POST", path: "/account/email", cookie: &http.Cookie{Name: dora.Name, Value: dora.Value},

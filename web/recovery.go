@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,6 +37,7 @@ func (s *Server) recoveryCodes(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventRecoveryCodes, sess.Username, sess.ID, "codes", len(codes))
+	s.recordBy(r, sess, auth.KindRecoveryCodes, "New recovery codes made (the earlier ones stopped working)")
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"codes": codes})
 		return nil
@@ -110,6 +112,8 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventRecovered, u.Username, sess.ID, "codes_left", u.Recovery.Left(), "sessions_ended", ended)
+	s.record(r, u.Username, auth.Event{Kind: auth.KindRecovered, Session: sess.PublicID(),
+		Event: fmt.Sprintf("Password set with a recovery code (%d left); every other session ended", u.Recovery.Left())})
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"id": sess.PublicID(), "codes_left": u.Recovery.Left(), "sessions_ended": ended})
 		return nil

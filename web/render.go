@@ -20,6 +20,7 @@ func (s *Server) layout(r *http.Request, pageTitle string) views.Layout {
 	}
 	if sess := session.FromContext(r.Context()); sess != nil {
 		l.Username = sess.Username
+		l.NewSignIns = s.newSignIns(r.Context(), sess)
 	}
 	return l
 }

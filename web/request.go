@@ -43,7 +43,7 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // wantsJSON reports whether errors for r are answered as JSON: the API paths
-// (/community/avatar*, /account/sessions*, as docs/architecture.md names
+// (/community/avatar*, /account/sessions*, /account/activity, as docs/architecture.md names
 // them in "Errors: JSON or a page"), except the upload form's
 // /community/avatar/upload, which follows Accept like a page; and any
 // request that accepts application/json.
@@ -55,7 +55,7 @@ func wantsJSON(r *http.Request) bool {
 	if p == uploadPath {
 		return false
 	}
-	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions")
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") || p == "/account/activity"
 }
 
 // requireSession returns the request's session or the 401 error.

@@ -69,6 +69,8 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventPasswordReset, u.Username, sess.ID, "sessions_ended", ended)
+	s.record(r, u.Username, auth.Event{Kind: auth.KindResetByLink, Session: sess.PublicID(),
+		Event: "Password set through a reset link; every other session ended"})
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }

@@ -54,6 +54,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("DELETE /account/sessions/{id}", s.handle(s.endSession))
 	mux.Handle("POST /account/sessions/{id}/end", s.handle(s.endSessionForm))
 	mux.Handle("POST /account/sessions/revoke-others", s.handle(s.revokeOthers))
+	mux.Handle("GET /account/activity", s.handle(s.listActivity))
+	mux.Handle("POST /account/notices/{id}/dismiss", s.handle(s.dismissNotice))
 
 	var h http.Handler = s.routerErrors(mux)
 	h = s.withSession(h)

@@ -91,6 +91,9 @@ type Server struct {
 	// mail is nil when the site sends no mail; publicURL starts its links.
 	mail      Mailer
 	publicURL string
+	// activityLog writes members' security events off the request path
+	// (activity.go).
+	activityLog *activityRecorder
 
 	handler http.Handler
 }
@@ -121,6 +124,8 @@ func New(d Deps) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.activityLog = newActivityRecorder(d.Auth, s.log)
+	s.activityLog.after = s.mailNewDevice
 	s.handler = s.routes()
 	return s
 }

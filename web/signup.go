@@ -60,6 +60,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.authEvent(r, eventSignUp, u.Username, sess.ID)
+	s.record(r, u.Username, auth.Event{Kind: auth.KindSignUp, Event: "Account created", Session: sess.PublicID()})
 	s.setWelcome(w, r) // the community page points to recovery codes, once
 	http.Redirect(w, r, "/community", http.StatusSeeOther)
 	return nil
