@@ -24,6 +24,9 @@ func KeyKinds() []kv.KeyKind {
 		// passkey:<handle> → the account whose passkeys carry that user
 		// handle (passkeys.go), removed with it.
 		{Name: "passkey user handle", Prefix: handlePrefix, Check: checkHandleKey},
+		// passkeyused:<nonce>, a passkey challenge already used, until it
+		// expires.
+		{Name: "used passkey challenge", Prefix: usedPrefix, Check: checkUsedKey},
 	}
 }
 

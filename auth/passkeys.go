@@ -348,3 +348,34 @@ func checkHandleKey(rest string, value []byte) (string, error) {
 	}
 	return string(value), nil
 }
+
+// ErrChallengeUsed is a ceremony challenge that was already used.
+var ErrChallengeUsed = errors.New("auth: the passkey challenge was already used")
+
+// usedPrefix keys the used challenges: passkeyused:<nonce>, kept until the
+// challenge expires (and a minute more, for clocks a little apart).
+const usedPrefix = "passkeyused:"
+
+// ClaimChallenge records the single use of the challenge whose nonce is
+// nonce (passkey.Challenges) until expires: ErrChallengeUsed when it was
+// used before, on any instance. It needs the shared store (kv.Store.Create
+// decides atomically there): while it is down, an error matching
+// kv.ErrUnavailable, and the ceremony must be refused.
+func (s *Service) ClaimChallenge(ctx context.Context, nonce string, expires time.Time) error {
+	ttl := expires.Sub(s.cfg.Now()) + time.Minute
+	err := s.store.Create(ctx, usedPrefix+nonce, []byte{'1'}, ttl)
+	if errors.Is(err, kv.ErrExists) {
+		return ErrChallengeUsed
+	}
+	if err != nil {
+		return fmt.Errorf("auth: passkey challenge: %w", err)
+	}
+	return nil
+}
+
+func checkUsedKey(rest string, _ []byte) (string, error) {
+	if b, err := base64.RawURLEncoding.DecodeString(rest); err != nil || len(b) != 16 {
+		return "", errors.New("not a challenge nonce")
+	}
+	return "", nil
+}

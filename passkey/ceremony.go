@@ -60,27 +60,28 @@ func (rp *RP) CreationOptions(user webauthn.User, challenge []byte) (*protocol.C
 // ParseAssertion parses an assertion (the browser's PublicKeyCredential as
 // JSON) and returns it with the challenge it answers.
 func ParseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, []byte, error) {
-	p, err := protocol.ParseCredentialRequestResponseBytes(body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrResponse, err)
-	}
-	ch, err := base64.RawURLEncoding.DecodeString(p.Response.CollectedClientData.Challenge)
-	if err != nil {
-		return nil, nil, ErrResponse
-	}
-	return p, ch, nil
+	return parse(body, protocol.ParseCredentialRequestResponseBytes,
+		func(p *protocol.ParsedCredentialAssertionData) string { return p.Response.CollectedClientData.Challenge })
 }
 
 // ParseCreation parses a registration response and returns it with the
 // challenge it answers.
 func ParseCreation(body []byte) (*protocol.ParsedCredentialCreationData, []byte, error) {
-	p, err := protocol.ParseCredentialCreationResponseBytes(body)
+	return parse(body, protocol.ParseCredentialCreationResponseBytes,
+		func(p *protocol.ParsedCredentialCreationData) string { return p.Response.CollectedClientData.Challenge })
+}
+
+// parse parses a ceremony response with parseBytes and decodes the
+// challenge its client data names.
+func parse[T any](body []byte, parseBytes func([]byte) (T, error), challenge func(T) string) (T, []byte, error) {
+	var zero T
+	p, err := parseBytes(body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrResponse, err)
+		return zero, nil, fmt.Errorf("%w: %w", ErrResponse, err)
 	}
-	ch, err := base64.RawURLEncoding.DecodeString(p.Response.CollectedClientData.Challenge)
+	ch, err := base64.RawURLEncoding.DecodeString(challenge(p))
 	if err != nil {
-		return nil, nil, ErrResponse
+		return zero, nil, ErrResponse
 	}
 	return p, ch, nil
 }

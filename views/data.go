@@ -29,6 +29,7 @@ type AuthForm struct {
 	Next        string            // local path to continue to after log-in ("" = none); rendered as hidden input name="next" when non-empty
 	Error       string            // form-level message (e.g. "Wrong username or password.")
 	FieldErrors map[string]string // "username" / "password" → message shown next to that field, with aria-invalid and aria-describedby
+	Passkey     PasskeyPage       // the passkey parts (views/passkeys.templ)
 }
 
 // AvatarOption is one preset in the avatar picker.
@@ -111,6 +112,8 @@ type Account struct {
 	RecoveryError     string
 	// Mail is set when the site sends mail: the e-mail section is shown.
 	Mail *AccountMail
+	// Passkeys is the passkey section (views/passkeys.templ).
+	Passkeys AccountPasskeys
 }
 
 // AccountMail is the account page's e-mail section.
@@ -156,7 +159,8 @@ type AccountSession struct {
 	LastSeen string
 	// CreatedISO and LastSeenISO are RFC 3339, for <time datetime>.
 	CreatedISO, LastSeenISO string
-	Current                 bool // the session this page was requested with
+	Current                 bool   // the session this page was requested with
+	Method                  string // how it was made: "password", "passkey", "recovery", "" unknown
 }
 
 // ResetForm is the reset link's page.
