@@ -304,7 +304,7 @@ func newSiteOver(t *testing.T, store web.Store, key []byte, tweak func(*web.Site
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	b, _ := store.(*kv.Badger)
-	return &site{srv: srv, store: b, key: key, client: &http.Client{
+	return &site{server: h, srv: srv, store: b, key: key, client: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -41,7 +41,7 @@ func newPasskeySite(t *testing.T, store web.Store, key []byte, tweak func(*web.S
 	})
 }
 
-func memStore(t *testing.T) *kv.Badger {
+func memStore(t testing.TB) *kv.Badger {
 	t.Helper()
 	store, err := kv.Open(context.Background(), kv.Options{InMemory: true, Prefix: "soulbridge:", LockTimeout: time.Second})
 	if err != nil {
@@ -412,5 +412,30 @@ func TestPasskeyFailuresThrottled(t *testing.T) {
 	// The genuine passkey from the same address is throttled too.
 	if res := s.finishLogin(t, a.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusTooManyRequests {
 		t.Fatalf("genuine passkey after the failures: %d, want 429", res.status)
+	}
+}
+
+// An operator's lock refuses passkey log-ins (403), and its unlock lets
+// them in again.
+func TestPasskeyLockedAccount(t *testing.T) {
+	s := newPasskeySite(t, memStore(t), pkKey, nil)
+	a := testpasskey.New(t)
+	cookie := s.passkeySignup(t, "alice", a)
+	accounts := s.server.Services().Accounts
+	if _, err := accounts.Lock(context.Background(), "alice", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	res := s.finishLogin(t, a.Assert(s.loginChallenge(t), pkOrigin, pkRPID))
+	if res.status != http.StatusForbidden || !strings.Contains(jsonError(t, "locked", res), "locked") {
+		t.Fatalf("passkey log-in to a locked account: %d %s, want 403 saying it is locked", res.status, res.body)
+	}
+	if got := s.avatarStatus(t, cookie); got != http.StatusUnauthorized {
+		t.Fatalf("passkey session of a locked account: %d, want 401", got)
+	}
+	if _, err := accounts.Unlock(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if res := s.finishLogin(t, a.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusOK {
+		t.Fatalf("passkey log-in after the unlock: %d %s", res.status, res.body)
 	}
 }
