@@ -135,3 +135,41 @@ func (s *Server) accountPasskeys(r *http.Request, username, errMsg string, sessi
 	}
 	return a
 }
+
+// removePassword: POST /account/password/remove, field password (or
+// reauth) → the account becomes passkey-only: like a password change, its
+// generation is new, this session continues under a new token and every
+// other session ends. 303 to /account, or 200 JSON {"id", "ended"}; 409
+// without a passkey.
+func (s *Server) removePassword(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.accountForm(r)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		return s.formFailure(w, r, sess, err, func(a *views.Account, m string) { a.Passkeys.Error = m })
+	}
+	if err := s.checkPassword(r, sess, r.PostForm.Get("password"), "remove password"); err != nil {
+		return fail(err)
+	}
+	u, err := s.auth.RemovePassword(r.Context(), sess.Username)
+	switch {
+	case errors.Is(err, auth.ErrLastLogin):
+		return fail(errorf(http.StatusConflict, "Add a passkey before you remove your password: it would be your only way to log in."))
+	case errors.Is(err, auth.ErrNoAccount):
+		return errUnauthorized
+	case err != nil:
+		return err
+	}
+	sess, ended, err := s.continueUnder(w, r, u, sess)
+	if err != nil {
+		return err
+	}
+	s.authEvent(r, "password removed", sess.Username, sess.ID, "sessions_ended", ended)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": sess.PublicID(), "ended": ended})
+		return nil
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	return nil
+}

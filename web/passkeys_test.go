@@ -439,3 +439,34 @@ func TestPasskeyLockedAccount(t *testing.T) {
 		t.Fatalf("passkey log-in after the unlock: %d %s", res.status, res.body)
 	}
 }
+
+// Passkey-only and back: the password removed (confirmed with it), the
+// account then logs in by passkey only; a password set again with a
+// passkey's confirmation.
+func TestPasskeyOnlyAndBack(t *testing.T) {
+	s := newPasskeySite(t, memStore(t), pkKey, nil)
+	pw := s.signup(t, "alice")
+	a := testpasskey.New(t)
+	s.addPasskey(t, pw, map[string]string{"password": testPassword}, a)
+	res := s.do(t, req{method: "POST", path: "/account/password/remove", cookie: pw, form: url.Values{"password": {testPassword}}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("remove password: %d %s", res.status, res.body)
+	}
+	c := sessionCookie(res)
+	pw = &http.Cookie{Name: c.Name, Value: c.Value}
+	if res := s.login(t, "alice", nil); res.status != http.StatusUnauthorized {
+		t.Fatalf("password log-in after removing it: %d", res.status)
+	}
+	if res := s.finishLogin(t, a.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusOK {
+		t.Fatalf("passkey log-in of the passkey-only account: %d %s", res.status, res.body)
+	}
+	// Back: a new password, confirmed with the passkey.
+	res = s.do(t, req{method: "POST", path: "/account/password", cookie: pw,
+		form: url.Values{"reauth": {s.reauthProof(t, pw, a)}, "new_password": {newPassword}}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("set a password with a passkey's confirmation: %d %s", res.status, res.body)
+	}
+	if res := s.do(t, req{method: "POST", path: "/login", form: url.Values{"username": {"alice"}, "password": {newPassword}}}); res.status != http.StatusSeeOther {
+		t.Fatalf("log-in with the new password: %d", res.status)
+	}
+}

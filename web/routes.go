@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /passkeys/reauth/finish", s.handle(s.passkeyReauthFinish))
 	mux.Handle("POST /account/passkeys/{id}/rename", s.handle(s.renamePasskey))
 	mux.Handle("POST /account/passkeys/{id}/remove", s.handle(s.removePasskey))
+	mux.Handle("POST /account/password/remove", s.handle(s.removePassword))
 
 	// Account: the page, its forms, and the sessions API (JSON errors).
 	mux.Handle("GET /account", s.handle(s.account))
