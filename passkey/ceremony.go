@@ -61,7 +61,9 @@ func (rp *RP) CreationOptions(user webauthn.User, challenge []byte) (*protocol.C
 // JSON) and returns it with the challenge it answers.
 func ParseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, []byte, error) {
 	return parse(body, protocol.ParseCredentialRequestResponseBytes,
-		func(p *protocol.ParsedCredentialAssertionData) string { return p.Response.CollectedClientData.Challenge })
+		func(p *protocol.ParsedCredentialAssertionData) string {
+			return p.Response.CollectedClientData.Challenge
+		})
 }
 
 // ParseCreation parses a registration response and returns it with the
