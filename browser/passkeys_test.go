@@ -172,6 +172,36 @@ func TestPasskeysInBrowser(t *testing.T) {
 	}
 	tb.logOut()
 
+	// A signature counter gone backwards (the credential put back with its
+	// count at 0, as a copy of an old state would answer): refused, and
+	// the page says why.
+	counted := tb.credentials(auth)
+	if len(counted) != 1 || counted[0].SignCount < 1 {
+		t.Fatalf("after two log-ins the authenticator's counter is %+v, want it counting", counted)
+	}
+	tb.clearCredentials(auth)
+	if res := tb.navigate("/login"); res.Status != 200 {
+		t.Fatalf("GET /login: %d", res.Status)
+	}
+	tb.waitTrue("the autofill request made", `document.querySelector('[data-passkey-login]').dataset.mediation === 'conditional'`)
+	stale := *counted[0]
+	stale.SignCount = 0
+	tb.addCredential(auth, &stale)
+	mark = tb.rec.mark()
+	tb.do("log in with a passkey whose counter went back", chromedp.Click(chromedp.ID("passkey-login"), chromedp.NodeVisible))
+	if e := tb.waitExchange(mark, "POST", "/passkeys/login/finish"); e.status != 401 {
+		t.Fatalf("assertion with a counter gone back: %d, want 401", e.status)
+	}
+	tb.waitTrue("the refusal shown", `document.getElementById('passkey-login-status').textContent.includes('counter')`)
+	if tb.path() != "/login" {
+		t.Fatalf("after the refusal at %s, want /login", tb.path())
+	}
+	// The genuine counter again, ahead of the stored one.
+	tb.clearCredentials(auth)
+	genuine := *counted[0]
+	genuine.SignCount += 10
+	tb.addCredential(auth, &genuine)
+
 	// Log in through autofill: the authenticator holds the passkey when the
 	// page loads, and the page's own conditional request (its embedded
 	// challenge) resolves: no button, no challenge asked for.
@@ -252,5 +282,6 @@ func TestPasskeysInBrowser(t *testing.T) {
 	if res := tb.navigate("/account"); tb.path() != "/login?next=%2Faccount" {
 		t.Fatalf("GET /account after removing the passkey of this session: %d at %s, want the log-in page", res.Status, tb.path())
 	}
-	tb.checkClean(nil)
+	// The one refusal above is the counter's, on purpose.
+	tb.checkClean(allowStatus(srv, "/passkeys/login/finish", 401))
 }
