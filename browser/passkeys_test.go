@@ -2,6 +2,8 @@ package browser_test
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -284,4 +286,53 @@ func TestPasskeysInBrowser(t *testing.T) {
 	}
 	// The one refusal above is the counter's, on purpose.
 	tb.checkClean(allowStatus(srv, "/passkeys/login/finish", 401))
+}
+
+// TestPasskeyScreenshots writes the passkey parts of the sign-up, log-in
+// and account pages at desktop and phone sizes ($SCREENSHOT_DIR; the
+// committed ones are in docs/screenshots), checking their contrast.
+func TestPasskeyScreenshots(t *testing.T) {
+	srv := startServer(t)
+	srv.localhost = true
+	dir := screenshotDir(t)
+	tb := newTab(t, srv, tabOptions{})
+	auth := tb.virtualAuthenticator()
+	for _, v := range viewports {
+		// The authenticator is empty: the log-in page's autofill request
+		// has nothing to offer and the page stays.
+		for _, p := range []string{"signup", "login"} {
+			if res := tb.navigate("/" + p); res.Status != 200 {
+				t.Fatalf("GET /%s: %d", p, res.Status)
+			}
+			tb.waitTrue("passkey parts shown", `!!document.querySelector('#passkey-signup:not([hidden]), #passkey-login:not([hidden])')`)
+			tb.shoot(dir, p+"-passkeys", v)
+		}
+	}
+	tb.navigate("/signup")
+	tb.waitTrue("the passkey sign-up button shown", `!document.getElementById('passkey-signup').hidden`)
+	mark := tb.rec.mark()
+	tb.do("sign up with a passkey",
+		chromedp.SendKeys(chromedp.ID("username"), "ada", chromedp.NodeVisible),
+		chromedp.Click(chromedp.ID("passkey-signup"), chromedp.NodeVisible),
+	)
+	tb.waitCommunity(mark)
+	if n := len(tb.credentials(auth)); n != 1 {
+		t.Fatalf("%d credentials after the sign-up", n)
+	}
+	for _, v := range viewports {
+		tb.do("viewport "+v.name, chromedp.EmulateViewport(v.width, v.height))
+		if res := tb.navigate("/account"); res.Status != 200 {
+			t.Fatalf("GET /account: %d", res.Status)
+		}
+		tb.idle()
+		tb.checkContrast("account passkeys at " + v.name)
+		buf, err := chromedp.Run(tb.ctx, chromedp.Screenshot(chromedp.ID("passkeys"), chromedp.NodeVisible))
+		if err != nil {
+			t.Fatalf("screenshot of the passkeys section: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "account-passkeys-"+v.name+".png"), recompress(t, buf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.checkClean(nil)
 }
