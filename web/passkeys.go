@@ -181,7 +181,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) erro
 			return auth.User{}, errors.Join(auth.ErrBadCredentials, err)
 		}
 		cred = c
-		return s.auth.UsedPasskey(ctx, owner.Username, *c)
+		return usedPasskey(s.auth.UsedPasskey(ctx, owner.Username, *c))
 	})
 	var throttled *auth.ThrottledError
 	switch {
@@ -210,6 +210,16 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) erro
 	s.authEvent(r, eventLogIn, u.Username, sess.ID, "method", "passkey")
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": cmp.Or(safeNext(r.URL.Query().Get("next")), "/community")})
 	return nil
+}
+
+// usedPasskey passes on what recording a passkey's use returned, a passkey
+// removed (or an account deleted) since the assertion was checked
+// refusing it like a wrong one.
+func usedPasskey(u auth.User, err error) (auth.User, error) {
+	if errors.Is(err, auth.ErrNoPasskey) || errors.Is(err, auth.ErrNoAccount) {
+		return auth.User{}, errors.Join(auth.ErrBadCredentials, err)
+	}
+	return u, err
 }
 
 // passkeyFailed answers a refused passkey log-in: counted against the
@@ -518,7 +528,7 @@ func (s *Server) passkeyReauthFinish(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return auth.User{}, errors.Join(auth.ErrBadCredentials, err)
 		}
-		return s.auth.UsedPasskey(ctx, owner.Username, *c)
+		return usedPasskey(s.auth.UsedPasskey(ctx, owner.Username, *c))
 	})
 	if err := s.reauthError(r, sess, err, "passkey"); err != nil {
 		return err
