@@ -92,6 +92,22 @@ func (tb *tab) waitCommunity(mark int) {
 	tb.idle()
 }
 
+// passkeySignUp signs name up with the sign-up page's passkey button and
+// waits for the community page.
+func (tb *tab) passkeySignUp(name string) {
+	tb.t.Helper()
+	if res := tb.navigate("/signup"); res.Status != 200 {
+		tb.t.Fatalf("GET /signup: %d", res.Status)
+	}
+	tb.waitTrue("the passkey sign-up button shown", `!document.getElementById('passkey-signup').hidden`)
+	mark := tb.rec.mark()
+	tb.do("type a name and sign up with a passkey",
+		chromedp.SendKeys(chromedp.ID("username"), name, chromedp.NodeVisible),
+		chromedp.Click(chromedp.ID("passkey-signup"), chromedp.NodeVisible),
+	)
+	tb.waitCommunity(mark)
+}
+
 // logOut sends the header's log-out form.
 func (tb *tab) logOut() {
 	tb.t.Helper()
@@ -130,16 +146,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 	}
 
 	// Sign up with a passkey: the name only.
-	if res := tb.navigate("/signup"); res.Status != 200 {
-		t.Fatalf("GET /signup: %d", res.Status)
-	}
-	tb.waitTrue("the passkey sign-up button shown", `!document.getElementById('passkey-signup').hidden`)
-	mark := tb.rec.mark()
-	tb.do("type a name and sign up with a passkey",
-		chromedp.SendKeys(chromedp.ID("username"), "ada", chromedp.NodeVisible),
-		chromedp.Click(chromedp.ID("passkey-signup"), chromedp.NodeVisible),
-	)
-	tb.waitCommunity(mark)
+	tb.passkeySignUp("ada")
 	creds := tb.credentials(auth)
 	if len(creds) != 1 || !creds[0].IsResidentCredential {
 		t.Fatalf("after the sign-up the authenticator holds %d credentials (%+v), want one resident", len(creds), creds)
@@ -163,7 +170,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 	}
 	tb.waitTrue("the autofill request made", `document.querySelector('[data-passkey-login]').dataset.mediation === 'conditional'`)
 	tb.addCredential(auth, first)
-	mark = tb.rec.mark()
+	mark := tb.rec.mark()
 	tb.do("log in with the button", chromedp.Click(chromedp.ID("passkey-login"), chromedp.NodeVisible))
 	tb.waitCommunity(mark)
 	if n := tb.exchangesTo(mark, "POST", "/passkeys/login/begin"); n != 1 {
@@ -308,14 +315,7 @@ func TestPasskeyScreenshots(t *testing.T) {
 			tb.shoot(dir, p+"-passkeys", v)
 		}
 	}
-	tb.navigate("/signup")
-	tb.waitTrue("the passkey sign-up button shown", `!document.getElementById('passkey-signup').hidden`)
-	mark := tb.rec.mark()
-	tb.do("sign up with a passkey",
-		chromedp.SendKeys(chromedp.ID("username"), "ada", chromedp.NodeVisible),
-		chromedp.Click(chromedp.ID("passkey-signup"), chromedp.NodeVisible),
-	)
-	tb.waitCommunity(mark)
+	tb.passkeySignUp("ada")
 	if n := len(tb.credentials(auth)); n != 1 {
 		t.Fatalf("%d credentials after the sign-up", n)
 	}
