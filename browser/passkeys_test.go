@@ -336,3 +336,67 @@ func TestPasskeyScreenshots(t *testing.T) {
 	}
 	tb.checkClean(nil)
 }
+
+// TestPasskeyOnlyAndBackInBrowser: a password account adds a passkey
+// (confirmed with its password), removes its password (passkey-only), and
+// sets one again confirmed with the passkey (the form's hidden reauth field,
+// filled by the page's script); the new password then logs in.
+func TestPasskeyOnlyAndBackInBrowser(t *testing.T) {
+	srv := startServer(t)
+	srv.localhost = true
+	tb := newTab(t, srv, tabOptions{})
+	auth := tb.virtualAuthenticator()
+	tb.signUp("bea")
+	tb.idle()
+
+	if res := tb.navigate("/account"); res.Status != 200 {
+		t.Fatalf("GET /account: %d", res.Status)
+	}
+	mark := tb.rec.mark()
+	tb.do("add a passkey, confirmed with the password",
+		chromedp.SendKeys(chromedp.ID("passkey_name"), "Laptop", chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.ID("passkey_add_password"), password, chromedp.NodeVisible),
+		chromedp.Click(chromedp.ID("passkey-add"), chromedp.NodeVisible),
+	)
+	if e := tb.waitExchange(mark, "POST", "/passkeys/add/finish"); e.status != 200 {
+		t.Fatalf("POST /passkeys/add/finish: %d", e.status)
+	}
+	tb.waitTrue("the passkey listed", `[...document.querySelectorAll('li.passkey .passkey-name')].some((e) => e.textContent.includes('Laptop'))`)
+	tb.idle()
+
+	// Passkey-only.
+	tb.do("type the password", chromedp.SendKeys(chromedp.ID("remove_password_password"), password, chromedp.NodeVisible))
+	if res := tb.clickAndLoad(`form[action="/account/password/remove"] button`); res.Status != 200 || tb.path() != "/account" {
+		t.Fatalf("remove the password: %d at %s", res.Status, tb.path())
+	}
+	if !eval[bool](tb, `!!document.querySelector('form[action="/account/password"] input[name="reauth"]') && !document.getElementById('current_password')`) {
+		t.Fatal("after removing the password, the password form still asks for the current password")
+	}
+
+	// Back: a new password, confirmed with the passkey.
+	const newPassword = "staple violet quarry"
+	tb.do("type a new password", chromedp.SendKeys(chromedp.ID("new_password"), newPassword, chromedp.NodeVisible))
+	mark = tb.rec.mark()
+	tb.do("send the password form", chromedp.Click(chromedp.CSS(`form[action="/account/password"] button[type="submit"]`), chromedp.NodeVisible))
+	if e := tb.waitExchange(mark, "POST", "/passkeys/reauth/finish"); e.status != 200 {
+		t.Fatalf("the passkey confirmation: %d", e.status)
+	}
+	tb.waitTrue("the password set", `location.pathname === '/account' && !!document.getElementById('remove_password_password')`)
+	tb.idle()
+
+	// The new password logs in (no passkey in the authenticator, so the log-in
+	// page's autofill does not log in first).
+	tb.logOut()
+	tb.clearCredentials(auth)
+	if res := tb.navigate("/login"); res.Status != 200 {
+		t.Fatalf("GET /login: %d", res.Status)
+	}
+	tb.do("fill in the log-in form",
+		chromedp.SendKeys(chromedp.ID("username"), "bea", chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.ID("password"), newPassword, chromedp.NodeVisible),
+	)
+	if res := tb.clickAndLoad(`main form[action="/login"] button[type="submit"]`); res.Status != 200 || tb.path() != "/community" {
+		t.Fatalf("log-in with the new password: %d at %s", res.Status, tb.path())
+	}
+	tb.checkClean(nil)
+}
