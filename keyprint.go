@@ -58,7 +58,13 @@ func writeKeyPrint(dir string, key []byte, since time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".soulbridge-key-*")
+	return writeDataFile(dir, keyPrintName, append(b, '\n'))
+}
+
+// writeDataFile writes b to name in dir: a temp file (0600), synced,
+// renamed over the old one.
+func writeDataFile(dir, name string, b []byte) error {
+	f, err := os.CreateTemp(dir, ".soulbridge-tmp-*")
 	if err != nil {
 		return err
 	}
@@ -68,7 +74,7 @@ func writeKeyPrint(dir string, key []byte, since time.Time) error {
 		f.Close()
 		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err
 	}
@@ -79,7 +85,7 @@ func writeKeyPrint(dir string, key []byte, since time.Time) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, keyPrintName))
+	return os.Rename(tmp, filepath.Join(dir, name))
 }
 
 // sessionScanner is the store method checkKeyPrint needs.

@@ -203,6 +203,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Mirror:            mirror,
 		Disk:              disk,
 		Counter:           counter,
+		Passkeys:          newRelyingParty(cfg, log),
 	})
 	if err != nil {
 		return nil, err

@@ -170,7 +170,8 @@ func (s *Service) Standing(ctx context.Context, username string) (generation str
 	return st.generation, st.since, nil
 }
 
-// Delete removes username's account record, its events (RecordEvent) and
+// Delete removes username's account record (its passkeys with it, and
+// their user-handle index entry), its events (RecordEvent) and
 // its reset links; the name is free for sign-up again. Deleting a missing
 // account is not an error. The caller has checked the password (Authenticate) and removes the
 // account's sessions and avatar.
@@ -179,8 +180,15 @@ func (s *Service) Delete(ctx context.Context, username string) error {
 	if err != nil {
 		return err
 	}
+	var handle []byte
+	if u, err := s.Get(ctx, name); err == nil {
+		handle = u.PasskeyHandle
+	}
 	if err := s.store.Delete(ctx, userPrefix+name); err != nil {
 		return fmt.Errorf("auth: delete account: %w", err)
+	}
+	if err := s.deletePasskeyIndex(ctx, handle); err != nil {
+		return err
 	}
 	if err := s.deleteEvents(ctx, name); err != nil {
 		return err

@@ -135,6 +135,11 @@ type User struct {
 	// with the account record when it is deleted.
 	Email        string        `json:"email,omitempty"`
 	EmailPending *PendingEmail `json:"email_pending,omitempty"`
+	// PasskeyHandle is the account's WebAuthn user handle (passkeys.go):
+	// random, made at its first passkey, nil before. Passkeys are its
+	// credentials. A release before them keeps both (other).
+	PasskeyHandle []byte    `json:"passkey_handle,omitempty"`
+	Passkeys      []Passkey `json:"passkeys,omitempty"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling
@@ -144,7 +149,8 @@ type User struct {
 
 // userFields are the JSON fields User knows; any other is kept in other.
 var userFields = []string{"username", "password_hash", "created_at", "updated_at", "generation", "sessions_since", "recovery_codes",
-	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at", "email", "email_pending"}
+	"locked_at", "lock_reason", "uploads_off_at", "uploads_off_reason", "operator_note", "operator_at", "email", "email_pending",
+	"passkey_handle", "passkeys"}
 
 // Locked reports whether an operator locked the account.
 func (u User) Locked() bool { return !u.LockedAt.IsZero() }

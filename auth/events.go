@@ -67,6 +67,9 @@ const (
 	KindEmailChanged    = "email-changed"
 	KindNoticeDismissed = "new-device-dismissed"
 	KindOperator        = "operator"
+	KindPasskeyAdded    = "passkey-added"
+	KindPasskeyRemoved  = "passkey-removed"
+	KindPasswordRemoved = "password-removed"
 )
 
 func eventsOf(name string) string { return eventPrefix + name + ":" }

@@ -22,6 +22,12 @@ func KeyKinds() []kv.KeyKind {
 		// A reset link sets a password: a proof of log-in, left out of a
 		// restore that cannot verify its backup.
 		{Name: "reset link", Prefix: resetPrefix, Check: checkResetKey, Login: true},
+		// passkey:<handle> → the account whose passkeys carry that user
+		// handle (passkeys.go), removed with it.
+		{Name: "passkey user handle", Prefix: handlePrefix, Check: checkHandleKey},
+		// passkeyused:<nonce>, a passkey challenge already used, until it
+		// expires.
+		{Name: "used passkey challenge", Prefix: usedPrefix, Check: checkUsedKey},
 	}
 }
 

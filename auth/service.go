@@ -400,6 +400,11 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 	if err != nil {
 		return User{}, err
 	}
+	if !u.HasPassword() {
+		// A passkey-only account: no password is right, at a hash's cost.
+		s.cfg.Hasher.burn(ctx, password)
+		return User{}, ErrBadCredentials
+	}
 	ok, err := s.cfg.Hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return User{}, fmt.Errorf("auth: log in: %w", err)

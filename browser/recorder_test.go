@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -64,6 +65,8 @@ type recorder struct {
 	exchanges []*exchange
 	byID      map[network.RequestID]*exchange
 	problems  []problem
+	// paused, if set, receives the requests the Fetch domain paused.
+	paused chan *fetch.EventRequestPaused
 }
 
 func newRecorder() *recorder {
@@ -75,6 +78,10 @@ func (r *recorder) handle(ev any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch ev := ev.(type) {
+	case *fetch.EventRequestPaused:
+		if r.paused != nil {
+			r.paused <- ev
+		}
 	case *network.EventRequestWillBeSent:
 		if prev := r.byID[ev.RequestID]; prev != nil && ev.RedirectResponse != nil {
 			prev.status = ev.RedirectResponse.Status

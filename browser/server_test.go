@@ -3,6 +3,7 @@ package browser_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ type server struct {
 	env  testbin.Env // the same port and data dir for every run
 	runs int
 	proc *testbin.Proc // the current run
+	// localhost: the browser uses http://localhost:PORT, the passkey
+	// relying party's origin (browsers refuse WebAuthn on 127.0.0.1).
+	localhost bool
 }
 
 // startServer starts the binary with a fresh data dir and key.
@@ -44,7 +48,12 @@ func startServer(t *testing.T) *server {
 
 // base is the URL the browser uses: plain http on 127.0.0.1, where the
 // session cookie must work.
-func (s *server) base() string { return s.proc.Base() }
+func (s *server) base() string {
+	if s.localhost {
+		return strings.Replace(s.proc.Base(), "127.0.0.1", "localhost", 1)
+	}
+	return s.proc.Base()
+}
 
 // start runs the binary with the server's explicit environment (never the
 // test's own: no RAILWAY_*, no SECRET_KEY from outside) and waits until

@@ -78,6 +78,8 @@ func startFaultCluster(t *testing.T, bin string, n int) *faultCluster {
 			"TRUST_PROXY_HEADERS": "true",
 			"LOG_FORMAT":          "text",
 			"DATA_LOCK_TIMEOUT":   "30s",
+			// One passkey relying party for all, as behind one edge.
+			"PUBLIC_URL": faultOrigin,
 		})
 		in := &faultInstance{name: name, env: env, base: "http://127.0.0.1:" + env["PORT"], proxy: px}
 		c.insts = append(c.insts, in)

@@ -7,6 +7,8 @@ package e2e
 // signs up, logs in and out, ends sessions, changes its avatar and, now
 // and then, its password or deletes its account and signs up again. Then
 // everything is healed and the invariants are checked (fault_check_test.go).
+// A passkey client (fault_passkey_test.go) logs in across instances all the
+// while and replays what was acknowledged.
 //
 // Environment:
 //
@@ -103,7 +105,13 @@ func TestFault(t *testing.T) {
 		cfg.seed, cfg.seed, cfg.duration, cfg.users, cfg.tags)
 	c := startFaultCluster(t, testbin.BinaryWithTags(t, cfg.tags), 3)
 
+	pk := newFaultPasskeyClient(t, c, cfg.seed)
+	pkCtx, pkStop := context.WithTimeout(context.Background(), cfg.duration)
+	pkDone := make(chan struct{})
+	go func() { defer close(pkDone); pk.run(pkCtx) }()
 	run := runFaultLoad(t, cfg, c)
+	pkStop()
+	<-pkDone
 	if run.chaos.err != nil {
 		t.Fatalf("seed %d: %v", cfg.seed, run.chaos.err)
 	}
@@ -136,6 +144,8 @@ func TestFault(t *testing.T) {
 	actFails, actRead := k.activity()
 	fails = append(fails, actFails...)
 	t.Logf("seed %d: activity lists read after healing: %d", cfg.seed, actRead)
+	fails = append(fails, pk.check()...)
+	t.Logf("seed %d: %s", cfg.seed, pk)
 
 	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {

@@ -52,6 +52,8 @@ type Info struct {
 	LastSeen  time.Time
 	UserAgent string
 	IP        string
+	// Method and Passkey say how the session was made (Record.Method).
+	Method, Passkey string
 
 	id string // the record id
 }
@@ -132,6 +134,7 @@ func (m *Manager) List(ctx context.Context, username string) ([]Info, error) {
 		out = append(out, Info{
 			PublicID: PublicIDOf(ids[i]), LogID: LogIDOf(ids[i]),
 			CreatedAt: rec.CreatedAt, LastSeen: rec.LastSeen, UserAgent: rec.UserAgent, IP: rec.IP,
+			Method: rec.Method, Passkey: rec.Passkey,
 			id: ids[i],
 		})
 	}
@@ -209,6 +212,26 @@ func (m *Manager) EndOthers(ctx context.Context, username, keepID string) (int, 
 // account deletion); it returns how many live sessions it ended.
 func (m *Manager) EndAll(ctx context.Context, username string) (int, error) {
 	return m.endWhere(ctx, username, func(string) bool { return true })
+}
+
+// EndMadeWith ends every listed session of username made with the passkey
+// whose credential ID (base64url) is passkey, and returns how many.
+func (m *Manager) EndMadeWith(ctx context.Context, username, passkey string) (int, error) {
+	list, err := m.List(ctx, username)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range list {
+		if in.Passkey != passkey {
+			continue
+		}
+		if err := m.endID(ctx, username, in.id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (m *Manager) endWhere(ctx context.Context, username string, end func(id string) bool) (int, error) {

@@ -111,6 +111,12 @@ func New(store Store, cfg Config) (*Manager, error) {
 // removed again and Start returns ErrAccountChanged, so no log-in with an
 // old password outlives the change that made it old.
 func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, username, clientIP, generation string) (*Session, error) {
+	return m.StartBy(ctx, w, r, username, clientIP, generation, How{})
+}
+
+// StartBy is Start for a session made as how says (kept in its record,
+// listed by List, matched by EndMadeWith).
+func (m *Manager) StartBy(ctx context.Context, w http.ResponseWriter, r *http.Request, username, clientIP, generation string, how How) (*Session, error) {
 	if err := m.endPresented(ctx, r); err != nil {
 		return nil, err
 	}
@@ -134,6 +140,8 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			UpdatedAt: now,
 
 			Generation: generation,
+			Method:     how.Method,
+			Passkey:    how.Passkey,
 		},
 		ID:    idOf(token),
 		token: token,

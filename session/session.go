@@ -54,6 +54,21 @@ type Record struct {
 	// its account was ended ("log out everywhere else", Keep; a password
 	// change, Rotate): it counts as made then. Zero otherwise.
 	KeptAt time.Time `json:"kept_at,omitzero"`
+	// Method is how the session was made (How): "password", "passkey",
+	// "recovery" and so on; empty in a record of a release before it.
+	// Passkey is the credential ID (base64url) of the passkey that made
+	// it, so that removing the passkey ends it.
+	Method  string `json:"method,omitempty"`
+	Passkey string `json:"passkey,omitempty"`
+}
+
+// How says how a session is being made (Manager.StartBy).
+type How struct {
+	// Method is "password", "passkey", "recovery", "sign-up"...
+	Method string
+	// Passkey is the passkey's credential ID (base64url) when Method is
+	// "passkey".
+	Passkey string
 }
 
 // heldBy reports whether r still acts for its account, whose generation is

@@ -33,6 +33,7 @@ type AuthForm struct {
 	Next        string            // local path to continue to after log-in ("" = none); rendered as hidden input name="next" when non-empty
 	Error       string            // form-level message (e.g. "Wrong username or password.")
 	FieldErrors map[string]string // "username" / "password" → message shown next to that field, with aria-invalid and aria-describedby
+	Passkey     PasskeyPage       // the passkey parts (views/passkeys.templ)
 }
 
 // AvatarOption is one preset in the avatar picker.
@@ -118,6 +119,8 @@ type Account struct {
 	// Activity is the account's recent security events, newest first
 	// (nil: it could not be read, and the section says so).
 	Activity []ActivityItem
+	// Passkeys is the passkey section (views/passkeys.templ).
+	Passkeys AccountPasskeys
 }
 
 // ActivityItem is one entry of "Recent activity" on the account page.
@@ -183,7 +186,8 @@ type AccountSession struct {
 	LastSeen string
 	// CreatedISO and LastSeenISO are RFC 3339, for <time datetime>.
 	CreatedISO, LastSeenISO string
-	Current                 bool // the session this page was requested with
+	Current                 bool   // the session this page was requested with
+	Method                  string // how it was made: "password", "passkey", "recovery", "" unknown
 }
 
 // ResetForm is the reset link's page.

@@ -59,9 +59,10 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 		a.Sessions = append(a.Sessions, views.AccountSession{
 			ID: in.ID, Device: in.Device, IP: in.IP, Current: in.Current,
 			Created: readableTime(in.created), LastSeen: readableTime(in.lastSeen),
-			CreatedISO: in.CreatedAt, LastSeenISO: in.LastSeen,
+			CreatedISO: in.CreatedAt, LastSeenISO: in.LastSeen, Method: in.Method,
 		})
 	}
+	a.Passkeys = s.accountPasskeys(r, sess.Username, a.Passkeys.Error, s.sessionViews(list, sess))
 	s.render(w, r, status, views.AccountPage(s.layout(r, "Your account"), a))
 	return nil
 }
@@ -96,7 +97,14 @@ func (s *Server) requireShared() error {
 // the same way (per address, and per account or per device cookie), so a
 // stolen session cannot be used to guess the password: 403 when wrong,
 // 429 with Retry-After when throttled.
+//
+// A form without a password that carries "reauth", the proof of a passkey
+// re-authentication of this session (web/passkeys.go), is checked by it
+// instead: every sensitive action takes one or the other.
 func (s *Server) checkPassword(r *http.Request, sess *session.Session, password, action string) error {
+	if proof := r.PostForm.Get("reauth"); password == "" && proof != "" {
+		return s.checkProof(sess, proof)
+	}
 	_, err := s.auth.Authenticate(r.Context(), auth.Attempt{
 		Username: sess.Username, Password: password, IP: s.clientIP(r),
 		Device: s.deviceNonce(r, sess.Username),

@@ -21,6 +21,10 @@ type sessionJSON struct {
 	Device    string `json:"device"`
 	IP        string `json:"ip"`
 	Current   bool   `json:"current"`
+	// Method is how the session was made ("password", "passkey",
+	// "recovery"; omitted for a session from before it was recorded).
+	Method  string `json:"method,omitempty"`
+	passkey string
 
 	created, lastSeen time.Time
 }
@@ -37,6 +41,8 @@ func (s *Server) sessionViews(list []session.Info, sess *session.Session) []sess
 			Device:    deviceName(in.UserAgent),
 			IP:        in.IP,
 			Current:   in.PublicID == current,
+			Method:    in.Method,
+			passkey:   in.Passkey,
 			created:   in.CreatedAt,
 			lastSeen:  in.LastSeen,
 		})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"time"
 
@@ -52,18 +50,9 @@ func (s *Server) putAvatar(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return errorf(http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json")
-	}
-	if r.ContentLength > maxBody {
-		return errTooLarge
-	}
-	body, err := io.ReadAll(r.Body)
-	if bodyTooLarge(err) {
-		return errTooLarge
-	}
+	body, err := readJSON(r)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "could not read the request body")
+		return err
 	}
 	var req struct {
 		Avatar *string `json:"avatar"`

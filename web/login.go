@@ -19,7 +19,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, cmp.Or(next, "/community"), http.StatusSeeOther)
 		return nil
 	}
-	s.render(w, r, http.StatusOK, views.LogIn(s.layout(r, "Log in"), views.AuthForm{Next: next}))
+	s.render(w, r, http.StatusOK, views.LogIn(s.layout(r, "Log in"), views.AuthForm{Next: next, Passkey: s.passkeyPage(r, true)}))
 	return nil
 }
 
@@ -31,7 +31,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	form := views.AuthForm{Username: r.PostForm.Get("username"), Next: safeNext(r.PostForm.Get("next"))}
+	form := views.AuthForm{Username: r.PostForm.Get("username"), Next: safeNext(r.PostForm.Get("next")), Passkey: s.passkeyPage(r, true)}
 	ip := s.clientIP(r)
 	attempt := auth.Attempt{Username: form.Username, Password: r.PostForm.Get("password"), IP: ip}
 	if name, err := auth.NormalizeUsername(form.Username); err == nil {
@@ -61,7 +61,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	sess, err := s.logInAs(w, r, u, ip)
+	sess, err := s.logInAs(w, r, u, ip, session.How{Method: "password"})
 	if errors.Is(err, session.ErrAccountChanged) {
 		// The password changed (or the account went) while this log-in
 		// was checking it: the password it used is no longer the one.
@@ -89,9 +89,9 @@ var errAccountLocked = errorf(http.StatusForbidden, "This account is locked. Con
 // sets this browser's device cookie for the account: what a successful
 // log-in and a sign-up both do. session.ErrAccountChanged when the account
 // changed meanwhile.
-func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, u auth.User, ip string) (*session.Session, error) {
+func (s *Server) logInAs(w http.ResponseWriter, r *http.Request, u auth.User, ip string, how session.How) (*session.Session, error) {
 	gen, _ := u.Standing()
-	sess, err := s.sessions.Start(r.Context(), w, r, u.Username, ip, gen)
+	sess, err := s.sessions.StartBy(r.Context(), w, r, u.Username, ip, gen, how)
 	if err != nil {
 		return nil, err
 	}

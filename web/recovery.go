@@ -132,7 +132,7 @@ func (s *Server) continueUnder(w http.ResponseWriter, r *http.Request, u auth.Us
 	gen, since := u.Standing()
 	if sess == nil {
 		var err error
-		if sess, err = s.logInAs(w, r, u, s.clientIP(r)); err != nil {
+		if sess, err = s.logInAs(w, r, u, s.clientIP(r), session.How{Method: "recovery"}); err != nil {
 			return nil, 0, err
 		}
 	} else {

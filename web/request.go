@@ -2,6 +2,8 @@ package web
 
 import (
 	"errors"
+	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,7 +57,7 @@ func wantsJSON(r *http.Request) bool {
 	if p == uploadPath {
 		return false
 	}
-	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") || p == "/account/activity"
+	return strings.HasPrefix(p, "/community/avatar") || strings.HasPrefix(p, "/account/sessions") || p == "/account/activity" || strings.HasPrefix(p, passkeyPrefix)
 }
 
 // requireSession returns the request's session or the 401 error.
@@ -76,6 +78,26 @@ func bodyTooLarge(err error) bool {
 }
 
 var errTooLarge = errorf(http.StatusRequestEntityTooLarge, "request body too large (limit 64 KiB)")
+
+// readJSON reads a JSON request body within the body limit: 415 unless
+// Content-Type is application/json, 413 past maxBody, 400 when it cannot
+// be read.
+func readJSON(r *http.Request) ([]byte, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, errorf(http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json")
+	}
+	if r.ContentLength > maxBody {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(r.Body)
+	if bodyTooLarge(err) {
+		return nil, errTooLarge
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "could not read the request body")
+	}
+	return body, nil
+}
 
 // parseForm reads a url-encoded or multipart form body within the body limit.
 func parseForm(r *http.Request) error {

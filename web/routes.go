@@ -45,6 +45,20 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+uploadPath, s.handle(s.uploadAvatar))
 	mux.Handle("GET /avatars/{file}", s.handle(s.avatarImage))
 
+	// Passkey ceremonies (JSON API, web/passkeys.go) and the account's
+	// passkey forms.
+	mux.Handle("POST /passkeys/login/begin", s.handle(s.passkeyLoginBegin))
+	mux.Handle("POST /passkeys/login/finish", s.handle(s.passkeyLoginFinish))
+	mux.Handle("POST /passkeys/signup/begin", s.handle(s.passkeySignupBegin))
+	mux.Handle("POST /passkeys/signup/finish", s.handle(s.passkeySignupFinish))
+	mux.Handle("POST /passkeys/add/begin", s.handle(s.passkeyAddBegin))
+	mux.Handle("POST /passkeys/add/finish", s.handle(s.passkeyAddFinish))
+	mux.Handle("POST /passkeys/reauth/begin", s.handle(s.passkeyReauthBegin))
+	mux.Handle("POST /passkeys/reauth/finish", s.handle(s.passkeyReauthFinish))
+	mux.Handle("POST /account/passkeys/{id}/rename", s.handle(s.renamePasskey))
+	mux.Handle("POST /account/passkeys/{id}/remove", s.handle(s.removePasskey))
+	mux.Handle("POST /account/password/remove", s.handle(s.removePassword))
+
 	// Account: the page, its forms, and the sessions API (JSON errors).
 	mux.Handle("GET /account", s.handle(s.account))
 	mux.Handle("POST /account/password", s.handle(s.changePassword))

@@ -16,6 +16,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/passkey"
 	"soulbridge/session"
 )
 
@@ -64,6 +65,9 @@ type Deps struct {
 	// (web/mail.go); PublicURL (no trailing slash) starts the mailed links.
 	Mailer    Mailer
 	PublicURL string
+	// Passkeys is the passkey relying party; nil turns passkeys off. Their
+	// challenges are signed under a key derived from DeviceKeys[0].
+	Passkeys *passkey.RP
 }
 
 // Server is the site's HTTP handler.
@@ -94,6 +98,10 @@ type Server struct {
 	// activityLog writes members' security events off the request path
 	// (activity.go).
 	activityLog *activityRecorder
+	// rp is nil when passkeys are off (web/passkeys.go).
+	rp            *passkey.RP
+	challenges    *passkey.Challenges
+	challengeRate *auth.Throttle
 
 	handler http.Handler
 }
@@ -120,6 +128,11 @@ func New(d Deps) *Server {
 		avatarBodies: newAvatarBodies(),
 		mail:         d.Mailer,
 		publicURL:    strings.TrimRight(d.PublicURL, "/"),
+
+		challengeRate: auth.NewThrottle(challengeLimit, challengeWindow, 100_000, time.Now),
+	}
+	if d.Passkeys != nil && len(d.DeviceKeys) > 0 {
+		s.rp, s.challenges = d.Passkeys, passkey.NewChallenges(d.DeviceKeys[0], nil)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

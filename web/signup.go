@@ -17,7 +17,7 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/community", http.StatusSeeOther)
 		return nil
 	}
-	s.render(w, r, http.StatusOK, views.SignUp(s.layout(r, "Sign up"), views.AuthForm{}))
+	s.render(w, r, http.StatusOK, views.SignUp(s.layout(r, "Sign up"), views.AuthForm{Passkey: s.passkeyPage(r, false)}))
 	return nil
 }
 
@@ -55,7 +55,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.clearEarlierOwner(r, u.Username); err != nil {
 		return err
 	}
-	sess, err := s.logInAs(w, r, u, ip)
+	sess, err := s.logInAs(w, r, u, ip, session.How{Method: "password"})
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,7 @@ func (s *Server) signupError(w http.ResponseWriter, r *http.Request, form views.
 		return errorf(status, "%s", msg)
 	}
 	form.FieldErrors = map[string]string{field: msg}
+	form.Passkey = s.passkeyPage(r, false)
 	s.render(w, r, status, views.SignUp(s.layout(r, "Sign up"), form))
 	return nil
 }

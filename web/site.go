@@ -9,6 +9,7 @@ import (
 	"soulbridge/assets"
 	"soulbridge/auth"
 	"soulbridge/avatar"
+	"soulbridge/passkey"
 	"soulbridge/session"
 )
 
@@ -55,6 +56,8 @@ type SiteConfig struct {
 	// reset links); PublicURL starts their links.
 	Mailer    Mailer
 	PublicURL string
+	// Passkeys is the passkey relying party; nil turns passkeys off.
+	Passkeys *passkey.RP
 }
 
 // sharedTier reports whether the store sees every instance's writes: always
@@ -119,6 +122,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		DeviceKeys:        cfg.Keys,
 		Mailer:            cfg.Mailer,
 		PublicURL:         cfg.PublicURL,
+		Passkeys:          cfg.Passkeys,
 	}), nil
 }
 
