@@ -305,6 +305,7 @@ func TestPasskeyScreenshots(t *testing.T) {
 			}
 			tb.waitTrue("passkey parts shown", `!!document.querySelector('#passkey-signup:not([hidden]), #passkey-login:not([hidden])')`)
 			tb.shoot(dir, p+"-passkeys", v)
+			tb.checkAxe(p + " with passkeys at " + v.name)
 		}
 	}
 	tb.passkeySignUp("ada")
@@ -318,6 +319,7 @@ func TestPasskeyScreenshots(t *testing.T) {
 		}
 		tb.idle()
 		tb.checkContrast("account passkeys at " + v.name)
+		tb.checkAxe("account with a passkey at " + v.name)
 		buf, err := chromedp.Run(tb.ctx, chromedp.Screenshot(chromedp.ID("passkeys"), chromedp.NodeVisible))
 		if err != nil {
 			t.Fatalf("screenshot of the passkeys section: %v", err)
@@ -391,4 +393,34 @@ func TestPasskeyOnlyAndBackInBrowser(t *testing.T) {
 		t.Fatalf("log-in with the new password: %d at %s", res.Status, tb.path())
 	}
 	tb.checkClean(nil)
+}
+
+// TestPasskeyPagesWithoutJavaScript: at the relying party's host with
+// scripts off, the sign-up, log-in and account pages say that passkeys
+// need JavaScript, offer no passkey control that could not work, keep the
+// password path, and pass axe-core.
+func TestPasskeyPagesWithoutJavaScript(t *testing.T) {
+	srv := startServer(t)
+	srv.localhost = true
+	tb := newTab(t, srv, tabOptions{noScript: true})
+	for _, p := range []string{"/signup", "/login"} {
+		if res := tb.navigate(p); res.Status != 200 {
+			t.Fatalf("GET %s: %d", p, res.Status)
+		}
+		if !strings.Contains(eval[string](tb, `document.body.textContent`), "JavaScript") {
+			t.Errorf("%s without JavaScript does not say passkeys need it", p)
+		}
+		if eval[bool](tb, `!!document.querySelector('#passkey-signup:not([hidden]), #passkey-login:not([hidden])')`) {
+			t.Errorf("%s without JavaScript shows a passkey button that cannot work", p)
+		}
+		tb.checkAxe(p + " with passkeys, no JavaScript")
+	}
+	tb.signUp("noor")
+	if res := tb.navigate("/account"); res.Status != 200 {
+		t.Fatalf("GET /account: %d", res.Status)
+	}
+	if !strings.Contains(eval[string](tb, `document.getElementById('passkeys').textContent`), "JavaScript") {
+		t.Error("the account's passkey section without JavaScript does not say passkeys need it")
+	}
+	tb.checkAxe("account with the passkey section, no JavaScript")
 }
