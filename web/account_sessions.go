@@ -9,6 +9,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -93,6 +94,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 		if err := s.sessions.End(r.Context(), w, r); err != nil {
 			return err
 		}
+		s.metrics.SessionsEnded(metrics.EndRevoked, 1)
 		s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", sess.LogID())
 		return nil
 	}
@@ -103,6 +105,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.SessionsEnded(metrics.EndRevoked, 1)
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", in.LogID)
 	return nil
 }
@@ -145,6 +148,7 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.SessionsEnded(metrics.EndRevoked, ended)
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", "others", "sessions_ended", ended)
 	if isFormPost(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -12,6 +13,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if sess := session.FromContext(r.Context()); sess != nil {
+		s.metrics.SessionsEnded(metrics.EndLogout, 1)
 		s.authEvent(r, eventLogOut, sess.Username, sess.ID)
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -88,6 +89,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// route is the request's route holder when requests are counted.
+	route metrics.Route
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -127,9 +130,15 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			*sw = statusWriter{}
 			statusWriters.Put(sw)
 		}()
+		if s.metrics != nil {
+			r = r.WithContext(metrics.WithRoute(r.Context(), &sw.route))
+		}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
+		}
+		if s.metrics != nil {
+			s.metrics.Request(sw.route.Label(), r.Method, sw.status, time.Since(start))
 		}
 		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
 			return // platform health probes would drown the log

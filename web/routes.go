@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"strings"
+
+	"soulbridge/metrics"
 )
 
 // routes is the whole URL space of the site, in one place.
@@ -42,7 +44,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /community/avatars", s.handle(s.listAvatars))
 
 	// Uploaded avatars: the upload (errors follow Accept) and the images.
-	mux.Handle("POST "+uploadPath, s.handle(s.uploadAvatar))
+	mux.Handle("POST "+uploadPath, s.handle(s.countedUpload(s.uploadAvatar)))
 	mux.Handle("GET /avatars/{file}", s.handle(s.avatarImage))
 
 	// Account: the page, its forms, and the sessions API (JSON errors).
@@ -90,6 +92,9 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 			return
 		}
 		h, pattern := mux.Handler(r)
+		if s.metrics != nil {
+			metrics.SetRoute(r.Context(), pattern)
+		}
 		if pattern != "" && !strings.Contains(pattern, "{") {
 			// A pattern without wildcards has no path values: serve its
 			// handler as the mux would, without matching a second time.

@@ -16,6 +16,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -64,6 +65,9 @@ type Deps struct {
 	// (web/mail.go); PublicURL (no trailing slash) starts the mailed links.
 	Mailer    Mailer
 	PublicURL string
+	// Metrics counts requests and what they did (README, "Metrics"); nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server is the site's HTTP handler.
@@ -91,6 +95,8 @@ type Server struct {
 	// mail is nil when the site sends no mail; publicURL starts its links.
 	mail      Mailer
 	publicURL string
+	// metrics is nil when nothing is counted (no METRICS_ADDR).
+	metrics *metrics.Metrics
 
 	handler http.Handler
 }
@@ -117,6 +123,7 @@ func New(d Deps) *Server {
 		avatarBodies: newAvatarBodies(),
 		mail:         d.Mailer,
 		publicURL:    strings.TrimRight(d.PublicURL, "/"),
+		metrics:      d.Metrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 	"soulbridge/assets"
 	"soulbridge/auth"
 	"soulbridge/avatar"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -55,6 +56,8 @@ type SiteConfig struct {
 	// reset links); PublicURL starts their links.
 	Mailer    Mailer
 	PublicURL string
+	// Metrics, if set, counts what the site and its services do.
+	Metrics *metrics.Metrics
 }
 
 // sharedTier reports whether the store sees every instance's writes: always
@@ -79,7 +82,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 			return nil, err
 		}
 	}
-	accounts, err := auth.New(store, auth.Config{Hasher: hasher, Shared: cfg.Counter})
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher, Shared: cfg.Counter, Metrics: cfg.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +92,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		MaxLifetime: cfg.MaxLifetime,
 		Logger:      cfg.Logger,
 		Accounts:    accounts,
+		Metrics:     cfg.Metrics,
 
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 	})
@@ -96,7 +100,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		return nil, err
 	}
 	ensureSessionIndex(sessions, cfg.Logger)
-	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval})
+	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval, Metrics: cfg.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +123,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		DeviceKeys:        cfg.Keys,
 		Mailer:            cfg.Mailer,
 		PublicURL:         cfg.PublicURL,
+		Metrics:           cfg.Metrics,
 	}), nil
 }
 
