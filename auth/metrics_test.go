@@ -86,6 +86,8 @@ soulbridge_login_attempts_total{method="recovery",result="wrong_password"} 1
 soulbridge_signups_total{result="invalid"} 1
 soulbridge_signups_total{result="success"} 1
 soulbridge_signups_total{result="taken"} 1
+soulbridge_signups_total{result="throttled"} 0
+soulbridge_signups_total{result="unavailable"} 0
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "soulbridge_login_attempts_total", "soulbridge_signups_total"); err != nil {
 		t.Error(err)

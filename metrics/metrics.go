@@ -76,14 +76,22 @@ func New() *Metrics {
 		m.requests, m.duration, m.logins, m.signups, m.sessionsCreated, m.sessionsEnded,
 		m.throttled, m.uploads, m.decode, m.replayed, m.breaker, m.redis,
 	)
+	// Every label value known in advance starts at zero, so a rate over
+	// a series that has not moved yet is 0, not absent.
 	for _, method := range []string{LoginPassword, LoginRecovery} {
 		for _, result := range []string{LoginSuccess, LoginWrongPassword, LoginUnknownUser, LoginThrottled, LoginLocked, LoginUnavailable} {
 			m.logins.WithLabelValues(method, result)
 		}
 	}
-	for _, reason := range []string{EndLogout, EndRevoked, EndPasswordChange, EndCap, EndDeletion, EndOperator} {
-		m.sessionsEnded.WithLabelValues(reason)
+	zero := func(v *prometheus.CounterVec, values ...string) {
+		for _, value := range values {
+			v.WithLabelValues(value)
+		}
 	}
+	zero(m.signups, SignupSuccess, SignupInvalid, SignupTaken, SignupThrottled, SignupUnavailable)
+	zero(m.sessionsEnded, EndLogout, EndRevoked, EndPasswordChange, EndCap, EndDeletion, EndOperator)
+	zero(m.throttled, ThrottleLogin, ThrottleRecovery, ThrottleSignup, ThrottleMailLink, ThrottlePassword, ThrottleUpload)
+	zero(m.uploads, UploadStored)
 	return m
 }
 
@@ -173,7 +181,11 @@ func (m *Metrics) Throttled(kind string) {
 	}
 }
 
-// Upload counts an avatar upload's result ("stored" or a refusal reason).
+// UploadStored is the upload result of an image stored; the others are
+// refusal reasons (web/metrics.go).
+const UploadStored = "stored"
+
+// Upload counts an avatar upload's result (UploadStored or a refusal reason).
 func (m *Metrics) Upload(result string) {
 	if m != nil {
 		m.uploads.WithLabelValues(result).Inc()

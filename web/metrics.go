@@ -51,7 +51,7 @@ func uploadResult(err error) string {
 	var e *Error
 	switch {
 	case err == nil:
-		return "stored"
+		return metrics.UploadStored
 	case errors.Is(err, kv.ErrUnavailable):
 		return "unavailable"
 	case errors.Is(err, kv.ErrFull):

@@ -84,6 +84,8 @@ soulbridge_http_requests_total{method="other",route="unmatched",status="405"} 1
 soulbridge_signups_total{result="invalid"} 1
 soulbridge_signups_total{result="success"} 1
 soulbridge_signups_total{result="taken"} 1
+soulbridge_signups_total{result="throttled"} 0
+soulbridge_signups_total{result="unavailable"} 0
 # HELP soulbridge_sessions_created_total Sessions started (log-in, sign-up, recovery, reset link).
 # TYPE soulbridge_sessions_created_total counter
 soulbridge_sessions_created_total 2
