@@ -1,8 +1,9 @@
 package metrics
 
 import (
-	"context"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"strings"
 	"time"
 )
@@ -18,30 +19,18 @@ const (
 	OtherMethod = "other"
 )
 
-// Route is the holder the outermost middleware puts in a request's
-// context (WithRoute) and the router fills in (SetRoute): handlers below
-// work on copies of the request (r.WithContext), and the pattern must
-// still reach the middleware that counts the request.
+// Route is the small mutable holder of a request's route pattern: the
+// middleware that counts the request owns it, the router fills it in
+// (Set). Handlers between them work on copies of the request
+// (r.WithContext), so the pattern cannot come back on the request; the
+// web layer carries the holder in its response writer, which every layer
+// passes down as is (a holder in the context would cost a copy of the
+// request and two allocations per request).
 type Route struct{ pattern string }
 
-type routeKey struct{}
-
-// WithRoute returns ctx carrying rt, which SetRoute fills in.
-func WithRoute(ctx context.Context, rt *Route) context.Context {
-	return context.WithValue(ctx, routeKey{}, rt)
-}
-
-// SetRoute records the pattern that matched the request of ctx (one of the
-// router's patterns, such as "GET /community/avatar"); nothing without a
-// holder (metrics off).
-func SetRoute(ctx context.Context, pattern string) {
-	if rt, ok := ctx.Value(routeKey{}).(*Route); ok {
-		rt.pattern = pattern
-	}
-}
-
-// Reset empties rt for the next request.
-func (rt *Route) Reset() { rt.pattern = "" }
+// Set records the pattern that matched (one of the router's patterns, such
+// as "GET /community/avatar").
+func (rt *Route) Set(pattern string) { rt.pattern = pattern }
 
 // Label is the route label: the pattern's path (its method is a label of
 // its own), or Unmatched.
@@ -61,9 +50,40 @@ func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return // not counting
 	}
-	method, code := methodLabel(method), statusLabel(status)
-	m.requests.WithLabelValues(route, method, code).Inc()
-	m.duration.WithLabelValues(route, method, code).Observe(d.Seconds())
+	s := m.requestSeries(requestKey{route, methodLabel(method), status})
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+// requestKey names a request's series: its labels, the status unformatted.
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+// requestSeriesOf is the counter and histogram of one requestKey.
+type requestSeriesOf struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// requestSeries returns k's series, kept in a map after the first request
+// so a request costs one map read instead of two label look-ups (label
+// strings hashed, vector locked) per series. The keys are bounded: route
+// patterns, standard methods and the statuses the site answers.
+func (m *Metrics) requestSeries(k requestKey) requestSeriesOf {
+	m.seriesMu.RLock()
+	s, ok := m.series[k]
+	m.seriesMu.RUnlock()
+	if ok {
+		return s
+	}
+	code := statusLabel(k.status)
+	s = requestSeriesOf{m.requests.WithLabelValues(k.route, k.method, code), m.duration.WithLabelValues(k.route, k.method, code)}
+	m.seriesMu.Lock()
+	m.series[k] = s
+	m.seriesMu.Unlock()
+	return s
 }
 
 var standardMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete,

@@ -13,6 +13,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ type Metrics struct {
 
 	requests        *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
+	seriesMu        sync.RWMutex
+	series          map[requestKey]requestSeriesOf // http.go
 	logins          *prometheus.CounterVec
 	signups         *prometheus.CounterVec
 	sessionsCreated prometheus.Counter
@@ -43,7 +46,7 @@ type Metrics struct {
 // New returns Metrics with every series registered (at zero), the Go
 // runtime and the process collectors included.
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), series: make(map[requestKey]requestSeriesOf)}
 	f := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
 	}

@@ -89,7 +89,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	// route is the request's route holder when requests are counted.
+	// route is the request's route pattern, set by the router (noteRoute)
+	// when requests are counted.
 	route metrics.Route
 }
 
@@ -112,6 +113,23 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// noteRoute records pattern in the route holder of logRequests' writer,
+// found through w and the writers that wrap it (Unwrap); nothing when
+// there is none.
+func noteRoute(w http.ResponseWriter, pattern string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.route.Set(pattern)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
 // RequestLogMessage is the message of the access log's lines (one per
 // request, written by logRequests).
 const RequestLogMessage = "request"
@@ -130,9 +148,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			*sw = statusWriter{}
 			statusWriters.Put(sw)
 		}()
-		if s.metrics != nil {
-			r = r.WithContext(metrics.WithRoute(r.Context(), &sw.route))
-		}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK

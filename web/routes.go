@@ -3,8 +3,6 @@ package web
 import (
 	"net/http"
 	"strings"
-
-	"soulbridge/metrics"
 )
 
 // routes is the whole URL space of the site, in one place.
@@ -93,7 +91,7 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 		}
 		h, pattern := mux.Handler(r)
 		if s.metrics != nil {
-			metrics.SetRoute(r.Context(), pattern)
+			noteRoute(w, pattern)
 		}
 		if pattern != "" && !strings.Contains(pattern, "{") {
 			// A pattern without wildcards has no path values: serve its
