@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type Config struct {
 	TrustProxyHeaders  bool
 	LogFormat          string // "json" or "text"
 	Version            string // what /readyz and `soulbridge version` report (appVersion)
+	// MetricsAddr is where the Prometheus metrics are served (METRICS_ADDR,
+	// host:port); "" when unset: nothing is counted (metricsserver.go).
+	MetricsAddr string
 
 	// secretKey and fallbackKeys come from the environment; the key file is
 	// read later (after the privilege drop) by resolveKeys.
@@ -157,6 +161,9 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: must be json or text", c.LogFormat))
 	}
 
+	if err := c.readMetricsAddr(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.resolveDataDir(getenv); err != nil {
 		errs = append(errs, err)
 	}
@@ -164,6 +171,28 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// readMetricsAddr reads METRICS_ADDR: host:port with a numeric port, the
+// host empty, an IP address or a name. Its port must not be PORT's,
+// whatever the host: the site listens on :PORT, every address of the
+// machine (IPv4 and IPv6), so any address with that port overlaps the
+// public listener, and metrics must never be served where the public
+// can reach them.
+func (c *Config) readMetricsAddr(getenv func(string) string) error {
+	c.MetricsAddr = strings.TrimSpace(getenv("METRICS_ADDR"))
+	if c.MetricsAddr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.MetricsAddr)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("METRICS_ADDR=%q: must be host:port with a port number 1-65535, such as [::]:9090 or 127.0.0.1:9090", c.MetricsAddr)
+	}
+	if pub, err := strconv.Atoi(c.Port); err == nil && pub == p {
+		return fmt.Errorf("METRICS_ADDR=%q uses PORT's port %s: the site listens there on every address, and metrics must never be served on the public port; pick another port (such as 9090) on a private network", c.MetricsAddr, c.Port)
+	}
+	return nil
 }
 
 // portFrom is PORT, default 8080 (also for `soulbridge healthcheck`).

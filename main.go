@@ -71,6 +71,9 @@ environment (README.md, "Configuration"):
                         and a public address (smtp+insecure:// loopback only)
   MAIL_FROM             the sender address of that mail
   SMTP_CA_FILE          PEM CA to trust for the mail server instead of the system's
+  METRICS_ADDR          serve Prometheus metrics on this host:port, their own
+                        listener on a private network (e.g. [::]:9090); never
+                        PORT's port; off when unset
   SOULBRIDGE_IMAGE      set to 1 by the image: a root start that cannot drop
                         privileges refuses, as in production
   APP_ENV               production: the production rules off Railway

@@ -85,7 +85,7 @@ func operateOnStore(ctx context.Context, cfg Config, req ops.Request, stderr io.
 func opsDeps(site *web.Server, shared func() bool, log *slog.Logger) ops.Deps {
 	sv := site.Services()
 	return ops.Deps{Accounts: sv.Accounts, Sessions: sv.Sessions, Avatars: sv.Avatars,
-		RemoveAccount: site.RemoveAccount, Shared: shared, Log: log}
+		RemoveAccount: site.RemoveAccount, Shared: shared, Log: log, Metrics: sv.Metrics}
 }
 
 // mirrorUp reports whether writes reach every instance: always without the

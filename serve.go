@@ -13,6 +13,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/kv"
 	"soulbridge/mailer"
+	"soulbridge/metrics"
 	"soulbridge/ops"
 	"soulbridge/session"
 	"soulbridge/web"
@@ -77,6 +78,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	var store kv.Store = local
 	var admin adminStore = local
 	var mirror web.MirrorState
+	met := newMetrics(cfg) // nil without METRICS_ADDR
 	var counter auth.SharedCounter
 	if cfg.RedisURL != "" {
 		m, err := kv.OpenMirror(local, kv.MirrorOptions{
@@ -85,6 +87,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			// are read on every request: served from memory for up to a
 			// second, dropped at once when any instance changes one.
 			CachePrefixes: []string{session.KeyPrefix, auth.KeyPrefix},
+			Metrics:       met,
 		})
 		if err != nil {
 			local.Close()
@@ -101,7 +104,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 		}
 	}()
 
-	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, log)
+	handler, err := newHandler(cfg, keys.keys, store, mirror, local, counter, met, log)
 	if err != nil {
 		return err
 	}
@@ -120,6 +123,11 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	swept := make(chan struct{})
 	go func() { defer close(swept); handler.SweepImages(sweepCtx, imageSweepInterval) }()
 	defer func() { stopSweep(); <-swept }()
+
+	// Metrics on their own listener (METRICS_ADDR), bound before the
+	// public port, stopped after its drain and before the store closes.
+	stopMetrics := serveMetrics(cfg, met, local, mirror, log)
+	defer stopMetrics()
 
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
@@ -178,7 +186,7 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 const imageSweepInterval = 15 * time.Minute
 
 // newHandler wires kv → session/auth/avatar → web (web.NewSite).
-func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, log *slog.Logger) (*web.Server, error) {
+func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorState, disk web.DiskState, counter auth.SharedCounter, met *metrics.Metrics, log *slog.Logger) (*web.Server, error) {
 	// The optional mail (SMTP_URL): a send in progress or waiting for a
 	// retry when the process exits is lost; the member can ask again.
 	var mail web.Mailer
@@ -204,6 +212,7 @@ func newHandler(cfg Config, keys [][]byte, store kv.Store, mirror web.MirrorStat
 		Disk:              disk,
 		Counter:           counter,
 		Passkeys:          newRelyingParty(cfg, log),
+		Metrics:           met,
 	})
 	if err != nil {
 		return nil, err

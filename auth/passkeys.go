@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // Passkeys (README "Passkeys"): an account's WebAuthn credentials are kept
@@ -125,6 +126,7 @@ func (u User) WebAuthnCredentials() []webauthn.Credential {
 // SignUpFrom). It returns a *ValidationError for a bad name,
 // ErrUsernameTaken when the name exists.
 func (s *Service) SignUpWithPasskey(ctx context.Context, username string, handle []byte, p Passkey, ip string) (u User, err error) {
+	defer func() { s.cfg.Metrics.Signup(signupResult(err)) }()
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return User{}, err
@@ -286,7 +288,7 @@ func (s *Service) PasskeyUser(ctx context.Context, handle []byte) (User, error) 
 // ErrLocked.
 func (s *Service) PasskeyAttempt(ctx context.Context, ip, username string, verify func() (User, error)) (User, error) {
 	name, nameErr := NormalizeUsername(username)
-	return s.attempt(ctx, ip, name, nameErr, "", func() (User, error) {
+	u, err := s.attempt(ctx, ip, name, nameErr, "", func() (User, error) {
 		if nameErr != nil {
 			return User{}, ErrBadCredentials
 		}
@@ -299,12 +301,14 @@ func (s *Service) PasskeyAttempt(ctx context.Context, ip, username string, verif
 		}
 		return u, nil
 	})
+	return u, s.counted(metrics.LoginPasskey, err)
 }
 
 // FailPasskey counts a passkey log-in that failed before it named an
 // account (an unknown handle, a bad challenge) against ip.
 func (s *Service) FailPasskey(ctx context.Context, ip string) {
-	_, _ = s.attempt(ctx, ip, "", errors.New("no account"), "", func() (User, error) { return User{}, ErrBadCredentials })
+	_, err := s.attempt(ctx, ip, "", errors.New("no account"), "", func() (User, error) { return User{}, errUnknownUser })
+	_ = s.counted(metrics.LoginPasskey, err)
 }
 
 // UsedPasskey stores what a successful assertion changed of username's

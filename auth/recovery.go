@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // Recovery codes (docs/architecture.md, "Recovery codes"; ASVS V6.5, lookup
@@ -131,7 +132,7 @@ func (s *Service) Recover(ctx context.Context, a Recovery) (User, error) {
 			return User{}, err
 		}
 	}
-	return s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
+	u, err := s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
 		code := normalizeCode(a.Code)
 		if err := s.checkCode(ctx, name, nameErr, code); err != nil {
 			return User{}, err
@@ -150,6 +151,7 @@ func (s *Service) Recover(ctx context.Context, a Recovery) (User, error) {
 		}
 		return u, err
 	})
+	return u, s.counted(metrics.LoginRecovery, err)
 }
 
 // checkCode is Recover's cheap first check, before the password is hashed:
@@ -171,11 +173,14 @@ func (s *Service) checkCode(ctx context.Context, name string, nameErr error, cod
 	if err != nil {
 		return err
 	}
-	set := u.Recovery
+	known, set := exists, u.Recovery
 	if set.Left() == 0 {
 		set, exists = s.dummyCodes, false
 	}
 	if set.match(code, s.codeCheck) < 0 || !exists {
+		if !known {
+			return errUnknownUser
+		}
 		return ErrBadCredentials
 	}
 	return nil

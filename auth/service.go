@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // Throttle limits (docs/architecture.md, "Log-in throttling"): 10 failures
@@ -49,6 +50,8 @@ type Config struct {
 	// lost with the link): it must outlast the longest hash; 0 means
 	// DefaultSharedHold.
 	SharedHold time.Duration
+	// Metrics, if set, counts credential attempts and sign-ups by result.
+	Metrics *metrics.Metrics
 }
 
 // SharedCounter counts attempts per key across instances (kv.Mirror keeps
@@ -147,6 +150,7 @@ func (s *Service) SignUpFrom(ctx context.Context, username, password, ip string)
 }
 
 func (s *Service) signUp(ctx context.Context, username, password, ip string, throttled bool) (u User, err error) {
+	defer func() { s.cfg.Metrics.Signup(signupResult(err)) }()
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return User{}, err
@@ -226,9 +230,10 @@ type Attempt struct {
 // Authenticate is LogIn with the attempt's device.
 func (s *Service) Authenticate(ctx context.Context, a Attempt) (User, error) {
 	name, nameErr := NormalizeUsername(a.Username)
-	return s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
+	u, err := s.attempt(ctx, a.IP, name, nameErr, a.Device, func() (User, error) {
 		return s.check(ctx, name, nameErr, a.Password)
 	})
+	return u, s.counted(metrics.LoginPassword, err)
 }
 
 // attempt runs check as one credential attempt (a log-in, a recovery)
@@ -379,7 +384,11 @@ func (s *Service) release(ctx context.Context, held []reservation) {
 }
 
 func (s *Service) check(ctx context.Context, name string, nameErr error, password string) (User, error) {
-	if nameErr != nil || CheckPassword(password) != nil {
+	if nameErr != nil {
+		s.cfg.Hasher.burn(ctx, password)
+		return User{}, errUnknownUser
+	}
+	if CheckPassword(password) != nil {
 		s.cfg.Hasher.burn(ctx, password)
 		return User{}, ErrBadCredentials
 	}
@@ -391,7 +400,7 @@ func (s *Service) check(ctx context.Context, name string, nameErr error, passwor
 	}
 	if errors.Is(err, kv.ErrNotFound) {
 		s.cfg.Hasher.burn(ctx, password)
-		return User{}, ErrBadCredentials
+		return User{}, errUnknownUser
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("auth: log in: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // Default is the avatar id shown before a user picks one.
@@ -125,6 +126,8 @@ type Config struct {
 	// (no Redis mirror, or the mirror up). Uploads need it, and images are
 	// only removed while it holds; nil means always.
 	Shared func() bool
+	// Metrics, if set, times the decodes of uploaded images.
+	Metrics *metrics.Metrics
 }
 
 // Service reads and writes avatar choices and uploaded images.
@@ -136,6 +139,7 @@ type Service struct {
 	decodes  decodeSlots
 	users    [64]sync.Mutex // striped by username: one user's changes, in order
 	decoded  *decodedCache  // cache.go
+	metrics  *metrics.Metrics
 }
 
 // New returns a Service over store.
@@ -156,7 +160,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		cfg.Shared = func() bool { return true }
 	}
 	return &Service{store: store, now: cfg.Now, interval: cfg.UploadInterval, shared: cfg.Shared,
-		decodes: make(decodeSlots, cfg.MaxDecodes), decoded: newDecodedCache()}, nil
+		decodes: make(decodeSlots, cfg.MaxDecodes), decoded: newDecodedCache(), metrics: cfg.Metrics}, nil
 }
 
 // Get returns username's choice; a user who never chose gets Default with a

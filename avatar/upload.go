@@ -135,7 +135,9 @@ func (s *Service) Upload(ctx context.Context, username string, data []byte, stil
 	if err := s.decodes.acquire(ctx); err != nil {
 		return Choice{}, err
 	}
+	started := time.Now()
 	png, err := decodeAndScale(data)
+	s.metrics.Decoded(time.Since(started))
 	if price.Bytes >= collectAfter {
 		// Hand a large decode's garbage (coefficients, pixels, the
 		// scaler's buffer) back to the heap before the next decode: left

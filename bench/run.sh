@@ -18,6 +18,8 @@
 #
 #   bench/run.sh                       (ROUNDS=3 SECS=10 CONNS=64 THREADS=2)
 #   ROUNDS=1 SECS=5 SEED=0 bench/run.sh  (quick look, no 100k-session start)
+#   METRICS=1 bench/run.sh             (soulbridge with METRICS_ADDR set: the
+#                                       cost of counting; README, "Metrics")
 #
 # Needs go, wrk, curl, python3 (Debian packages). Not part of the test
 # command. The machine is shared and noisy: compare the ratios, which come
@@ -55,11 +57,13 @@ go build -o "$tmp/startup" ./bench/startup
 go build -C "$PEERS/ceiling" -o "$tmp/ceiling" .
 go build -C "$PEERS/securecookie" -o "$tmp/peer" .
 key=$("$tmp/soulbridge" keygen)
+metrics_env=""
+[ -n "${METRICS:-}" ] && metrics_env="METRICS_ADDR=127.0.0.1:$(free_port)"
 
 # cmdline NAME PORT DIR: the command that starts server NAME.
 cmdline() {
   case $1 in
-    soulbridge) echo "env -i PATH=$PATH PORT=$2 DATA_DIR=$3 SECRET_KEY=$key TRUST_PROXY_HEADERS=${TRUST:-false} $tmp/soulbridge" ;;
+    soulbridge) echo "env -i PATH=$PATH PORT=$2 DATA_DIR=$3 SECRET_KEY=$key TRUST_PROXY_HEADERS=${TRUST:-false} $metrics_env $tmp/soulbridge" ;;
     peer) echo "$tmp/peer -addr 127.0.0.1:$2 -dir $3" ;;
     ceiling) echo "$tmp/ceiling -addr 127.0.0.1:$2" ;;
   esac
@@ -134,6 +138,9 @@ for c in "$CONNS" 256 2000; do
   done
   for s in "${servers[@]}"; do res[$c,$s,hwm]=$(hwm "$s"); done
 done
+if [ -n "$metrics_env" ]; then # counted, so metrics were on
+  curl -fs "http://${metrics_env#METRICS_ADDR=}/metrics" | grep '^soulbridge_http_requests_total{method="GET",route="/community/avatar",status="200"}' >&2
+fi
 
 # Start-up and idle RSS: each server alone, fresh process, empty data dir.
 startup() { # NAME DIR → "ms rss_kb own_ms" (medians of 5; own_ms "-" when the server reports none)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"soulbridge/metrics"
 )
 
 // Mirror is the store of an instance that shares its data through Redis:
@@ -36,6 +38,7 @@ type Mirror struct {
 	log        *slog.Logger
 	onChange   func(key string)
 	now        func() time.Time
+	metrics    *metrics.Metrics
 
 	state     atomic.Int32
 	outboxLen atomic.Int64
@@ -101,6 +104,9 @@ type MirrorOptions struct {
 	// (after a Pub/Sub reconnect): drop every in-memory copy then.
 	OnChange func(key string)
 	Logger   *slog.Logger
+	// Metrics, if set, counts breaker openings and replayed writes and
+	// times every Redis call (kv/metrics.go).
+	Metrics *metrics.Metrics
 }
 
 // OpenMirror returns a Mirror over local, which it owns from now on (Close
@@ -126,12 +132,16 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		log:        log,
 		onChange:   opts.OnChange,
 		now:        time.Now,
+		metrics:    opts.Metrics,
 		cache:      newMemCache(opts.CachePrefixes),
 		copies:     make(chan localOp, copyQueue),
 		seen:       make(map[string]string),
 		firstUp:    make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
+	}
+	if opts.Metrics != nil {
+		m.rdb.AddHook(redisTimer{opts.Metrics})
 	}
 	if err := m.loadOutbox(); err != nil {
 		m.rdb.Close()
@@ -253,6 +263,7 @@ func (m *Mirror) trip(ctx context.Context, err error) bool {
 		return false
 	}
 	if m.state.Swap(stateDown) != stateDown {
+		m.metrics.BreakerOpened()
 		m.cache.invalidate("")
 		m.log.Warn("redis mirror down: serving from the local copy, queueing writes", "err", redactErr(err))
 	}

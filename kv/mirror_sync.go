@@ -78,6 +78,7 @@ func (m *Mirror) probe(ctx context.Context) {
 		m.log.Info("redis mirror: pushed local records back to redis (it was empty or new)", "records", n)
 	}
 	n, err := m.replay(ctx)
+	m.metrics.Replayed(n)
 	if err != nil {
 		m.trip(ctx, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"soulbridge/auth"
+	"soulbridge/metrics"
 )
 
 // command is one operator command: its name on the command line, whether
@@ -103,6 +104,7 @@ func (s *Service) endSessions(ctx context.Context, req Request) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	s.d.Metrics.SessionsEnded(metrics.EndOperator, ended)
 	s.event(ctx, "sessions ended", u.Username, "sessions_ended", ended)
 	return Reply{Message: fmt.Sprintf("ended %d sessions of %s", ended, u.Username)}, nil
 }
@@ -119,6 +121,7 @@ func (s *Service) lock(ctx context.Context, req Request) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	s.d.Metrics.SessionsEnded(metrics.EndOperator, ended)
 	s.event(ctx, "account locked", u.Username, "reason", req.Reason, "sessions_ended", ended)
 	return Reply{Message: fmt.Sprintf("locked %s (%d sessions ended); `soulbridge users unlock %s` undoes it", u.Username, ended, u.Username)}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -32,6 +33,8 @@ type Deps struct {
 	Shared func() bool
 	// Log receives one auth event per change, with by=operator.
 	Log *slog.Logger
+	// Metrics counts the sessions the commands end (nil: nothing).
+	Metrics *metrics.Metrics
 }
 
 // Error kinds of Do.

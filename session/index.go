@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // The per-user index (docs/architecture.md, "Your sessions"): for every
@@ -287,6 +288,7 @@ func (m *Manager) enforceCap(ctx context.Context, s *Session) error {
 			return err
 		}
 		ended++
+		m.cfg.Metrics.SessionsEnded(metrics.EndCap, 1)
 		m.cfg.Logger.Info("session ended: over the per-account cap", "user", s.Username, "session", list[i].LogID, "cap", MaxPerUser)
 	}
 	return nil

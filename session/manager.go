@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"soulbridge/kv"
+	"soulbridge/metrics"
 )
 
 // Config configures a Manager.
@@ -36,6 +37,8 @@ type Config struct {
 	// account still stands as it did when the session was made (nil: every
 	// session is taken at its record's word, for tests of this package).
 	Accounts Accounts
+	// Metrics, if set, counts sessions started and those the cap ends.
+	Metrics *metrics.Metrics
 }
 
 // Accounts tells what a session's account stands by now (auth.Service
@@ -158,6 +161,7 @@ func (m *Manager) StartBy(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err := m.writeCookie(w, r, s); err != nil {
 		return nil, err
 	}
+	m.cfg.Metrics.SessionStarted()
 	return s, nil
 }
 

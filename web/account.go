@@ -11,6 +11,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -112,6 +113,7 @@ func (s *Server) checkPassword(r *http.Request, sess *session.Session, password,
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
+		s.metrics.Throttled(metrics.ThrottlePassword)
 		s.authEvent(r, eventThrottled, sess.Username, sess.ID, "action", action)
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many wrong passwords. Wait a few minutes and try again."}
@@ -263,6 +265,7 @@ func (s *Server) RemoveAccount(ctx context.Context, username string) (int, error
 		return 0, err
 	}
 	ended, err := s.sessions.EndAll(ctx, username)
+	s.metrics.SessionsEnded(metrics.EndDeletion, ended)
 	if err != nil {
 		return ended, err
 	}
@@ -276,11 +279,13 @@ type Services struct {
 	Accounts *auth.Service
 	Sessions *session.Manager
 	Avatars  *avatar.Service
+	// Metrics counts the sessions operator commands end (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Services returns the services s is built over.
 func (s *Server) Services() Services {
-	return Services{Accounts: s.auth, Sessions: s.sessions, Avatars: s.avatars}
+	return Services{Accounts: s.auth, Sessions: s.sessions, Avatars: s.avatars, Metrics: s.metrics}
 }
 
 // expireDevice expires this browser's device cookie (of a deleted account).

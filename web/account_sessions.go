@@ -10,6 +10,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -100,6 +101,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 		if err := s.sessions.End(r.Context(), w, r); err != nil {
 			return err
 		}
+		s.metrics.SessionsEnded(metrics.EndRevoked, 1)
 		s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", sess.LogID())
 		s.recordBy(r, sess, auth.KindSessionEnded, "Session ended: "+deviceName(sess.UserAgent))
 		return nil
@@ -111,6 +113,7 @@ func (s *Server) endSessionByID(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.SessionsEnded(metrics.EndRevoked, 1)
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", in.LogID)
 	s.recordBy(r, sess, auth.KindSessionEnded, "Session ended: "+deviceName(in.UserAgent)+", IP "+in.IP)
 	return nil
@@ -154,6 +157,7 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.SessionsEnded(metrics.EndRevoked, ended)
 	s.authEvent(r, eventRevoke, sess.Username, sess.ID, "revoked", "others", "sessions_ended", ended)
 	s.recordBy(r, sess, auth.KindSessionEnded, fmt.Sprintf("Logged out everywhere else (%d %s ended)", ended, plural(ended, "session", "sessions")))
 	if isFormPost(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {

@@ -14,6 +14,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/web"
 )
@@ -22,6 +23,13 @@ import (
 // through the real router and middleware (access log to a JSON handler that
 // discards, as production formats it) over a store on disk.
 func BenchmarkGetAvatar(b *testing.B) {
+	// Without and with metrics (METRICS_ADDR): the cost of counting a
+	// request (README, "Metrics"); -count N alternates the two.
+	b.Run("metrics=off", func(b *testing.B) { benchGetAvatar(b, nil) })
+	b.Run("metrics=on", func(b *testing.B) { benchGetAvatar(b, metrics.New()) })
+}
+
+func benchGetAvatar(b *testing.B, m *metrics.Metrics) {
 	store, err := kv.Open(context.Background(), kv.Options{Dir: b.TempDir(), Prefix: "soulbridge:", LockTimeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +42,8 @@ func BenchmarkGetAvatar(b *testing.B) {
 	h, err := web.NewSite(store, web.SiteConfig{
 		Keys: [][]byte{bytes.Repeat([]byte{0x5b}, 32)}, IdleLifetime: idleLifetime, MaxLifetime: maxLifetime,
 		Hasher: hasher, Persistent: true, Version: testVersion,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Metrics: m,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/kv"
 	"soulbridge/kv/kvtest"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/web"
 )
@@ -52,6 +53,8 @@ type siteOptions struct {
 	// mailer and publicURL enable the optional e-mail (web/mail.go).
 	mailer    web.Mailer
 	publicURL string
+	// metrics, if set, counts what the site does (metrics_test.go).
+	metrics *metrics.Metrics
 }
 
 // newSite wires the site over an in-memory store with web.NewSite, as
@@ -84,6 +87,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		UploadInterval:    opts.uploadInterval,
 		Mailer:            opts.mailer,
 		PublicURL:         opts.publicURL,
+		Metrics:           opts.metrics,
 	})
 	if err != nil {
 		t.Fatalf("web.NewSite: %v", err)

@@ -7,6 +7,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -43,6 +44,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
+		s.metrics.Throttled(metrics.ThrottleLogin)
 		s.typedNameEvent(r, eventThrottled, form.Username, "action", "log-in")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many failed log-ins. Wait a few minutes and try again."}

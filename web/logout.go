@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"soulbridge/auth"
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -13,6 +14,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if sess := session.FromContext(r.Context()); sess != nil {
+		s.metrics.SessionsEnded(metrics.EndLogout, 1)
 		s.authEvent(r, eventLogOut, sess.Username, sess.ID)
 		s.recordBy(r, sess, auth.KindLogOut, "Logged out")
 	}

@@ -10,6 +10,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/kv"
 	"soulbridge/mailer"
+	"soulbridge/metrics"
 	"soulbridge/views"
 )
 
@@ -41,6 +42,7 @@ func (s *Server) mailResetLink(w http.ResponseWriter, r *http.Request) error {
 	name := r.PostForm.Get("username")
 	var throttled *auth.ThrottledError
 	if err := s.auth.ReserveMailReset(r.Context(), s.clientIP(r), name); errors.As(err, &throttled) {
+		s.metrics.Throttled(metrics.ThrottleMailLink)
 		s.typedNameEvent(r, eventThrottled, name, "action", "mail reset link")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many requests for a link. Wait a while and try again."}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"soulbridge/metrics"
 	"soulbridge/session"
 )
 
@@ -88,6 +89,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// route is the request's route pattern, set by the router (noteRoute)
+	// when requests are counted.
+	route metrics.Route
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -108,6 +112,23 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// noteRoute records pattern in the route holder of logRequests' writer,
+// found through w and the writers that wrap it (Unwrap); nothing when
+// there is none.
+func noteRoute(w http.ResponseWriter, pattern string) {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			x.route.Set(pattern)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}
 
 // RequestLogMessage is the message of the access log's lines (one per
 // request, written by logRequests).
@@ -130,6 +151,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
+		}
+		if s.metrics != nil {
+			s.metrics.Request(sw.route.Label(), r.Method, sw.status, time.Since(start))
 		}
 		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
 			return // platform health probes would drown the log

@@ -15,6 +15,7 @@ import (
 	"soulbridge/internal/testwait"
 	"soulbridge/kv"
 	"soulbridge/kv/kvtest"
+	"soulbridge/metrics"
 	"soulbridge/passkey"
 	"soulbridge/web"
 )
@@ -473,5 +474,38 @@ func TestPasskeyOnlyAndBack(t *testing.T) {
 	}
 	if res := s.do(t, req{method: "POST", path: "/login", form: url.Values{"username": {"alice"}, "password": {newPassword}}}); res.status != http.StatusSeeOther {
 		t.Fatalf("log-in with the new password: %d", res.status)
+	}
+}
+
+// TestPasskeyMetrics: passkey sign-ups and log-ins are counted like the
+// password ones, under method="passkey": a success, a wrong assertion (a
+// passkey whose signature the account's key does not match) and an unknown
+// user handle.
+func TestPasskeyMetrics(t *testing.T) {
+	m := metrics.New()
+	s := newPasskeySite(t, memStore(t), pkKey, func(c *web.SiteConfig) { c.Metrics = m })
+	a := testpasskey.New(t)
+	s.passkeySignup(t, "alice", a)
+	if res := s.finishLogin(t, a.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusOK {
+		t.Fatalf("passkey log-in: %d %s", res.status, res.body)
+	}
+	// Another key under alice's credential id and handle: a wrong signature.
+	forged := testpasskey.New(t)
+	forged.ID, forged.Handle = a.ID, a.Handle
+	if res := s.finishLogin(t, forged.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusUnauthorized {
+		t.Fatalf("forged assertion: %d %s, want 401", res.status, res.body)
+	}
+	stranger := testpasskey.New(t)
+	if res := s.finishLogin(t, stranger.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusUnauthorized {
+		t.Fatalf("unknown handle: %d %s, want 401", res.status, res.body)
+	}
+	for _, c := range []struct{ result string }{{"success"}, {"wrong_password"}, {"unknown_user"}} {
+		got := sample(t, m, "soulbridge_login_attempts_total", map[string]string{"method": "passkey", "result": c.result}).GetCounter().GetValue()
+		if got != 1 {
+			t.Errorf("login_attempts_total{method=passkey,result=%s} = %v, want 1", c.result, got)
+		}
+	}
+	if got := sample(t, m, "soulbridge_signups_total", map[string]string{"result": "success"}).GetCounter().GetValue(); got != 1 {
+		t.Errorf("signups_total{result=success} = %v, want 1", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -85,6 +86,7 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 	var invalid *auth.ValidationError
 	switch {
 	case errors.As(err, &throttled):
+		s.metrics.Throttled(metrics.ThrottleRecovery)
 		s.typedNameEvent(r, eventThrottled, form.Username, "action", "recovery")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many failed attempts. Wait a few minutes and try again."}
@@ -144,6 +146,7 @@ func (s *Server) continueUnder(w http.ResponseWriter, r *http.Request, u auth.Us
 		}
 	}
 	ended, err := s.sessions.EndOthers(r.Context(), u.Username, sess.ID)
+	s.metrics.SessionsEnded(metrics.EndPasswordChange, ended)
 	return sess, ended, err
 }
 

@@ -42,7 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /community/avatars", s.handle(s.listAvatars))
 
 	// Uploaded avatars: the upload (errors follow Accept) and the images.
-	mux.Handle("POST "+uploadPath, s.handle(s.uploadAvatar))
+	mux.Handle("POST "+uploadPath, s.handle(s.countedUpload(s.uploadAvatar)))
 	mux.Handle("GET /avatars/{file}", s.handle(s.avatarImage))
 
 	// Passkey ceremonies (JSON API, web/passkeys.go) and the account's
@@ -106,6 +106,9 @@ func (s *Server) routerErrors(mux *http.ServeMux) http.Handler {
 			return
 		}
 		h, pattern := mux.Handler(r)
+		if s.metrics != nil {
+			noteRoute(w, pattern)
+		}
 		if pattern != "" && !strings.Contains(pattern, "{") {
 			// A pattern without wildcards has no path values: serve its
 			// handler as the mux would, without matching a second time.

@@ -16,6 +16,7 @@ import (
 	"soulbridge/auth"
 	"soulbridge/avatar"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/passkey"
 	"soulbridge/session"
 )
@@ -68,6 +69,9 @@ type Deps struct {
 	// Passkeys is the passkey relying party; nil turns passkeys off. Their
 	// challenges are signed under a key derived from DeviceKeys[0].
 	Passkeys *passkey.RP
+	// Metrics counts requests and what they did (README, "Metrics"); nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server is the site's HTTP handler.
@@ -102,6 +106,8 @@ type Server struct {
 	rp            *passkey.RP
 	challenges    *passkey.Challenges
 	challengeRate *auth.Throttle
+	// metrics is nil when nothing is counted (no METRICS_ADDR).
+	metrics *metrics.Metrics
 
 	handler http.Handler
 }
@@ -128,6 +134,7 @@ func New(d Deps) *Server {
 		avatarBodies: newAvatarBodies(),
 		mail:         d.Mailer,
 		publicURL:    strings.TrimRight(d.PublicURL, "/"),
+		metrics:      d.Metrics,
 
 		challengeRate: auth.NewThrottle(challengeLimit, challengeWindow, 100_000, time.Now),
 	}

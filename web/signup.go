@@ -7,6 +7,7 @@ import (
 
 	"soulbridge/auth"
 	"soulbridge/kv"
+	"soulbridge/metrics"
 	"soulbridge/session"
 	"soulbridge/views"
 )
@@ -37,6 +38,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
+		s.metrics.Throttled(metrics.ThrottleSignup)
 		s.typedNameEvent(r, eventThrottled, form.Username, "action", "sign-up")
 		return &Error{Status: http.StatusTooManyRequests, RetryAfter: throttled.RetryAfter,
 			Message: "Too many sign-ups from your network. Please try again later."}

@@ -9,6 +9,7 @@ import (
 	"soulbridge/assets"
 	"soulbridge/auth"
 	"soulbridge/avatar"
+	"soulbridge/metrics"
 	"soulbridge/passkey"
 	"soulbridge/session"
 )
@@ -58,6 +59,8 @@ type SiteConfig struct {
 	PublicURL string
 	// Passkeys is the passkey relying party; nil turns passkeys off.
 	Passkeys *passkey.RP
+	// Metrics, if set, counts what the site and its services do.
+	Metrics *metrics.Metrics
 }
 
 // sharedTier reports whether the store sees every instance's writes: always
@@ -82,7 +85,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 			return nil, err
 		}
 	}
-	accounts, err := auth.New(store, auth.Config{Hasher: hasher, Shared: cfg.Counter})
+	accounts, err := auth.New(store, auth.Config{Hasher: hasher, Shared: cfg.Counter, Metrics: cfg.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +95,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		MaxLifetime: cfg.MaxLifetime,
 		Logger:      cfg.Logger,
 		Accounts:    accounts,
+		Metrics:     cfg.Metrics,
 
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 	})
@@ -99,7 +103,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		return nil, err
 	}
 	ensureSessionIndex(sessions, cfg.Logger)
-	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval})
+	avatars, err := avatar.New(store, avatar.Config{Shared: sharedTier(cfg.Mirror), UploadInterval: cfg.UploadInterval, Metrics: cfg.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +127,7 @@ func NewSite(store Store, cfg SiteConfig) (*Server, error) {
 		Mailer:            cfg.Mailer,
 		PublicURL:         cfg.PublicURL,
 		Passkeys:          cfg.Passkeys,
+		Metrics:           cfg.Metrics,
 	}), nil
 }
 
