@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -30,25 +29,12 @@ func cachedMirror(t *testing.T, url string) *Mirror {
 	return m
 }
 
-// readString is m.Get as a string, "<none>" for not found.
-func readString(t *testing.T, m *Mirror, key string) string {
-	t.Helper()
-	v, err := m.Get(context.Background(), key)
-	if errors.Is(err, ErrNotFound) {
-		return "<none>"
-	}
-	if err != nil {
-		t.Fatalf("Get %s: %v", key, err)
-	}
-	return string(v)
-}
-
 // cachedOn waits until m answers key from memory (two reads: a miss that
 // fills, then a hit).
 func cachedOn(t *testing.T, m *Mirror, key, want string) {
 	t.Helper()
 	testwait.Until(t, time.Second, key+" cached", func() bool {
-		if got := readString(t, m, key); got != want {
+		if got := get(t, m, key); got != want {
 			t.Fatalf("%s reads %q, want %q", key, got, want)
 		}
 		raw, ok := m.cache.get(key)
@@ -78,7 +64,7 @@ func TestCacheInvalidationAcrossInstances(t *testing.T) {
 		}
 		cachedOn(t, a, key, "v1")
 		hits := a.CacheStats().Hits
-		if got := readString(t, a, key); got != "v1" || a.CacheStats().Hits == hits {
+		if got := get(t, a, key); got != "v1" || a.CacheStats().Hits == hits {
 			t.Fatalf("%s: %q, hits %d → %d: want v1 from memory", key, got, hits, a.CacheStats().Hits)
 		}
 		for _, change := range []struct {
@@ -93,13 +79,13 @@ func TestCacheInvalidationAcrossInstances(t *testing.T) {
 			if change.want == "v3" && IsFinal(key) {
 				continue // a session's tombstone is final
 			}
-			cachedOn(t, a, key, readString(t, a, key))
+			cachedOn(t, a, key, get(t, a, key))
 			if err := change.do(); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
 			testwait.Until(t, 100*time.Millisecond, fmt.Sprintf("A sees B's %s of %s", change.name, key), func() bool {
-				return readString(t, a, key) == change.want
+				return get(t, a, key) == change.want
 			})
 			t.Logf("%s of %s seen on A after %s", change.name, key, time.Since(start).Round(time.Microsecond))
 		}
@@ -110,7 +96,7 @@ func TestCacheInvalidationAcrossInstances(t *testing.T) {
 	if err := b.Set(ctx, "avatar:new", []byte("owl"), 0); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Until(t, 100*time.Millisecond, "A sees avatar:new", func() bool { return readString(t, a, "avatar:new") == "owl" })
+	testwait.Until(t, 100*time.Millisecond, "A sees avatar:new", func() bool { return get(t, a, "avatar:new") == "owl" })
 
 	// The cache serves: a change that publishes nothing is not seen at once.
 	cachedOn(t, a, "avatar:new", "owl")
@@ -118,7 +104,7 @@ func TestCacheInvalidationAcrossInstances(t *testing.T) {
 	if err := rawRedis(t, srv).Set(ctx, "t:avatar:new", rec, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, a, "avatar:new"); got != "owl" {
+	if got := get(t, a, "avatar:new"); got != "owl" {
 		t.Fatalf("after a silent change A reads %q at once; the cache should still answer owl", got)
 	}
 }
@@ -137,7 +123,7 @@ func TestCacheMissInvalidateRace(t *testing.T) {
 		if err := b.Set(ctx, "avatar:r", []byte("old"), 0); err != nil {
 			t.Fatal(err)
 		}
-		testwait.Until(t, time.Second, "A reads old", func() bool { return readString(t, a, "avatar:r") == "old" })
+		testwait.Until(t, time.Second, "A reads old", func() bool { return get(t, a, "avatar:r") == "old" })
 		tok := a.cache.token("avatar:r") // a miss begins…
 		raw, err := rc.Get(ctx, "t:avatar:r").Bytes()
 		if err != nil {
@@ -161,7 +147,7 @@ func TestCacheMissInvalidateRace(t *testing.T) {
 		if got, ok := a.cache.get("avatar:r"); ok {
 			t.Fatalf("after an invalidation (%s) the miss stored %q", inval, decodeRecord(got).val)
 		}
-		if got := readString(t, a, "avatar:r"); got != "new" {
+		if got := get(t, a, "avatar:r"); got != "new" {
 			t.Fatalf("A reads %q after the invalidation (%s), want new", got, inval)
 		}
 	}
@@ -271,7 +257,7 @@ func TestCacheBypassWhileLinkInDoubt(t *testing.T) {
 	}
 	proxy.Pass()
 	testwait.Until(t, 5*time.Second, "A up again", func() bool { return a.up() && a.cache.usable(a.cache.clock()) })
-	if got := readString(t, a, "session:d"); got != "<none>" {
+	if got := get(t, a, "session:d"); got != "<none>" {
 		t.Fatalf("after the link healed A reads %q, want <none>", got)
 	}
 
@@ -292,7 +278,7 @@ func TestCacheBypassWhileLinkInDoubt(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.Until(t, 3*time.Second, "A subscribed again", func() bool { return a.subscribedAt.Load() != subscribed })
-	if got := readString(t, a, "avatar:p"); got != "v2" {
+	if got := get(t, a, "avatar:p"); got != "v2" {
 		t.Fatalf("after a Pub/Sub reconnect A reads %q, want v2 (the cache must be dropped)", got)
 	}
 }
@@ -326,7 +312,7 @@ func TestCacheByteBound(t *testing.T) {
 	for round := range 2 {
 		for i := range n {
 			key := fmt.Sprintf("user:%04d", i)
-			if got := readString(t, a, key); got != string(val(i)) {
+			if got := get(t, a, key); got != string(val(i)) {
 				t.Fatalf("round %d: %s reads %.8q…, want %.8q…", round, key, got, val(i))
 			}
 			a.cache.mu.RLock()
@@ -348,7 +334,7 @@ func TestCacheByteBound(t *testing.T) {
 	if err := b.Set(ctx, "avatar:big", big, 0); err != nil {
 		t.Fatal(err)
 	}
-	readString(t, a, "avatar:big")
+	get(t, a, "avatar:big")
 	if _, ok := a.cache.get("avatar:big"); ok {
 		t.Fatal("a record over a 64th of the bound was cached")
 	}
