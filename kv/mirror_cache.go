@@ -70,7 +70,7 @@ type cacheToken struct {
 
 const (
 	// cacheFor is the backstop: no entry is served past this age.
-	cacheFor = 10 * time.Second
+	cacheFor = 30 * time.Second
 	// mirrorCacheBytes bounds the cache (README, "Memory": GOMEMLIMIT).
 	mirrorCacheBytes = 16 << 20
 	// cacheEntryOverhead is charged per entry on top of key and value: the
