@@ -300,7 +300,9 @@ func (m *Mirror) listenOnce() bool {
 // deleted elsewhere.
 func (m *Mirror) heard(payload string) {
 	key, rec, withRecord := strings.Cut(payload, "\n")
-	m.cache.invalidate(key)
+	if !plantNoCacheInval {
+		m.cache.invalidate(key)
+	}
 	if m.onChange != nil {
 		m.onChange(key)
 	}
