@@ -1,6 +1,8 @@
 -- wrk script for bench/mirror.sh: authenticated /community/avatar requests
 -- spread over many sessions, a few per mille of them avatar changes.
 --   wrk ... -s bench/mirror.lua URL -- COOKIE_FILE WRITES_PER_MILLE
+-- (bench/mirror.sh appends a delay() for its paced rounds: wrk paces every
+-- request once the script defines one, so this one does not.)
 local cookies = {}
 local writes = 20
 local presets = {"owl", "fox", "cat", "bear", "panda", "frog"}
