@@ -80,8 +80,8 @@ const (
 	// beatEvery is how often an instance publishes a heartbeat on its own
 	// channel; beatWindow how old the last one heard back may be (by its
 	// send time) for the cache to serve.
-	beatEvery  = 100 * time.Millisecond
-	beatWindow = 500 * time.Millisecond
+	beatEvery  = 20 * time.Millisecond
+	beatWindow = 75 * time.Millisecond
 )
 
 func newMirrorCache(prefixes []string) *mirrorCache {
