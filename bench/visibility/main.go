@@ -1,10 +1,13 @@
 // Command visibility measures, for bench/mirror.sh, how soon a write
 // acknowledged on one instance is what another instance answers: for each
 // sample it reads a user's avatar on B (so B holds it in memory), changes
-// it on A, and from the moment A's 200 arrives reads B until B answers the
-// new choice. It prints p50, p99 and max of the samples, and how many first
-// reads on B (sent right after the acknowledgement) were stale. Not part of
-// the product binary.
+// it on A, and from the moment A's 200 arrives reads B, back to back, until
+// B answers the new choice. It prints, over the samples, p50, p99 and max
+// of the stale window (from the acknowledgement to the sending of the first
+// read that answered the new choice: 0 when the first read did) and of the
+// time until that read's answer arrived (the window plus a request's
+// latency under the load), and how many first reads were stale. Not part
+// of the product binary.
 //
 //	go run ./bench/visibility -a URL -b URL -cookies FILE [-n 100]
 package main
@@ -47,7 +50,7 @@ func main() {
 		log.Fatal("visibility: no cookies")
 	}
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	var samples []time.Duration
+	var samples, windows []time.Duration
 	staleFirst := 0
 	for i := range *n {
 		c := vals[i%len(vals)]
@@ -60,9 +63,11 @@ func main() {
 		put(hc, *a, c, want)
 		acked := time.Now()
 		for reads := 0; ; reads++ {
+			sent := time.Now()
 			got := avatarOf(hc, *b, c)
 			if got == want {
 				samples = append(samples, time.Since(acked))
+				windows = append(windows, max(0, sent.Sub(acked)))
 				break
 			}
 			if reads == 0 {
@@ -74,10 +79,8 @@ func main() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	slices.Sort(samples)
-	q := func(p float64) time.Duration { return samples[min(len(samples)-1, int(p*float64(len(samples))))] }
-	fmt.Printf("visibility on B after an acknowledged write on A, %d samples: p50 %s, p99 %s, max %s; first read stale %d of %d\n",
-		len(samples), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), samples[len(samples)-1].Round(time.Microsecond), staleFirst, len(samples))
+	fmt.Printf("visibility on B after an acknowledged write on A, %d samples: stale window %s; answered after %s; first read stale %d of %d\n",
+		len(samples), dist(windows), dist(samples), staleFirst, len(samples))
 }
 
 func avatarOf(hc *http.Client, base, cookie string) string {
@@ -109,4 +112,13 @@ func put(hc *http.Client, base, cookie, id string) {
 	if resp.StatusCode != http.StatusOK {
 		log.Fatalf("visibility: PUT %s/community/avatar: %s", base, resp.Status)
 	}
+}
+
+// dist is "p50 X, p99 Y, max Z" of ds.
+func dist(ds []time.Duration) string {
+	slices.Sort(ds)
+	q := func(p float64) time.Duration {
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(time.Microsecond)
+	}
+	return fmt.Sprintf("p50 %s, p99 %s, max %s", q(0.50), q(0.99), ds[len(ds)-1].Round(time.Microsecond))
 }
