@@ -24,24 +24,7 @@ const releaseBeforeMirrorCache = "8eb59aa4d56b53ddfb70d19ab4b1216c36f692fc"
 // and this build's changes by the previous release.
 func TestMirrorCacheHearsThePreviousRelease(t *testing.T) {
 	old := testbin.BuildRevision(t, releaseBeforeMirrorCache)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	c := testbin.Client(t)
-	env := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
-	}
-	prev := testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	next := testbin.Start(t, "this-build", env("this"))
-	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
-		for _, p := range []*testbin.Proc{prev, next} {
-			if r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
-				return false
-			}
-		}
-		return true
-	})
+	prev, next, c, _ := mixedOnOneRedis(t, old)
 	avatarOn := func(p *testbin.Proc, cookie string) (int, string) {
 		r := testbin.Must(t, c, http.MethodGet, p.Base()+"/community/avatar", cookie, "", nil)
 		var a testbin.Avatar
@@ -83,4 +66,30 @@ func TestMirrorCacheHearsThePreviousRelease(t *testing.T) {
 		t.Fatalf("log-out on the previous release: %d", r.Status)
 	}
 	within("this build ends the session logged out on the previous release", func() bool { st, _ := avatarOn(next, a2); return st == http.StatusUnauthorized })
+}
+
+// mixedOnOneRedis starts the previous release (binary old) and this build
+// on one fresh redis-server, with one key and data dirs of their own, and
+// waits until both serve from Redis: a rolling deploy's mixed versions.
+func mixedOnOneRedis(t *testing.T, old string) (prev, next *testbin.Proc, c *http.Client, rs *testredis.Server) {
+	t.Helper()
+	rs = testredis.Start(t)
+	root := testbin.Root(t)
+	key := testbin.Key(t)
+	c = testbin.Client(t)
+	env := func(dir string) testbin.Env {
+		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
+	}
+	prev = testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
+	prev.WaitHealthy(15 * time.Second)
+	next = testbin.Start(t, "this-build", env("this"))
+	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
+		for _, p := range []*testbin.Proc{prev, next} {
+			if r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
+				return false
+			}
+		}
+		return true
+	})
+	return prev, next, c, rs
 }
