@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/avatar"
 	"soulbridge/kv"
 	"soulbridge/mailer"
 	"soulbridge/metrics"
@@ -83,10 +84,12 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 	if cfg.RedisURL != "" {
 		m, err := kv.OpenMirror(local, kv.MirrorOptions{
 			URL: cfg.RedisURL, Persistent: cfg.Persistent, Logger: log,
-			// Sessions, and their accounts (for the account generation),
-			// are read on every request: served from memory for up to a
-			// second, dropped at once when any instance changes one.
-			CachePrefixes: []string{session.KeyPrefix, auth.KeyPrefix},
+			// Sessions, their accounts (for the account generation) and
+			// avatar choices are read on every request: served from memory
+			// while the link to Redis is not in doubt, dropped at once
+			// when any instance changes one (kv/mirror_cache.go). Uploaded
+			// images are not: browsers keep them (immutable URLs).
+			CachePrefixes: []string{session.KeyPrefix, auth.KeyPrefix, avatar.KeyPrefix},
 			Metrics:       met,
 		})
 		if err != nil {

@@ -113,6 +113,10 @@ type Store interface {
 
 const keyPrefix = "avatar:"
 
+// KeyPrefix starts every avatar choice's store key (read on every
+// authenticated request: serve.go lets the Redis mirror cache it).
+const KeyPrefix = keyPrefix
+
 // Config configures a Service.
 type Config struct {
 	// Now returns the current time; nil means time.Now.

@@ -9,37 +9,17 @@ package e2e
 import (
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"soulbridge/internal/testbin"
-	"soulbridge/internal/testredis"
 )
 
 func TestActivityAcrossTheReleaseBeforeIt(t *testing.T) {
-	old := testbin.BuildRevision(t, releaseBeforeOperator)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	c := testbin.Client(t)
-	env := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
-	}
 	const pw, pw2 = "correct horse battery", "staple violet quarry"
-	prev := testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	next := testbin.Start(t, "this-build", env("this"))
-	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
-		for _, p := range []*testbin.Proc{prev, next} {
-			if r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
-				return false
-			}
-		}
-		return true
-	})
+	prev, next, c, _ := mixedOnOneRedis(t, testbin.BuildRevision(t, releaseBeforeOperator))
 	post := func(base, path, cookie string, form url.Values) testbin.Response {
 		t.Helper()
 		return testbin.Must(t, c, http.MethodPost, base+path, cookie, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))

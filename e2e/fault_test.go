@@ -135,6 +135,7 @@ func TestFault(t *testing.T) {
 	}
 	cv, fails := k.converge(ready, faultConvergeBound)
 	fails = append(fails, k.statuses()...)
+	fails = append(fails, k.staleEnds()...) // fault_stale_test.go
 	thr, keys, err := k.throttle(context.Background())
 	if err != nil {
 		t.Fatalf("seed %d: reading the throttle counters: %v", cfg.seed, err)

@@ -21,7 +21,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"soulbridge/internal/testbin"
-	"soulbridge/internal/testredis"
 )
 
 // releaseBeforeGenerations is main just before account generations.
@@ -88,26 +87,8 @@ func TestUpgradeKeepsSessionsAndAddsGenerations(t *testing.T) {
 
 func TestRollingDeployWithThePreviousReleaseOnOneRedis(t *testing.T) {
 	old := testbin.BuildRevision(t, releaseBeforeGenerations)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	c := testbin.Client(t)
-	env := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
-	}
 	const pw, pw2, pw3 = "correct horse battery", "staple violet quarry", "quarry staple violet"
-	prev := testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	next := testbin.Start(t, "this-build", env("this"))
-	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
-		for _, p := range []*testbin.Proc{prev, next} {
-			r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil)
-			if !strings.Contains(r.Body, `"redis":"ok"`) {
-				return false
-			}
-		}
-		return true
-	})
+	prev, next, c, rs := mixedOnOneRedis(t, old)
 
 	// Signed up on this build: the session works on both.
 	c1 := testbin.Signup(t, c, next.Base(), "carol", pw)

@@ -12,49 +12,20 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"soulbridge/internal/testbin"
 	"soulbridge/internal/testpasskey"
-	"soulbridge/internal/testredis"
 )
 
 // releaseBeforePasskeys is main just before passkeys.
 const releaseBeforePasskeys = "8eb59aa4d56b53ddfb70d19ab4b1216c36f692fc"
 
-// previousAndThisOnOneRedis starts the release built from rev and this
-// build, each on its own data dir, sharing one key and one redis-server,
-// and waits until both see Redis; it returns them and a client.
-func previousAndThisOnOneRedis(t *testing.T, rev string) (prev, next *testbin.Proc, c *http.Client) {
-	t.Helper()
-	old := testbin.BuildRevision(t, rev)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	c = testbin.Client(t)
-	env := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
-	}
-	prev = testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	next = testbin.Start(t, "this-build", env("this"))
-	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
-		for _, p := range []*testbin.Proc{prev, next} {
-			if r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
-				return false
-			}
-		}
-		return true
-	})
-	return prev, next, c
-}
-
 func TestPasskeysSurviveTheReleaseBeforeThemOnOneRedis(t *testing.T) {
 	const pw, pw2 = "correct horse battery", "staple violet quarry"
-	prev, next, c := previousAndThisOnOneRedis(t, releaseBeforePasskeys)
+	prev, next, c, _ := mixedOnOneRedis(t, testbin.BuildRevision(t, releaseBeforePasskeys))
 	// This build's relying party: http://localhost:PORT (no PUBLIC_URL).
 	u, err := url.Parse(next.Base())
 	if err != nil {

@@ -22,8 +22,9 @@ const releaseBeforeRecoveryCodes = "26ed4ef7e192386881263b2a754302c78cb43ded"
 var recoveryCodePattern = regexp.MustCompile(`[A-Z2-7]{4}(?:-[A-Z2-7]{4}){5}`)
 
 func TestRecoveryCodesSurviveTheReleaseBeforeThemOnOneRedis(t *testing.T) {
+	old := testbin.BuildRevision(t, releaseBeforeRecoveryCodes)
 	const pw, pw2, pw3 = "correct horse battery", "staple violet quarry", "quarry staple violet"
-	prev, next, c := previousAndThisOnOneRedis(t, releaseBeforeRecoveryCodes)
+	prev, next, c, _ := mixedOnOneRedis(t, old)
 	post := func(base, path, cookie string, form url.Values) testbin.Response {
 		t.Helper()
 		return testbin.Must(t, c, http.MethodPost, base+path, cookie, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))

@@ -47,10 +47,14 @@ type Mirror struct {
 	outboxMu sync.Mutex
 	seq      uint64 // last outbox sequence number, under outboxMu
 
-	cache  *memCache
-	copies chan localOp
-	seenMu sync.Mutex
-	seen   map[string]string // key → version known to be in the local copy
+	cache *mirrorCache // mirror_cache.go
+	// beatID names this instance's heartbeat channel; subscribedAt is the
+	// cache clock when Pub/Sub last (re)subscribed (mirror_beat.go).
+	beatID       string
+	subscribedAt atomic.Int64
+	copies       chan localOp
+	seenMu       sync.Mutex
+	seen         map[string]string // key → version known to be in the local copy
 	// indexMissed is set when Pub/Sub (re)subscribes: index entries
 	// published meanwhile were missed, and the probe copies them again
 	// (copyIndex).
@@ -95,9 +99,10 @@ type MirrorOptions struct {
 	// writes fail with ErrUnavailable.
 	Persistent bool
 	// CachePrefixes are the key prefixes whose records may be served from
-	// memory for up to a second, coherent by Pub/Sub invalidation (a change
-	// on another instance is seen within milliseconds, a missed message
-	// within the second); other keys are read from Redis every time.
+	// memory (mirror_cache.go), coherent by Pub/Sub invalidation (a change
+	// on another instance is seen within milliseconds) and only while the
+	// link is not in doubt (a change is never missed for longer than
+	// beatWindow); other keys are read from Redis every time.
 	CachePrefixes []string
 	// OnChange, if set, is called with the key of every record any
 	// instance changes, and with "" when messages may have been missed
@@ -133,7 +138,8 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		onChange:   opts.OnChange,
 		now:        time.Now,
 		metrics:    opts.Metrics,
-		cache:      newMemCache(opts.CachePrefixes),
+		cache:      newMirrorCache(opts.CachePrefixes),
+		beatID:     newEpoch()[:16],
 		copies:     make(chan localOp, copyQueue),
 		seen:       make(map[string]string),
 		firstUp:    make(chan struct{}),
@@ -151,6 +157,7 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 	m.wg.Go(m.probeLoop)
 	m.wg.Go(m.copyLoop)
 	m.wg.Go(m.listen)
+	m.wg.Go(m.beatLoop)
 	return m, nil
 }
 
@@ -297,6 +304,8 @@ func (m *Mirror) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.wg.Wait()
+		st := m.CacheStats()
+		m.log.Info("redis mirror cache", "hits", st.Hits, "misses", st.Misses, "bypassed", st.Bypassed, "bytes", st.Bytes, "entries", st.Entries)
 		m.rdb.Close()
 		m.closeErr = m.local.Close()
 	})

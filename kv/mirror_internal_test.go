@@ -247,7 +247,7 @@ func TestOpenMirrorRejectsBadURLWithoutEchoingIt(t *testing.T) {
 }
 
 // TestSessionCacheInvalidation: a record served from memory is dropped when
-// another instance changes it (Pub/Sub), and lives at most cacheFor when a
+// another instance changes it (Pub/Sub), and lives at most its TTL when a
 // change comes without a message.
 func TestSessionCacheInvalidation(t *testing.T) {
 	if testing.Short() {
@@ -258,6 +258,7 @@ func TestSessionCacheInvalidation(t *testing.T) {
 		return mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true, CachePrefixes: []string{"session:"}})
 	}
 	a, b := open(), open()
+	a.cache.ttl = 700 * time.Millisecond // the backstop, shortened for the test
 	ctx := context.Background()
 	read := func(m *Mirror, key string) string {
 		v, err := m.Get(ctx, key)
@@ -276,7 +277,7 @@ func TestSessionCacheInvalidation(t *testing.T) {
 		if got := read(a, "session:s"); got != "v1" {
 			t.Fatalf("A reads %q, want v1", got)
 		}
-		_, ok := a.cache.get("session:s", time.Now())
+		_, ok := a.cache.get("session:s")
 		return ok
 	})
 	for _, change := range []struct {
@@ -299,11 +300,11 @@ func TestSessionCacheInvalidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	read(a, "avatar:x")
-	if _, ok := a.cache.get("avatar:x", time.Now()); ok {
+	if _, ok := a.cache.get("avatar:x"); ok {
 		t.Fatal("A kept avatar:x in memory; only session: may be cached")
 	}
 	// A change that sends no message (written straight into Redis, as
-	// a missed message would look) is still seen within cacheFor. No
+	// a missed message would look) is still seen within the TTL. No
 	// mirror writes this key, so no message can drop A's entry early.
 	rc := rawRedis(t, srv)
 	silent := func(val string) {
@@ -315,19 +316,19 @@ func TestSessionCacheInvalidation(t *testing.T) {
 	silent("v1")
 	testwait.Until(t, time.Second, "A caches session:q", func() bool {
 		read(a, "session:q")
-		_, ok := a.cache.get("session:q", time.Now())
+		_, ok := a.cache.get("session:q")
 		return ok
 	})
 	silent("silent")
-	if got, ok := a.cache.get("session:q", time.Now()); !ok || string(decodeRecord(got).val) != "v1" {
+	if got, ok := a.cache.get("session:q"); !ok || string(decodeRecord(got).val) != "v1" {
 		t.Fatalf("right after a silent change A's cache holds %q (%v), want v1", got, ok)
 	}
-	testwait.Until(t, cacheFor+200*time.Millisecond, "A sees a silent change within cacheFor", func() bool { return read(a, "session:q") == "silent" })
+	testwait.Until(t, a.cache.ttl+200*time.Millisecond, "A sees a silent change within the TTL", func() bool { return read(a, "session:q") == "silent" })
 
 	// A read marked Fresh (a log-in's re-check of its account) goes past
 	// the cache: it sees even a silent change at once.
 	silent("v3")
-	if got, ok := a.cache.get("session:q", time.Now()); !ok || string(decodeRecord(got).val) != "silent" {
+	if got, ok := a.cache.get("session:q"); !ok || string(decodeRecord(got).val) != "silent" {
 		t.Fatalf("A's cache holds %q (%v), want the value before the silent change", got, ok)
 	}
 	if v, err := a.Get(Fresh(ctx), "session:q"); err != nil || string(v) != "v3" {

@@ -31,16 +31,25 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 func (m *Mirror) get(ctx context.Context, key string) ([]byte, error) {
 	if m.up() {
 		cacheable := m.cache.covers(key)
-		var gen uint64
+		var tok cacheToken
 		if cacheable {
-			if raw, ok := m.cache.get(key, m.now()); ok && !isFresh(ctx) {
+			if raw, ok := m.cache.get(key); ok && !isFresh(ctx) {
+				if raw == nil { // Redis had no trace of it
+					return m.local.Get(ctx, key)
+				}
 				return valueOf(raw)
 			}
-			gen = m.cache.generation()
+			tok = m.cache.token(key)
 		}
 		raw, err := m.rdb.Get(ctx, m.rkey(key)).Bytes()
-		if err == nil && cacheable {
-			m.cache.put(key, raw, gen, m.now())
+		switch {
+		case cacheable && err == nil:
+			if raw == nil {
+				raw = []byte{} // nil in the cache means "no trace in Redis"
+			}
+			m.cache.put(key, raw, tok)
+		case cacheable && errors.Is(err, redis.Nil):
+			m.cache.put(key, nil, tok)
 		}
 		switch {
 		case err == nil:

@@ -2,6 +2,8 @@ package kv
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -48,7 +50,9 @@ func (m *Mirror) probeLoop() {
 // back and replays the outbox before letting the mirror serve from Redis.
 func (m *Mirror) probe(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	m.cache.probeOut.Store(m.cache.clock()) // in doubt if unanswered for long
 	err := m.rdb.Ping(pctx).Err()
+	m.cache.probeOut.Store(0)
 	cancel()
 	if err != nil {
 		m.trip(ctx, err)
@@ -219,30 +223,50 @@ func (m *Mirror) replay(ctx context.Context) (int, error) {
 // listen follows other instances' changes on Pub/Sub: deletes become local
 // tombstones (so a later push-back cannot resurrect them), and OnChange
 // hears of every key. After a (re)subscribe, messages may have been
-// missed: OnChange("") drops everything.
+// missed: the cache and OnChange("") drop everything. The same connection
+// hears this instance's heartbeats (mirror_beat.go); when they stop coming
+// while they are sent, the connection is taken for hung and opened again.
 func (m *Mirror) listen() {
-	ctx, cancel := context.WithCancel(context.Background())
-	ps := m.rdb.Subscribe(ctx, m.channel())
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-m.stop:
-		case <-stopped:
-		}
-		cancel()
-		ps.Close() // unblocks a Receive waiting on the connection
-	}()
 	for {
-		msg, err := ps.Receive(ctx)
-		if ctx.Err() != nil {
+		if !m.listenOnce() {
 			return
 		}
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// listenOnce follows one Pub/Sub connection until Close (false) or until
+// it seems hung (true: open another).
+func (m *Mirror) listenOnce() bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps := m.rdb.Subscribe(ctx, m.channel(), m.beatChannel())
+	defer ps.Close()
+	for {
+		select {
+		case <-m.stop:
+			return false
+		default:
+		}
+		if m.pubsubSuspect() {
+			m.cache.distrust()
+			m.log.Warn("redis mirror: heartbeats not heard back on pub/sub, reconnecting it")
+			return true
+		}
+		msg, err := ps.ReceiveTimeout(ctx, 100*time.Millisecond)
 		if err != nil {
-			select {
-			case <-m.stop:
-				return
-			case <-time.After(250 * time.Millisecond):
+			// A timeout is just a quiet channel; after any other error
+			// go-redis reconnects and resubscribes on the next call.
+			if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
+				select {
+				case <-m.stop:
+					return false
+				case <-time.After(250 * time.Millisecond):
+				}
 			}
 			continue
 		}
@@ -251,13 +275,19 @@ func (m *Mirror) listen() {
 			if msg.Kind != "subscribe" {
 				continue
 			}
-			m.cache.invalidate("")
+			m.subscribedAt.Store(m.cache.clock())
+			m.cache.distrust()
+			m.cache.invalidateAll()
 			m.indexMissed.Store(true)
 			m.wake()
 			if m.onChange != nil {
 				m.onChange("")
 			}
 		case *redis.Message:
+			if msg.Channel == m.beatChannel() {
+				m.heardBeat(msg.Payload)
+				continue
+			}
 			m.heard(msg.Payload)
 		}
 	}
@@ -271,7 +301,9 @@ func (m *Mirror) listen() {
 // deleted elsewhere.
 func (m *Mirror) heard(payload string) {
 	key, rec, withRecord := strings.Cut(payload, "\n")
-	m.cache.invalidate(key)
+	if !plantNoCacheInval {
+		m.cache.invalidate(key)
+	}
 	if m.onChange != nil {
 		m.onChange(key)
 	}

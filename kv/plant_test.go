@@ -18,6 +18,7 @@ import (
 //	go test -tags plant_noversion -run 'TestPutScriptVersions|TestOutboxOrderAndReplayRace' ./kv
 //	go test -tags plant_renewrevive -run 'TestFinalTombstonesInRedis|TestRenewWhileDownQueuesRenewMode|TestMirrorContract' ./kv
 //	go test -tags plant_renewrevive -run 'TestRenewalNeverRevivesAfterOutage' ./session
+//	go test -tags plant_nocacheinval -run 'TestCacheInvalidationAcrossInstances|TestCacheMissInvalidateRace' ./kv
 //
 // each fails; without the tag each passes.
 var plants = []struct {
@@ -28,6 +29,7 @@ var plants = []struct {
 	{"plant_noversion", "./kv", "TestPutScriptVersions|TestOutboxOrderAndReplayRace", plantNoVersion},
 	{"plant_renewrevive", "./kv", "TestFinalTombstonesInRedis|TestRenewWhileDownQueuesRenewMode|TestMirrorContract", plantRenewRevive},
 	{"plant_renewrevive", "./session", "TestRenewalNeverRevivesAfterOutage", plantRenewRevive},
+	{"plant_nocacheinval", "./kv", "TestCacheInvalidationAcrossInstances|TestCacheMissInvalidateRace", plantNoCacheInval},
 }
 
 // TestNoPlantSwitchedOn: a build without a plant's tag runs none of it: the
@@ -54,7 +56,7 @@ func TestPlantsAreCaught(t *testing.T) {
 	if os.Getenv("SOULBRIDGE_PLANT_PROOF") == "" {
 		t.Skip("set SOULBRIDGE_PLANT_PROOF=1 to build and run each planted bug (about a minute)")
 	}
-	if plantNoTombstone || plantNoVersion || plantRenewRevive {
+	if plantNoTombstone || plantNoVersion || plantRenewRevive || plantNoCacheInval {
 		t.Skip("run without plant tags")
 	}
 	_, file, _, _ := runtime.Caller(0)

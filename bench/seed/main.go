@@ -4,10 +4,12 @@
 // batches the fsyncs. Members get a deliberately cheap password hash: this
 // measures pages and start-up, not hashing. Not part of the product binary.
 //
-//	go run ./bench/seed -dir DIR -key HEX [-sessions 100000] [-members 0]
+//	go run ./bench/seed -dir DIR -key HEX [-sessions 100000] [-members 0] [-avatars] [-cookies FILE]
 //
 // It prints one of the sessions' cookie values (to check it still works
-// after a restart).
+// after a restart); -cookies writes every session's cookie value to FILE,
+// one a line (bench/mirror.sh spreads its requests over them), and
+// -avatars gives every member a preset avatar.
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/avatar"
 	"soulbridge/kv"
 	"soulbridge/session"
 )
@@ -36,6 +39,8 @@ func main() {
 	members := flag.Int("members", 0, "member accounts to create (member00001, …)")
 	prefix := flag.String("prefix", "soulbridge:", "SESSION_KEY_PREFIX")
 	workers := flag.Int("workers", 64, "concurrent writers")
+	cookieFile := flag.String("cookies", "", "write every session's cookie value to this file, one a line")
+	avatars := flag.Bool("avatars", false, "give every member a preset avatar")
 	flag.Parse()
 	key, err := hex.DecodeString(*keyHex)
 	if *dir == "" || err != nil || len(key) < 32 {
@@ -70,6 +75,17 @@ func main() {
 		})
 		fmt.Fprintf(os.Stderr, "seed: %d members in %s\n", *members, time.Since(start).Round(time.Millisecond))
 	}
+	if *avatars {
+		pics, err := avatar.New(store, avatar.Config{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		presets := avatar.Catalogue()
+		parallel(*members, *workers, func(i int) error {
+			_, err := pics.Set(ctx, fmt.Sprintf("member%05d", i), presets[i%len(presets)].ID, nil)
+			return err
+		})
+	}
 
 	start = time.Now()
 	mgr, err := session.New(store, session.Config{Keys: [][]byte{key}, IdleTimeout: 720 * time.Hour, MaxLifetime: 2160 * time.Hour, Accounts: accounts})
@@ -77,6 +93,7 @@ func main() {
 		log.Fatal(err)
 	}
 	var last atomic.Value
+	all := make([]string, *sessions)
 	parallel(*sessions, *workers, func(i int) error {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/login", nil)
@@ -95,6 +112,7 @@ func main() {
 		for _, c := range w.Result().Cookies() {
 			if c.Name == session.CookieName {
 				last.Store(c.Value)
+				all[i] = c.Value
 			}
 		}
 		return nil
@@ -102,6 +120,11 @@ func main() {
 	if *sessions > 0 {
 		fmt.Fprintf(os.Stderr, "seed: %d sessions in %s\n", *sessions, time.Since(start).Round(time.Millisecond))
 		fmt.Println(strings.TrimSpace(last.Load().(string)))
+	}
+	if *cookieFile != "" {
+		if err := os.WriteFile(*cookieFile, []byte(strings.Join(all, "\n")+"\n"), 0o600); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
