@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -59,6 +58,13 @@ type Mirror struct {
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
 
+	// Failover (failover.go): the identity of the primary last synced
+	// with, the barrier a push-back waits at for online writes, and the
+	// end (Unix ms) of the doubt after a push-back to a new primary.
+	primaryID  atomic.Pointer[string]
+	online     sync.RWMutex
+	doubtUntil atomic.Int64
+
 	kick      chan struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -85,7 +91,9 @@ const (
 // MirrorOptions configures OpenMirror.
 type MirrorOptions struct {
 	// URL is the Redis URL: redis:// or rediss://, with user, password and
-	// database number as go-redis' ParseURL reads them.
+	// database number as go-redis' ParseURL reads them; or, with a
+	// master_name parameter, Sentinels as go-redis' ParseFailoverURL reads
+	// them (mirror_sentinel.go).
 	URL string
 	// Persistent says the data dir survives deploys: writes made while
 	// Redis is down are queued durably in the outbox. Without it such
@@ -107,12 +115,10 @@ type MirrorOptions struct {
 // closes it). It never waits for Redis: the mirror starts down and a
 // background probe brings it up within a second of Redis answering.
 func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
-	ropts, err := redis.ParseURL(opts.URL)
+	target, err := parseRedisURL(opts.URL)
 	if err != nil {
-		// ParseURL's message may quote the URL, password included.
-		return nil, errors.New("kv: REDIS_URL is not a valid redis:// or rediss:// URL")
+		return nil, err
 	}
-	failFast(ropts)
 	quietRedis.Do(func() { redis.SetLogger(silentLogger{}) })
 	log := opts.Logger
 	if log == nil {
@@ -120,7 +126,6 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 	}
 	m := &Mirror{
 		local:      local,
-		rdb:        redis.NewClient(ropts),
 		prefix:     local.prefix,
 		persistent: opts.Persistent,
 		log:        log,
@@ -133,9 +138,14 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		kick:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
+	m.rdb = target.client(0, m.onConnect)
 	if err := m.loadOutbox(); err != nil {
 		m.rdb.Close()
 		return nil, err
+	}
+	if id, err := local.Get(context.Background(), localPrimaryKey); err == nil {
+		s := string(id)
+		m.primaryID.Store(&s)
 	}
 	m.wake() // the first probe at once, not after the first interval
 	m.wg.Go(m.probeLoop)

@@ -11,7 +11,7 @@ import (
 // probeLoop brings the mirror up when Redis answers and keeps checking it:
 // every 250 ms while down, every second while up.
 func (m *Mirror) probeLoop() {
-	base, stop := context.WithCancel(context.Background())
+	base, stop := context.WithCancel(probeContext(context.Background()))
 	defer stop()
 	go func() {
 		select {
@@ -59,24 +59,31 @@ func (m *Mirror) probe(ctx context.Context) {
 		m.trip(ctx, err)
 		return
 	}
-	if !changed && m.up() {
+	moved, primary, err := m.checkPrimary(ctx)
+	if err != nil {
+		m.trip(ctx, err)
+		return
+	}
+	if !changed && !moved && m.up() {
 		if m.indexMissed.Swap(false) {
 			m.copyIndex(ctx)
 		}
 		return
 	}
 	m.state.Store(stateSyncing)
-	if changed {
+	if changed || moved {
+		m.drainOnline()
 		n, err := m.pushBack(ctx)
 		if err != nil {
 			m.trip(ctx, err)
 			return
 		}
-		if _, err := m.local.apply(ctx, []localOp{{key: localEpochKey, stored: []byte(epoch)}}); err != nil {
-			m.log.Error("saving the redis epoch locally failed", "err", err)
+		if moved {
+			m.doubtUntil.Store(m.now().Add(failoverDoubt).UnixMilli())
 		}
-		m.log.Info("redis mirror: pushed local records back to redis (it was empty or new)", "records", n)
+		m.log.Info("redis mirror: pushed local records back to redis", "records", n, "why", pushBackReason(changed, moved))
 	}
+	m.remember(ctx, changed, epoch, primary)
 	n, err := m.replay(ctx)
 	if err != nil {
 		m.trip(ctx, err)
