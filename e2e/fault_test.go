@@ -103,7 +103,13 @@ func TestFault(t *testing.T) {
 		cfg.seed, cfg.seed, cfg.duration, cfg.users, cfg.tags)
 	c := startFaultCluster(t, testbin.BinaryWithTags(t, cfg.tags), 3)
 
-	run := runFaultLoad(t, cfg, c)
+	checkFaultRun(t, cfg, c, runFaultLoad(t, cfg, c))
+}
+
+// checkFaultRun heals the cluster after a run and checks the invariants,
+// failing t with each one broken.
+func checkFaultRun(t *testing.T, cfg faultConfig, c *faultCluster, run faultRun) {
+	t.Helper()
 	if run.chaos.err != nil {
 		t.Fatalf("seed %d: %v", cfg.seed, run.chaos.err)
 	}
@@ -158,6 +164,14 @@ type faultRun struct {
 // fault first).
 func runFaultLoad(t *testing.T, cfg faultConfig, c *faultCluster) faultRun {
 	t.Helper()
+	return runFaultLoadWith(t, cfg, c, (*faultChaos).run)
+}
+
+// runFaultLoadWith is runFaultLoad with chaos instead of the randomized
+// schedule: it records each fault it applies in ch.events, and an error
+// that ends the run in ch.err.
+func runFaultLoadWith(t *testing.T, cfg faultConfig, c *faultCluster, chaos func(ch *faultChaos, ctx context.Context)) faultRun {
+	t.Helper()
 	var presets []string
 	for _, id := range testbin.Catalogue(t, testbin.Client(t), c.insts[0].base) {
 		if id != "default" {
@@ -178,7 +192,7 @@ func runFaultLoad(t *testing.T, cfg faultConfig, c *faultCluster) faultRun {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { run.chaos.run(ctx) })
+	wg.Go(func() { chaos(run.chaos, ctx) })
 	for _, u := range run.users {
 		wg.Go(func() { u.run(ctx) })
 	}

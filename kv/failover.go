@@ -191,3 +191,12 @@ func (m *Mirror) remember(ctx context.Context, epochChanged bool, epoch, primary
 		m.primaryID.Store(&primary)
 	}
 }
+
+// followPrimary asks the Pub/Sub listener for a new subscription, which
+// go-redis makes on the primary the Sentinels name now (listenOnce).
+func (m *Mirror) followPrimary() {
+	select {
+	case m.resubscribe <- struct{}{}:
+	default:
+	}
+}

@@ -97,8 +97,8 @@ func TestMirrorPushesBackAfterFailover(t *testing.T) {
 	}
 	old.Kill()
 	replica.Resume()
-	if _, to := ha.Failover(20 * time.Second); to != replica {
-		t.Fatalf("failed over to %v, want the replica", to)
+	if _, to, err := ha.Failover(20 * time.Second); err != nil || to != replica {
+		t.Fatalf("failed over to %v (%v), want the replica", to, err)
 	}
 	stale := 0
 	testwait.Until(t, 10*time.Second, "the new primary holds the log-out's tombstone", func() bool {

@@ -61,9 +61,10 @@ type Mirror struct {
 	// Failover (failover.go): the identity of the primary last synced
 	// with, the barrier a push-back waits at for online writes, and the
 	// end (Unix ms) of the doubt after a push-back to a new primary.
-	primaryID  atomic.Pointer[string]
-	online     sync.RWMutex
-	doubtUntil atomic.Int64
+	primaryID   atomic.Pointer[string]
+	online      sync.RWMutex
+	doubtUntil  atomic.Int64
+	resubscribe chan struct{}
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -125,18 +126,19 @@ func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Mirror{
-		local:      local,
-		prefix:     local.prefix,
-		persistent: opts.Persistent,
-		log:        log,
-		onChange:   opts.OnChange,
-		now:        time.Now,
-		cache:      newMemCache(opts.CachePrefixes),
-		copies:     make(chan localOp, copyQueue),
-		seen:       make(map[string]string),
-		firstUp:    make(chan struct{}),
-		kick:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
+		local:       local,
+		prefix:      local.prefix,
+		persistent:  opts.Persistent,
+		log:         log,
+		onChange:    opts.OnChange,
+		now:         time.Now,
+		cache:       newMemCache(opts.CachePrefixes),
+		copies:      make(chan localOp, copyQueue),
+		seen:        make(map[string]string),
+		firstUp:     make(chan struct{}),
+		kick:        make(chan struct{}, 1),
+		resubscribe: make(chan struct{}, 1),
+		stop:        make(chan struct{}),
 	}
 	m.rdb = target.client(0, m.onConnect)
 	if err := m.loadOutbox(); err != nil {

@@ -80,6 +80,7 @@ func (m *Mirror) probe(ctx context.Context) {
 		}
 		if moved {
 			m.doubtUntil.Store(m.now().Add(failoverDoubt).UnixMilli())
+			defer m.followPrimary()
 		}
 		m.log.Info("redis mirror: pushed local records back to redis", "records", n, "why", pushBackReason(changed, moved))
 	}
@@ -227,6 +228,22 @@ func (m *Mirror) replay(ctx context.Context) (int, error) {
 // hears of every key. After a (re)subscribe, messages may have been
 // missed: OnChange("") drops everything.
 func (m *Mirror) listen() {
+	for {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		m.listenOnce()
+	}
+}
+
+// listenOnce is one subscription: it ends when the mirror stops or when a
+// push-back to a new primary asks for a new one (resubscribe): after a
+// planned failover the old subscription may be on the demoted primary,
+// which hears nothing the new one publishes until the Sentinels make it
+// its replica (seconds later).
+func (m *Mirror) listenOnce() {
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := m.rdb.Subscribe(ctx, m.channel())
 	stopped := make(chan struct{})
@@ -234,6 +251,7 @@ func (m *Mirror) listen() {
 	go func() {
 		select {
 		case <-m.stop:
+		case <-m.resubscribe:
 		case <-stopped:
 		}
 		cancel()

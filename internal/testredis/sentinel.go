@@ -94,7 +94,7 @@ sentinel parallel-syncs %s 1
 		})
 		h.sentinels = append(h.sentinels, s)
 	}
-	h.waitFor(20*time.Second, "every sentinel knowing every replica and every other sentinel", func(ctx context.Context) error {
+	err := h.waitFor(20*time.Second, "every sentinel knowing every replica and every other sentinel", func(ctx context.Context) error {
 		for _, s := range h.sentinels {
 			c := redis.NewSentinelClient(&redis.Options{Addr: s.addr()})
 			defer c.Close()
@@ -121,6 +121,9 @@ sentinel parallel-syncs %s 1
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -146,15 +149,14 @@ func (h *HA) URL() string {
 
 // Primary returns the node every Sentinel names as primary and that
 // answers as one, waiting up to within for them to agree.
-func (h *HA) Primary(within time.Duration) *Server {
-	h.t.Helper()
+func (h *HA) Primary(within time.Duration) (*Server, error) {
 	var found *Server
-	h.waitFor(within, "the sentinels agreeing on a primary that answers as one", func(ctx context.Context) error {
+	err := h.waitFor(within, "the sentinels agreeing on a primary that answers as one", func(ctx context.Context) error {
 		p, err := h.agreed(ctx)
 		found = p
 		return err
 	})
-	return found
+	return found, err
 }
 
 // agreed returns the node every Sentinel names as primary, if they agree
@@ -212,15 +214,14 @@ func nodeRole(ctx context.Context, n *Server) (role, link string) {
 // Failover forces a failover (SENTINEL FAILOVER, no agreement needed; the
 // primary may be dead) and returns once the Sentinels agree on another
 // primary that answers as one.
-func (h *HA) Failover(within time.Duration) (from, to *Server) {
-	h.t.Helper()
+func (h *HA) Failover(within time.Duration) (from, to *Server, err error) {
 	c := redis.NewSentinelClient(&redis.Options{Addr: h.sentinels[0].addr()})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	a, err := c.GetMasterAddrByName(ctx, h.Master).Result()
 	if err != nil {
-		h.t.Fatalf("SENTINEL GET-MASTER-ADDR-BY-NAME: %v", err)
+		return nil, nil, fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME: %w", err)
 	}
 	for _, n := range h.Nodes {
 		if n.Addr() == net.JoinHostPort(a[0], a[1]) {
@@ -228,16 +229,16 @@ func (h *HA) Failover(within time.Duration) (from, to *Server) {
 		}
 	}
 	if err := c.Failover(ctx, h.Master).Err(); err != nil {
-		h.t.Fatalf("SENTINEL FAILOVER: %v%s", err, h.logs())
+		return from, nil, fmt.Errorf("SENTINEL FAILOVER: %w%s", err, h.logs())
 	}
-	return from, h.NewPrimary(from, within)
+	to, err = h.NewPrimary(from, within)
+	return from, to, err
 }
 
 // NewPrimary waits until the Sentinels agree on a primary other than old.
-func (h *HA) NewPrimary(old *Server, within time.Duration) *Server {
-	h.t.Helper()
+func (h *HA) NewPrimary(old *Server, within time.Duration) (*Server, error) {
 	var found *Server
-	h.waitFor(within, "the sentinels agreeing on a new primary", func(ctx context.Context) error {
+	err := h.waitFor(within, "the sentinels agreeing on a new primary", func(ctx context.Context) error {
 		p, err := h.agreed(ctx)
 		if err == nil && p == old {
 			err = fmt.Errorf("still %s", old.Addr())
@@ -245,24 +246,26 @@ func (h *HA) NewPrimary(old *Server, within time.Duration) *Server {
 		found = p
 		return err
 	})
-	return found
+	return found, err
 }
 
 // StartAgainAsReplica starts a killed node again, empty, as a replica of
 // the current primary (as an operator brings a failed node back).
-func (h *HA) StartAgainAsReplica(n *Server, within time.Duration) {
-	h.t.Helper()
-	p := h.Primary(within)
+func (h *HA) StartAgainAsReplica(n *Server, within time.Duration) error {
+	p, err := h.Primary(within)
+	if err != nil {
+		return err
+	}
 	host, port, _ := net.SplitHostPort(p.Addr())
 	n.args = []string{"--replicaof", host, port, "--repl-diskless-sync-delay", "0"}
 	n.start()
+	return nil
 }
 
 // WaitReplicated waits until every running node but the primary replicates
 // it with its link up, and every Sentinel sees them so.
-func (h *HA) WaitReplicated(within time.Duration) {
-	h.t.Helper()
-	h.waitFor(within, "every running replica's link to the primary up", func(ctx context.Context) error {
+func (h *HA) WaitReplicated(within time.Duration) error {
+	return h.waitFor(within, "every running replica's link to the primary up", func(ctx context.Context) error {
 		p, err := h.agreed(ctx)
 		if err != nil {
 			return err
@@ -280,19 +283,18 @@ func (h *HA) WaitReplicated(within time.Duration) {
 }
 
 // waitFor retries check until it returns nil or within has passed, then
-// fails the test with its last error and the Sentinels' logs.
-func (h *HA) waitFor(within time.Duration, what string, check func(context.Context) error) {
-	h.t.Helper()
+// returns its last error with the Sentinels' logs.
+func (h *HA) waitFor(within time.Duration, what string, check func(context.Context) error) error {
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := check(ctx)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("waiting %s for %s: %v%s", within, what, err, h.logs())
+			return fmt.Errorf("waiting %s for %s: %w%s", within, what, err, h.logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
