@@ -118,4 +118,21 @@ func TestMirrorPushesBackAfterFailover(t *testing.T) {
 	if _, err := m.Get(ctx, "session:x"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("ended session after the push-back: %v, want plainly not found", err)
 	}
+	// Right after the push-back, another instance may not have pushed its
+	// records back yet: a key neither Redis nor this copy holds may be one
+	// of them (a log-in must answer 503, not count a wrong password), and
+	// a sign-up waits.
+	if _, err := m.Get(ctx, "user:nobody"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a key nobody holds, right after the push-back: %v, want ErrUnavailable too", err)
+	}
+	if err := m.Create(ctx, "user:new", []byte("x"), 0); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a sign-up right after the push-back: %v, want ErrUnavailable", err)
+	}
+	testwait.Until(t, 2*failoverDoubt, "the doubt after the failover over", func() bool {
+		_, err := m.Get(ctx, "user:nobody")
+		return errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable)
+	})
+	if err := m.Create(ctx, "user:new", []byte("x"), 0); err != nil {
+		t.Errorf("a sign-up once the doubt is over: %v", err)
+	}
 }
