@@ -79,8 +79,13 @@ func (m *Mirror) probe(ctx context.Context) {
 			return
 		}
 		if moved {
-			m.doubtUntil.Store(m.now().Add(failoverDoubt).UnixMilli())
 			defer m.followPrimary()
+		}
+		if moved && !changed {
+			// A failover kept the data but maybe not the last writes
+			// (failoverDoubt); a Redis that came back empty keeps the
+			// epoch's rules, as before.
+			m.doubtUntil.Store(m.now().Add(failoverDoubt).UnixMilli())
 		}
 		m.log.Info("redis mirror: pushed local records back to redis", "records", n, "why", pushBackReason(changed, moved))
 	}
