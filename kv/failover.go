@@ -105,7 +105,9 @@ func (m *Mirror) onConnect(ctx context.Context, cn *redis.Conn) error {
 		return nil
 	}
 	if known := m.primaryID.Load(); known != nil && *known != "" && *known != id {
-		if m.state.Swap(stateDown) != stateDown {
+		// From up only: down or syncing, the probe checks the identity
+		// itself before the mirror serves again.
+		if m.state.CompareAndSwap(stateUp, stateDown) {
 			m.cache.invalidate("")
 			m.log.Warn("redis mirror down: redis has a new primary (a failover or a restart); pushing the local records back before serving from it")
 		}
