@@ -111,6 +111,7 @@ func (m *Mirror) onConnect(ctx context.Context, cn *redis.Conn) error {
 			m.cache.invalidate("")
 			m.log.Warn("redis mirror down: redis has a new primary (a failover or a restart); pushing the local records back before serving from it")
 		}
+		m.resyncUntil.Store(m.now().Add(resyncWait).UnixMilli())
 		m.wake()
 		return errPrimaryChanged
 	}
@@ -201,4 +202,35 @@ func (m *Mirror) followPrimary() {
 	case m.resubscribe <- struct{}{}:
 	default:
 	}
+}
+
+// resyncWait bounds how long a request that met a new primary (its
+// connection refused by onConnect) waits for this instance's push-back to
+// end before it is answered from the local copy instead: the push-back
+// takes milliseconds for a small store, and an answer from Redis after it
+// is better than the local copy's (which lacks what this instance never
+// read).
+const resyncWait = time.Second
+
+type resyncCtxKey struct{}
+
+// awaitResync waits, within resyncWait of a new primary being met, until
+// the mirror serves again, and reports whether it does; the returned ctx
+// is marked so that the caller's retry does not wait again.
+func (m *Mirror) awaitResync(ctx context.Context) (context.Context, bool) {
+	until := m.resyncUntil.Load()
+	if until == 0 || ctx.Value(resyncCtxKey{}) != nil {
+		return ctx, false
+	}
+	ctx = context.WithValue(ctx, resyncCtxKey{}, true)
+	for !m.up() && m.now().UnixMilli() < until {
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx, false
+		case <-m.stop:
+			return ctx, false
+		}
+	}
+	return ctx, m.up()
 }

@@ -64,6 +64,7 @@ type Mirror struct {
 	primaryID   atomic.Pointer[string]
 	online      sync.RWMutex
 	doubtUntil  atomic.Int64
+	resyncUntil atomic.Int64 // Unix ms; 0 when no new primary is pending
 	resubscribe chan struct{}
 
 	kick      chan struct{}

@@ -55,6 +55,9 @@ func (m *Mirror) get(ctx context.Context, key string) ([]byte, error) {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
+			if rctx, ok := m.awaitResync(ctx); ok {
+				return m.get(rctx, key)
+			}
 			m.trip(ctx, err)
 		}
 	}

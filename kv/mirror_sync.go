@@ -90,6 +90,7 @@ func (m *Mirror) probe(ctx context.Context) {
 		m.log.Info("redis mirror: pushed local records back to redis", "records", n, "why", pushBackReason(changed, moved))
 	}
 	m.remember(ctx, changed, epoch, primary)
+	defer m.resyncUntil.Store(0) // once up (or failed): nobody waits any more
 	n, err := m.replay(ctx)
 	if err != nil {
 		m.trip(ctx, err)

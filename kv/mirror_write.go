@@ -146,6 +146,10 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 		if done, err := m.writeOnline(ctx, key, stored, mode); done {
 			return err
 		}
+		if rctx, ok := m.awaitResync(ctx); ok {
+			ctx = rctx // a new primary, pushed back to: write online
+			continue
+		}
 		queued, err := m.enqueue(ctx, key, stored, mode)
 		if queued || err != nil {
 			return err
