@@ -136,3 +136,29 @@ func TestMirrorPushesBackAfterFailover(t *testing.T) {
 		t.Errorf("a sign-up once the doubt is over: %v", err)
 	}
 }
+
+// TestMirrorWaitsForItsPushBackOnANewPrimary: a read that meets a Redis
+// restarted under it (another instance already refilled it) waits for this
+// instance's own push-back and is answered from Redis, not from a local
+// copy that never held the key.
+func TestMirrorWaitsForItsPushBackOnANewPrimary(t *testing.T) {
+	srv := testredis.Start(t)
+	m := mirrorOn(t, t.TempDir(), MirrorOptions{URL: srv.URL(), Persistent: true})
+	ctx := context.Background()
+	if err := m.Set(ctx, "mine", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	rc := rawRedis(t, srv)
+	other := encodeRecord(version(time.Now().UnixMicro(), "bbbbbbbbbbbb"), false, 0, []byte("cat"))
+	if err := rc.Set(ctx, "t:avatar:alice", other, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.Get(ctx, "avatar:alice")
+	if err != nil || string(v) != "cat" {
+		t.Fatalf("read right after the restart: %q %v, want cat from redis", v, err)
+	}
+	if n, err := rc.Exists(ctx, "t:mine").Result(); err != nil || n != 1 {
+		t.Fatalf("this instance's record not pushed back: %d %v", n, err)
+	}
+}
