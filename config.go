@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"soulbridge/kv"
 	"soulbridge/mailer"
 )
 
@@ -119,6 +120,12 @@ func loadCommandConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("REDIS_URL: must start with redis:// or rediss://"))
+	} else if c.RedisURL != "" {
+		// One Redis, or Sentinels with ?master_name= (never quoted: it may
+		// hold passwords).
+		if err := kv.CheckRedisURL(c.RedisURL); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(c.KeyPrefix) > 64 || strings.ContainsAny(c.KeyPrefix, " \t\r\n") {
 		errs = append(errs, errors.New("SESSION_KEY_PREFIX: at most 64 characters, no spaces"))

@@ -643,6 +643,8 @@ func TestConfigInvalidValues(t *testing.T) {
 		{"LOG_FORMAT case", map[string]string{"LOG_FORMAT": "JSON-lines"}, "LOG_FORMAT"},
 		{"REDIS_URL http", map[string]string{"REDIS_URL": "http://cache:6379"}, "REDIS_URL"},
 		{"REDIS_URL host only", map[string]string{"REDIS_URL": "cache:6379"}, "REDIS_URL"},
+		{"REDIS_URL sentinels, unknown option", map[string]string{"REDIS_URL": "redis://:s3cret@s1:26379/0?master_name=m&passwd=s3cret"}, "REDIS_URL"},
+		{"REDIS_URL sentinels, bad addr", map[string]string{"REDIS_URL": "redis://s1:26379/0?master_name=m&addr=s3cret"}, "REDIS_URL"},
 		{"TRUST_PROXY_HEADERS", map[string]string{"TRUST_PROXY_HEADERS": "maybe"}, "TRUST_PROXY_HEADERS"},
 		{"SESSION_KEY_PREFIX spaces", map[string]string{"SESSION_KEY_PREFIX": "my app:"}, "SESSION_KEY_PREFIX"},
 		{"SESSION_KEY_PREFIX long", map[string]string{"SESSION_KEY_PREFIX": strings.Repeat("p", 65)}, "SESSION_KEY_PREFIX"},
@@ -661,7 +663,20 @@ func TestConfigInvalidValues(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
 			}
 			cfgCheckNoSecret(t, err)
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("error quotes a password of REDIS_URL: %v", err)
+			}
 		})
+	}
+}
+
+// TestConfigRedisSentinelURL: REDIS_URL may name Sentinels in go-redis'
+// failover URL form.
+func TestConfigRedisSentinelURL(t *testing.T) {
+	u := "redis://:sentinel-pw@10.0.0.1:26379/0?master_name=mymaster&addr=10.0.0.2:26379&addr=10.0.0.3:26379&password=primary-pw"
+	c, err := loadConfig(cfgEnv(map[string]string{"DATA_DIR": t.TempDir(), "SECRET_KEY": cfgRawKey, "REDIS_URL": u}))
+	if err != nil || c.RedisURL != u {
+		t.Fatalf("a Sentinel REDIS_URL: %v %q", err, c.RedisURL)
 	}
 }
 

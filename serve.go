@@ -96,7 +96,8 @@ func serve(ctx context.Context, getenv func(string) string, logOut io.Writer) er
 			local.Close()
 			return err
 		}
-		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent)
+		log.Info("redis mirror enabled: starts down, a background probe brings it up", "persistent", cfg.Persistent,
+			"redis", kv.RedisTarget(cfg.RedisURL))
 		store, mirror, counter, admin = m, m, m, m
 	}
 	defer func() {

@@ -104,6 +104,12 @@ function replicas(): ProjectDefinition {
   // soulbridge notices a Redis that came back empty and refills it from the
   // instances' local copies, but an instance without a volume only holds
   // what it has seen since it started.
+  // Railway's Redis is one instance: no replica, no failover. For an HA
+  // Redis (a primary and replicas behind Sentinel, run elsewhere), replace
+  // this service with REDIS_URL in go-redis' failover form, e.g.
+  //   redis://:SENTINEL_PASSWORD@s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379&password=PRIMARY_PASSWORD
+  // set as a variable (railway variable set REDIS_URL=…), never written
+  // here (README: "Redis with Sentinel").
   const cache = redis("Redis");
 
   const web = service("web", {

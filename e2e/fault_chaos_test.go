@@ -23,17 +23,21 @@ const (
 	faultRedisKill                     // Redis killed, later started again empty
 	faultRedisRestart                  // Redis killed and started again empty at once
 	faultKill                          // an instance killed -9, restarted on its data dir
+	// Sentinel failovers (fault_sentinel_test.go; never drawn here).
+	faultFailover    // SENTINEL FAILOVER: a replica promoted, the primary demoted
+	faultPrimaryKill // the primary killed -9, a replica promoted by the Sentinels
 	numFaultKinds
 )
 
 var faultKindNames = [numFaultKinds]string{
 	"cut", "hang", "stall", "redis-pause", "redis-kill", "redis-restart-empty", "kill-9",
+	"sentinel-failover", "primary-kill",
 }
 
 func (k faultKind) String() string { return faultKindNames[k] }
 
 // faultWeights is how often each kind is drawn, out of their sum.
-var faultWeights = [numFaultKinds]int{3, 3, 3, 2, 1, 1, 2}
+var faultWeights = [numFaultKinds]int{3, 3, 3, 2, 1, 1, 2, 0, 0}
 
 // faultGrace is how long after a fault ends an instance may still answer
 // as during it: its breaker probes Redis every 250 ms, then replays its

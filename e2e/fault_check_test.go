@@ -160,7 +160,7 @@ func (k *faultChecker) faultsAt(i int, from, to time.Duration) string {
 // Reservations still held are reported, not judged: they end by
 // themselves. Sign-up counters are left alone: every sign-up counts.
 func (k *faultChecker) throttle(ctx context.Context) ([]faultFailure, int, error) {
-	rdb := redis.NewClient(&redis.Options{Addr: k.c.redis.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: k.c.redisAddr()})
 	defer rdb.Close()
 	now, err := rdb.Time(ctx).Result()
 	if err != nil {

@@ -41,6 +41,11 @@ type faultCluster struct {
 	redisMu     sync.Mutex
 	redisPaused bool
 	redisDown   bool
+
+	// primary, when set, names the current primary of a cluster whose
+	// instances reach Redis through Sentinels (redis is nil then, and so
+	// are the instances' proxies).
+	primary func() string
 }
 
 // faultInstance is one instance: its environment (fixed across restarts:
@@ -61,19 +66,32 @@ type faultInstance struct {
 func startFaultCluster(t *testing.T, bin string, n int) *faultCluster {
 	t.Helper()
 	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
 	c := &faultCluster{t: t, bin: bin, redis: rs, probe: oneShotClient(2 * time.Second)}
-	for i := range n {
-		name := string(rune('A' + i))
+	c.startInstances(n, func() (string, *testproxy.Proxy) {
 		px, err := testproxy.New(rs.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { px.Close() })
+		return "redis://" + px.Addr() + "/0", px
+	})
+	return c
+}
+
+// startInstances starts n instances, each with the REDIS_URL (and the
+// proxy, if any) redisFor returns, and waits until every one is healthy
+// and sees Redis.
+func (c *faultCluster) startInstances(n int, redisFor func() (string, *testproxy.Proxy)) {
+	t := c.t
+	t.Helper()
+	root := testbin.Root(t)
+	key := testbin.Key(t)
+	for i := range n {
+		name := string(rune('A' + i))
+		redisURL, px := redisFor()
 		env := testbin.ServerEnv(t, filepath.Join(root, strings.ToLower(name)), testbin.Env{
 			"SECRET_KEY":          key,
-			"REDIS_URL":           "redis://" + px.Addr() + "/0",
+			"REDIS_URL":           redisURL,
 			"SESSION_KEY_PREFIX":  faultPrefix,
 			"TRUST_PROXY_HEADERS": "true",
 			"LOG_FORMAT":          "text",
@@ -90,7 +108,16 @@ func startFaultCluster(t *testing.T, bin string, n int) *faultCluster {
 	if err := c.waitReady(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return c
+}
+
+// redisAddr is the address of the Redis that holds the shared data: the
+// cluster's one redis-server, or the primary its Sentinels name
+// (fault_sentinel_test.go).
+func (c *faultCluster) redisAddr() string {
+	if c.primary != nil {
+		return c.primary()
+	}
+	return c.redis.Addr()
 }
 
 // omitPerRequestLines leaves the lines logged for every request (the
@@ -165,7 +192,9 @@ func (c *faultCluster) setRedis(paused, down bool) {
 // again empty), every instance runs. The chaos goroutine has stopped.
 func (c *faultCluster) heal() error {
 	for _, in := range c.insts {
-		in.proxy.Pass()
+		if in.proxy != nil {
+			in.proxy.Pass()
+		}
 	}
 	c.redisMu.Lock()
 	if c.redisPaused {

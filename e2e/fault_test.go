@@ -105,13 +105,13 @@ func TestFault(t *testing.T) {
 		cfg.seed, cfg.seed, cfg.duration, cfg.users, cfg.tags)
 	c := startFaultCluster(t, testbin.BinaryWithTags(t, cfg.tags), 3)
 
-	pk := newFaultPasskeyClient(t, c, cfg.seed)
-	pkCtx, pkStop := context.WithTimeout(context.Background(), cfg.duration)
-	pkDone := make(chan struct{})
-	go func() { defer close(pkDone); pk.run(pkCtx) }()
-	run := runFaultLoad(t, cfg, c)
-	pkStop()
-	<-pkDone
+	checkFaultRun(t, cfg, c, runFaultLoad(t, cfg, c))
+}
+
+// checkFaultRun heals the cluster after a run and checks the invariants,
+// failing t with each one broken.
+func checkFaultRun(t *testing.T, cfg faultConfig, c *faultCluster, run faultRun) {
+	t.Helper()
 	if run.chaos.err != nil {
 		t.Fatalf("seed %d: %v", cfg.seed, run.chaos.err)
 	}
@@ -145,8 +145,8 @@ func TestFault(t *testing.T) {
 	actFails, actRead := k.activity()
 	fails = append(fails, actFails...)
 	t.Logf("seed %d: activity lists read after healing: %d", cfg.seed, actRead)
-	fails = append(fails, pk.check()...)
-	t.Logf("seed %d: %s", cfg.seed, pk)
+	fails = append(fails, run.passkeys.check()...)
+	t.Logf("seed %d: %s", cfg.seed, run.passkeys)
 
 	logFaultFigures(t, cfg, run, ready.Sub(healing), cv, keys)
 	for _, o := range k.observations() {
@@ -162,15 +162,26 @@ func TestFault(t *testing.T) {
 // faultRun is the load and chaos phase of a run, once it is over.
 type faultRun struct {
 	users []*faultUser
-	chaos *faultChaos
-	began time.Time
-	ran   time.Duration
+	// passkeys logs in with passkeys begun on one instance and finished
+	// on another, and replays them (fault_passkey_test.go).
+	passkeys *faultPasskeyClient
+	chaos    *faultChaos
+	began    time.Time
+	ran      time.Duration
 }
 
 // runFaultLoad runs the users' clients and the chaos against c for
 // cfg.duration and waits for them all to stop (the chaos undoes its last
 // fault first).
 func runFaultLoad(t *testing.T, cfg faultConfig, c *faultCluster) faultRun {
+	t.Helper()
+	return runFaultLoadWith(t, cfg, c, (*faultChaos).run)
+}
+
+// runFaultLoadWith is runFaultLoad with chaos instead of the randomized
+// schedule: it records each fault it applies in ch.events, and an error
+// that ends the run in ch.err.
+func runFaultLoadWith(t *testing.T, cfg faultConfig, c *faultCluster, chaos func(ch *faultChaos, ctx context.Context)) faultRun {
 	t.Helper()
 	var presets []string
 	for _, id := range testbin.Catalogue(t, testbin.Client(t), c.insts[0].base) {
@@ -189,10 +200,12 @@ func runFaultLoad(t *testing.T, cfg faultConfig, c *faultCluster) faultRun {
 		run.users = append(run.users, newFaultUser(i, cfg.seed, run.began, bases, presets, hc))
 	}
 	run.chaos = newFaultChaos(c, cfg.seed, run.began)
+	run.passkeys = newFaultPasskeyClient(t, c, cfg.seed)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { run.chaos.run(ctx) })
+	wg.Go(func() { chaos(run.chaos, ctx) })
+	wg.Go(func() { run.passkeys.run(ctx) })
 	for _, u := range run.users {
 		wg.Go(func() { u.run(ctx) })
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -66,6 +65,15 @@ type Mirror struct {
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
 
+	// Failover (failover.go): the identity of the primary last synced
+	// with, the barrier a push-back waits at for online writes, and the
+	// end (Unix ms) of the doubt after a push-back to a new primary.
+	primaryID   atomic.Pointer[string]
+	online      sync.RWMutex
+	doubtUntil  atomic.Int64
+	resyncUntil atomic.Int64 // Unix ms; 0 when no new primary is pending
+	resubscribe chan struct{}
+
 	kick      chan struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -92,7 +100,9 @@ const (
 // MirrorOptions configures OpenMirror.
 type MirrorOptions struct {
 	// URL is the Redis URL: redis:// or rediss://, with user, password and
-	// database number as go-redis' ParseURL reads them.
+	// database number as go-redis' ParseURL reads them; or, with a
+	// master_name parameter, Sentinels as go-redis' ParseFailoverURL reads
+	// them (mirror_sentinel.go).
 	URL string
 	// Persistent says the data dir survives deploys: writes made while
 	// Redis is down are queued durably in the outbox. Without it such
@@ -118,40 +128,43 @@ type MirrorOptions struct {
 // closes it). It never waits for Redis: the mirror starts down and a
 // background probe brings it up within a second of Redis answering.
 func OpenMirror(local *Badger, opts MirrorOptions) (*Mirror, error) {
-	ropts, err := redis.ParseURL(opts.URL)
+	target, err := parseRedisURL(opts.URL)
 	if err != nil {
-		// ParseURL's message may quote the URL, password included.
-		return nil, errors.New("kv: REDIS_URL is not a valid redis:// or rediss:// URL")
+		return nil, err
 	}
-	failFast(ropts)
 	quietRedis.Do(func() { redis.SetLogger(silentLogger{}) })
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Mirror{
-		local:      local,
-		rdb:        redis.NewClient(ropts),
-		prefix:     local.prefix,
-		persistent: opts.Persistent,
-		log:        log,
-		onChange:   opts.OnChange,
-		now:        time.Now,
-		metrics:    opts.Metrics,
-		cache:      newMirrorCache(opts.CachePrefixes),
-		beatID:     newEpoch()[:16],
-		copies:     make(chan localOp, copyQueue),
-		seen:       make(map[string]string),
-		firstUp:    make(chan struct{}),
-		kick:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
+		local:       local,
+		prefix:      local.prefix,
+		persistent:  opts.Persistent,
+		log:         log,
+		onChange:    opts.OnChange,
+		now:         time.Now,
+		metrics:     opts.Metrics,
+		cache:       newMirrorCache(opts.CachePrefixes),
+		beatID:      newEpoch()[:16],
+		copies:      make(chan localOp, copyQueue),
+		seen:        make(map[string]string),
+		firstUp:     make(chan struct{}),
+		kick:        make(chan struct{}, 1),
+		resubscribe: make(chan struct{}, 1),
+		stop:        make(chan struct{}),
 	}
+	m.rdb = target.client(0, m.onConnect)
 	if opts.Metrics != nil {
 		m.rdb.AddHook(redisTimer{opts.Metrics})
 	}
 	if err := m.loadOutbox(); err != nil {
 		m.rdb.Close()
 		return nil, err
+	}
+	if id, err := local.Get(context.Background(), localPrimaryKey); err == nil {
+		s := string(id)
+		m.primaryID.Store(&s)
 	}
 	m.wake() // the first probe at once, not after the first interval
 	m.wg.Go(m.probeLoop)

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -70,13 +69,11 @@ func (m *Mirror) Restore(ctx context.Context, br *BackupReader, opts RestoreOpti
 // redisURL directly, and only reads. When Redis does not answer it writes
 // the local copy alone, with Source "local".
 func BackupWithRedis(ctx context.Context, local *Badger, redisURL string, w io.Writer, key []byte) (BackupStats, error) {
-	ropts, err := redis.ParseURL(redisURL)
+	target, err := parseRedisURL(redisURL)
 	if err != nil {
-		return BackupStats{}, errors.New("kv: REDIS_URL is not a valid redis:// or rediss:// URL")
+		return BackupStats{}, err
 	}
-	failFast(ropts)
-	ropts.ReadTimeout = 5 * time.Second // a batch of a backup, not a request
-	rdb := redis.NewClient(ropts)
+	rdb := target.client(5*time.Second, nil) // a batch of a backup, not a request
 	defer rdb.Close()
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err = rdb.Ping(pctx).Err()

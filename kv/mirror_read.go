@@ -60,13 +60,23 @@ func (m *Mirror) get(ctx context.Context, key string) ([]byte, error) {
 			}
 			return rec.val, nil
 		case errors.Is(err, redis.Nil):
-			return m.local.Get(ctx, key)
+			return m.missing(ctx, key)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
+			if rctx, ok := m.awaitResync(ctx); ok {
+				return m.get(rctx, key)
+			}
 			m.trip(ctx, err)
 		}
 	}
+	return m.getHere(ctx, key)
+}
+
+// getHere reads key from the local copy alone, when the key may exist
+// elsewhere: a miss matches ErrNotFound and ErrUnavailable
+// (errNotFoundHere), except for a final key whose tombstone is here.
+func (m *Mirror) getHere(ctx context.Context, key string) ([]byte, error) {
 	val, err := m.local.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		// A final tombstone here is the key's last word (IsFinal): it is

@@ -13,7 +13,7 @@ import (
 // probeLoop brings the mirror up when Redis answers and keeps checking it:
 // every 250 ms while down, every second while up.
 func (m *Mirror) probeLoop() {
-	base, stop := context.WithCancel(context.Background())
+	base, stop := context.WithCancel(probeContext(context.Background()))
 	defer stop()
 	go func() {
 		select {
@@ -63,24 +63,38 @@ func (m *Mirror) probe(ctx context.Context) {
 		m.trip(ctx, err)
 		return
 	}
-	if !changed && m.up() {
+	moved, primary, err := m.checkPrimary(ctx)
+	if err != nil {
+		m.trip(ctx, err)
+		return
+	}
+	if !changed && !moved && m.up() {
 		if m.indexMissed.Swap(false) {
 			m.copyIndex(ctx)
 		}
 		return
 	}
 	m.state.Store(stateSyncing)
-	if changed {
+	if changed || moved {
+		m.drainOnline()
 		n, err := m.pushBack(ctx)
 		if err != nil {
 			m.trip(ctx, err)
 			return
 		}
-		if _, err := m.local.apply(ctx, []localOp{{key: localEpochKey, stored: []byte(epoch)}}); err != nil {
-			m.log.Error("saving the redis epoch locally failed", "err", err)
+		if moved {
+			defer m.followPrimary()
 		}
-		m.log.Info("redis mirror: pushed local records back to redis (it was empty or new)", "records", n)
+		if moved && !changed {
+			// A failover kept the data but maybe not the last writes
+			// (failoverDoubt); a Redis that came back empty keeps the
+			// epoch's rules, as before.
+			m.doubtUntil.Store(m.now().Add(failoverDoubt).UnixMilli())
+		}
+		m.log.Info("redis mirror: pushed local records back to redis", "records", n, "why", pushBackReason(changed, moved))
 	}
+	m.remember(ctx, changed, epoch, primary)
+	defer m.resyncUntil.Store(0) // once up (or failed): nobody waits any more
 	n, err := m.replay(ctx)
 	m.metrics.Replayed(n)
 	if err != nil {
@@ -250,6 +264,13 @@ func (m *Mirror) listenOnce() bool {
 		select {
 		case <-m.stop:
 			return false
+		case <-m.resubscribe:
+			// A push-back to a new primary (failover.go): this
+			// subscription may be on the demoted one, which hears
+			// nothing the new primary publishes until the Sentinels
+			// make it a replica, seconds later.
+			m.cache.distrust()
+			return true
 		default:
 		}
 		if m.pubsubSuspect() {

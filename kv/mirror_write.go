@@ -35,6 +35,8 @@ func (m *Mirror) Renew(ctx context.Context, key string, val []byte, ttl time.Dur
 // hung may still reach Redis later: it then lands only if the value is
 // still old, so the key holds one of the two, never a mix.
 func (m *Mirror) Replace(ctx context.Context, key string, old, val []byte, ttl time.Duration) error {
+	m.online.RLock()
+	defer m.online.RUnlock()
 	if !m.up() {
 		return ErrUnavailable
 	}
@@ -95,6 +97,11 @@ func (m *Mirror) Create(ctx context.Context, key string, val []byte, ttl time.Du
 	if !m.up() && !m.awaitFirstSync(ctx) {
 		return ErrUnavailable
 	}
+	m.online.RLock()
+	defer m.online.RUnlock()
+	if !m.up() || m.inDoubt() {
+		return ErrUnavailable
+	}
 	if err := m.local.space.allow(false); err != nil {
 		return err
 	}
@@ -136,15 +143,12 @@ func (m *Mirror) write(ctx context.Context, key string, stored []byte, mode stri
 		return err
 	}
 	for range 2 {
-		if m.up() {
-			res, err := m.put(ctx, key, stored, mode)
-			if err == nil {
-				return m.settle(ctx, key, mode, res)
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			m.trip(ctx, err)
+		if done, err := m.writeOnline(ctx, key, stored, mode); done {
+			return err
+		}
+		if rctx, ok := m.awaitResync(ctx); ok {
+			ctx = rctx // a new primary, pushed back to: write online
+			continue
 		}
 		queued, err := m.enqueue(ctx, key, stored, mode)
 		if queued || err != nil {
@@ -192,6 +196,26 @@ func (m *Mirror) settle(ctx context.Context, key, mode string, res putResult) er
 		}
 	}
 	return ErrNotFound
+}
+
+// writeOnline applies a change to Redis and the local copy while the mirror
+// is up, and reports whether it did (done); not done, the caller queues it.
+// A push-back waits for it (drainOnline).
+func (m *Mirror) writeOnline(ctx context.Context, key string, stored []byte, mode string) (done bool, err error) {
+	m.online.RLock()
+	defer m.online.RUnlock()
+	if !m.up() {
+		return false, nil
+	}
+	res, err := m.put(ctx, key, stored, mode)
+	if err == nil {
+		return true, m.settle(ctx, key, mode, res)
+	}
+	if ctx.Err() != nil {
+		return true, ctx.Err()
+	}
+	m.trip(ctx, err)
+	return false, nil
 }
 
 // saveLocal writes a record Redis accepted to the local copy.

@@ -23,6 +23,8 @@ type Server struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
+	// args are added to the command line (sentinel.go: replicas).
+	args []string
 }
 
 // Start starts a redis-server, or skips (fails under CI) without one.
@@ -52,6 +54,7 @@ func (s *Server) start() {
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--appendonly", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
