@@ -29,13 +29,21 @@ func (m *Mirror) Get(ctx context.Context, key string) ([]byte, error) {
 
 // get is Get without the first-sync wait.
 func (m *Mirror) get(ctx context.Context, key string) ([]byte, error) {
+	if !m.up() {
+		// Down because another call (a heartbeat, say) just met a new
+		// primary: wait for this instance's push-back, as a read that
+		// met it itself does (failover.go).
+		if rctx, ok := m.awaitResync(ctx); ok {
+			return m.get(rctx, key)
+		}
+	}
 	if m.up() {
 		cacheable := m.cache.covers(key)
 		var tok cacheToken
 		if cacheable {
 			if raw, ok := m.cache.get(key); ok && !isFresh(ctx) {
 				if raw == nil { // Redis had no trace of it
-					return m.local.Get(ctx, key)
+					return m.missing(ctx, key)
 				}
 				return valueOf(raw)
 			}
