@@ -24,6 +24,9 @@ type server struct {
 	// localhost: the browser uses http://localhost:PORT, the passkey
 	// relying party's origin (browsers refuse WebAuthn on 127.0.0.1).
 	localhost bool
+	// front, when set, is the URL the browser uses instead: an edge in
+	// front of several instances (browser/passkeys_edge_test.go).
+	front string
 }
 
 // startServer starts the binary with a fresh data dir and key.
@@ -49,6 +52,9 @@ func startServer(t *testing.T) *server {
 // base is the URL the browser uses: plain http on 127.0.0.1, where the
 // session cookie must work.
 func (s *server) base() string {
+	if s.front != "" {
+		return s.front
+	}
 	if s.localhost {
 		return strings.Replace(s.proc.Base(), "127.0.0.1", "localhost", 1)
 	}
