@@ -10,13 +10,11 @@ package e2e
 
 import (
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"soulbridge/internal/testbin"
-	"soulbridge/internal/testredis"
 )
 
 // beforeFailover is the last release before the push-back to a new
@@ -25,23 +23,8 @@ const beforeFailover = "8eb59aa4d56b53ddfb70d19ab4b1216c36f692fc"
 
 func TestFailoverReleaseSharesRedisWithPrevious(t *testing.T) {
 	old := testbin.BuildRevision(t, beforeFailover)
-	rs := testredis.Start(t)
-	root := testbin.Root(t)
-	key := testbin.Key(t)
-	c := testbin.Client(t)
-	envOf := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
-	}
-	prev := testbin.SpawnWith(t, "previous", envOf("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	newEnv := envOf("this")
-	this := testbin.Start(t, "this-build", newEnv)
-	for _, p := range []*testbin.Proc{prev, this} {
-		waitFor(t, 10*time.Second, p.Base()+": redis ok", func() bool {
-			r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil)
-			return strings.Contains(r.Body, `"redis":"ok"`)
-		})
-	}
+	m := startMixed(t, old)
+	prev, this, c, newEnv := m.prev, m.next, m.c, m.nextEnv
 	avatar := func(base, cookie string) (int, string) {
 		r := testbin.Must(t, c, http.MethodGet, base+"/community/avatar", cookie, "", nil)
 		return r.Status, r.Body

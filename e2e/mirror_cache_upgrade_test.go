@@ -73,23 +73,39 @@ func TestMirrorCacheHearsThePreviousRelease(t *testing.T) {
 // waits until both serve from Redis: a rolling deploy's mixed versions.
 func mixedOnOneRedis(t *testing.T, old string) (prev, next *testbin.Proc, c *http.Client, rs *testredis.Server) {
 	t.Helper()
-	rs = testredis.Start(t)
+	m := startMixed(t, old)
+	return m.prev, m.next, m.c, m.rs
+}
+
+// mixedPair is what startMixed started, with this build's environment
+// (its data dir) for a test that rolls back onto it.
+type mixedPair struct {
+	prev, next *testbin.Proc
+	nextEnv    testbin.Env
+	c          *http.Client
+	rs         *testredis.Server
+}
+
+// startMixed is mixedOnOneRedis, returning this build's environment too.
+func startMixed(t *testing.T, old string) mixedPair {
+	t.Helper()
+	m := mixedPair{rs: testredis.Start(t), c: testbin.Client(t)}
 	root := testbin.Root(t)
 	key := testbin.Key(t)
-	c = testbin.Client(t)
 	env := func(dir string) testbin.Env {
-		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": rs.URL()})
+		return testbin.ServerEnv(t, filepath.Join(root, dir), testbin.Env{"SECRET_KEY": key, "REDIS_URL": m.rs.URL()})
 	}
-	prev = testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
-	prev.WaitHealthy(15 * time.Second)
-	next = testbin.Start(t, "this-build", env("this"))
+	m.prev = testbin.SpawnWith(t, "previous", env("previous"), testbin.Options{Binary: old})
+	m.prev.WaitHealthy(15 * time.Second)
+	m.nextEnv = env("this")
+	m.next = testbin.Start(t, "this-build", m.nextEnv)
 	waitFor(t, 10*time.Second, "both instances: redis ok", func() bool {
-		for _, p := range []*testbin.Proc{prev, next} {
-			if r := testbin.Must(t, c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
+		for _, p := range []*testbin.Proc{m.prev, m.next} {
+			if r := testbin.Must(t, m.c, http.MethodGet, p.Base()+"/readyz", "", "", nil); !strings.Contains(r.Body, `"redis":"ok"`) {
 				return false
 			}
 		}
 		return true
 	})
-	return prev, next, c, rs
+	return m
 }
