@@ -241,7 +241,7 @@ func Recover(l Layout, f RecoverForm) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<main id=\"main\" class=\"wrap narrow\"><div class=\"card auth-card\"><h1>Forgot your password?</h1><p class=\"muted\">Enter your username, one of your recovery codes and a new password. Every session of your account ends, and you are logged in here.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<main id=\"main\" class=\"wrap narrow\"><div class=\"card auth-card\"><h1>Forgot your password?</h1><p class=\"muted\">Enter your username, one of your recovery codes and a new password. Every session of your account ends, and you are logged in here. Passkeys are kept: your account page lists them to review.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -659,7 +659,7 @@ func ResetPassword(l Layout, f ResetForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "</strong>. Every session of the account ends, and you are logged in here. The link works once.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "</strong>. Every session of the account ends, and you are logged in here. The link works once. Passkeys are kept: your account page lists them to review.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -18,8 +18,12 @@ type AccountPasskeys struct {
 	// HasPassword: the account has a password, so sensitive actions
 	// confirm with it (or a passkey); without, with a passkey only.
 	HasPassword bool
-	List        []PasskeyItem
-	Error       string // shown at the section
+	// Review: this session was made by a recovery or a reset link a short
+	// while ago, and the account has passkeys, which still log in: the
+	// section asks to check them.
+	Review bool
+	List   []PasskeyItem
+	Error  string // shown at the section
 }
 
 // PasskeyItem is one passkey on the account page.

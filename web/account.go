@@ -64,6 +64,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *ses
 		})
 	}
 	a.Passkeys = s.accountPasskeys(r, sess.Username, a.Passkeys.Error, s.sessionViews(list, sess))
+	a.Passkeys.Review = len(a.Passkeys.List) > 0 && sess.Method == "recovery" && time.Since(sess.CreatedAt) < passkeyReviewFor
 	s.render(w, r, status, views.AccountPage(s.layout(r, "Your account"), a))
 	return nil
 }

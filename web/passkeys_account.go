@@ -114,6 +114,11 @@ func (s *Server) passkeyPage(r *http.Request, login bool) views.PasskeyPage {
 	return p
 }
 
+// passkeyReviewFor is how long after a recovery or a reset link the account
+// page asks to review the passkeys (they outlive the password and the
+// sessions both end).
+const passkeyReviewFor = time.Hour
+
 // accountPasskeys is the account page's passkey section for username
 // (errMsg shown at it), counting the listed sessions each passkey made.
 func (s *Server) accountPasskeys(r *http.Request, username, errMsg string, sessions []sessionJSON) views.AccountPasskeys {

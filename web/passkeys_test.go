@@ -509,3 +509,45 @@ func TestPasskeyMetrics(t *testing.T) {
 		t.Errorf("signups_total{result=success} = %v, want 1", got)
 	}
 }
+
+// TestRecoveryAsksToReviewPasskeys: a recovery ends every session but
+// leaves the passkeys, which still log in; the account page of the session
+// the recovery made asks to review them, a password log-in's does not, and
+// an account without passkeys is not asked.
+func TestRecoveryAsksToReviewPasskeys(t *testing.T) {
+	s := newPasskeySite(t, memStore(t), pkKey, nil)
+	pw := s.signup(t, "alice")
+	s.addPasskey(t, pw, map[string]string{"password": testPassword}, testpasskey.New(t))
+	codes := s.makeCodes(t, pw)
+	accountOf := func(c *http.Cookie) string {
+		t.Helper()
+		res := s.do(t, req{method: "GET", path: "/account", cookie: &http.Cookie{Name: c.Name, Value: c.Value}, header: map[string]string{"Host": "localhost:8080"}})
+		if res.status != http.StatusOK {
+			t.Fatalf("GET /account: %d", res.status)
+		}
+		return res.body
+	}
+	if strings.Contains(accountOf(pw), `id="passkeys-review"`) {
+		t.Error("a sign-up session is asked to review its passkeys")
+	}
+	res := s.recover(t, "alice", codes[0], recoveredPassword, nil)
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("recovery: %d %.300s", res.status, res.body)
+	}
+	if !strings.Contains(accountOf(sessionCookie(res)), `id="passkeys-review"`) {
+		t.Error("after a recovery the account page does not ask to review the passkeys")
+	}
+	li := s.do(t, req{method: "POST", path: "/login", form: url.Values{"username": {"alice"}, "password": {recoveredPassword}}})
+	if li.status != http.StatusSeeOther {
+		t.Fatalf("log-in with the new password: %d", li.status)
+	}
+	if strings.Contains(accountOf(sessionCookie(li)), `id="passkeys-review"`) {
+		t.Error("a password log-in after the recovery is asked to review the passkeys")
+	}
+
+	bob := s.signup(t, "bob")
+	res = s.recover(t, "bob", s.makeCodes(t, bob)[0], recoveredPassword, nil)
+	if strings.Contains(accountOf(sessionCookie(res)), `id="passkeys-review"`) {
+		t.Error("an account without passkeys is asked to review them")
+	}
+}
