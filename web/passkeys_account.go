@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"soulbridge/auth"
+	"soulbridge/metrics"
 	"soulbridge/views"
 )
 
@@ -81,6 +82,7 @@ func (s *Server) removePasskey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.SessionsEnded(metrics.EndRevoked, ended)
 	s.authEvent(r, "passkey removed", sess.Username, sess.ID, "sessions_ended", ended)
 	s.recordBy(r, sess, auth.KindPasskeyRemoved, removedText(ended))
 	if wantsJSON(r) {

@@ -508,6 +508,20 @@ func TestPasskeyMetrics(t *testing.T) {
 	if got := sample(t, m, "soulbridge_signups_total", map[string]string{"result": "success"}).GetCounter().GetValue(); got != 1 {
 		t.Errorf("signups_total{result=success} = %v, want 1", got)
 	}
+	// Removing a passkey ends the session it made: revoked.
+	pw := s.signup(t, "bob")
+	b := testpasskey.New(t)
+	id := s.addPasskey(t, pw, map[string]string{"password": testPassword}, b)
+	if res := s.finishLogin(t, b.Assert(s.loginChallenge(t), pkOrigin, pkRPID)); res.status != http.StatusOK {
+		t.Fatalf("bob's passkey log-in: %d %s", res.status, res.body)
+	}
+	before := sample(t, m, "soulbridge_sessions_ended_total", map[string]string{"reason": "revoked"}).GetCounter().GetValue()
+	if res := s.do(t, req{method: "POST", path: "/account/passkeys/" + id + "/remove", cookie: pw, form: url.Values{"password": {testPassword}}}); res.status != http.StatusSeeOther {
+		t.Fatalf("remove bob's passkey: %d %s", res.status, res.body)
+	}
+	if got := sample(t, m, "soulbridge_sessions_ended_total", map[string]string{"reason": "revoked"}).GetCounter().GetValue(); got != before+1 {
+		t.Errorf("sessions_ended_total{reason=revoked} after removing a passkey with one session: %v, want %v", got, before+1)
+	}
 }
 
 // TestRecoveryAsksToReviewPasskeys: a recovery ends every session but
