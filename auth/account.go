@@ -46,7 +46,7 @@ func (s *Service) setPassword(ctx context.Context, name, newPassword, op string,
 				return err
 			}
 		}
-		u.PasswordHash = hash
+		u.PasswordHash, u.LockedHash = hash, ""
 		return nil
 	})
 }

@@ -140,6 +140,15 @@ type User struct {
 	// credentials. A release before them keeps both (other).
 	PasskeyHandle []byte    `json:"passkey_handle,omitempty"`
 	Passkeys      []Passkey `json:"passkeys,omitempty"`
+	// LockedHash marks a passkey-only account: its PasswordHash was set to
+	// this hash of a random secret nobody was given (lockedHash), and while
+	// it still is, the account has no password. A release before passkeys,
+	// which knows no account without a password, then refuses every
+	// password as wrong (401) instead of failing on an empty hash (500);
+	// and should such a release set a password (a recovery during a
+	// rolling deploy), PasswordHash no longer matches and the password
+	// counts. A release before it keeps the field (other).
+	LockedHash string `json:"locked_hash,omitempty"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling

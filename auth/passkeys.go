@@ -96,7 +96,17 @@ func CheckPasskeyName(name string) (string, error) {
 }
 
 // HasPassword reports whether the account can log in with a password.
-func (u User) HasPassword() bool { return u.PasswordHash != "" }
+func (u User) HasPassword() bool { return u.PasswordHash != "" && u.PasswordHash != u.LockedHash }
+
+// lockedHash is the PasswordHash of an account without a password (see
+// User.LockedHash): the hash of 32 random bytes, never shown to anyone.
+func (s *Service) lockedHash(ctx context.Context) (string, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	return s.cfg.Hasher.Hash(ctx, base64.RawStdEncoding.EncodeToString(secret))
+}
 
 // PasskeyByID returns the account's passkey with credential ID id.
 func (u User) PasskeyByID(id []byte) (Passkey, bool) {
@@ -151,8 +161,12 @@ func (s *Service) SignUpWithPasskey(ctx context.Context, username string, handle
 	}
 	now := s.cfg.Now().UTC()
 	p.AddedAt = now
-	u = User{Username: name, CreatedAt: now, UpdatedAt: now, Generation: gen, SessionsSince: now,
-		PasskeyHandle: handle, Passkeys: []Passkey{p}}
+	locked, err := s.lockedHash(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	u = User{Username: name, PasswordHash: locked, LockedHash: locked, CreatedAt: now, UpdatedAt: now,
+		Generation: gen, SessionsSince: now, PasskeyHandle: handle, Passkeys: []Passkey{p}}
 	b, err := encodeUser(u)
 	if err != nil {
 		return User{}, err
@@ -244,11 +258,15 @@ func (s *Service) RemovePasskey(ctx context.Context, username string, id []byte)
 // the account a new generation, so every session ends; the caller
 // continues its own (as after ChangePassword).
 func (s *Service) RemovePassword(ctx context.Context, username string) (User, error) {
+	locked, err := s.lockedHash(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	return s.newGeneration(ctx, username, "remove password", func(u *User, _ string) error {
 		if len(u.Passkeys) == 0 {
 			return ErrLastLogin
 		}
-		u.PasswordHash = ""
+		u.PasswordHash, u.LockedHash = locked, locked
 		return nil
 	})
 }

@@ -128,3 +128,44 @@ func TestPasskeyOnPasswordAccount(t *testing.T) {
 		t.Fatal("removing the password kept the account's generation: other sessions would stay")
 	}
 }
+
+// TestPasskeyOnlyAccountKeepsAPasswordHash: a passkey-only account (made
+// so, or by removing its password) stores the hash of a secret nobody has,
+// so that the release before passkeys refuses passwords there as wrong
+// rather than failing on an empty hash (e2e
+// TestPasskeysSurviveTheReleaseBeforeThemOnOneRedis). A password set later,
+// here or by such a release, counts again.
+func TestPasskeyOnlyAccountKeepsAPasswordHash(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, openStore(t), newClock())
+	handle, _ := auth.NewHandle()
+	u, err := s.SignUpWithPasskey(ctx, "carol", handle, testPasskey(4, "Phone"), "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash == "" || u.HasPassword() {
+		t.Fatalf("passkey sign-up: hash %q, HasPassword %v; want a hash, and no password", u.PasswordHash, u.HasPassword())
+	}
+	// A release that knows nothing of LockedHash sets a password.
+	u.PasswordHash = "$argon2id$set-by-the-previous-release"
+	if !u.HasPassword() {
+		t.Error("a password hash other than the locked one does not count as a password")
+	}
+	if _, err := s.SignUp(ctx, "dave", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := auth.NewHandle()
+	if _, err := s.AddPasskey(ctx, "dave", h2, testPasskey(5, "Key")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.RemovePassword(ctx, "dave")
+	if err != nil || d.PasswordHash == "" || d.HasPassword() {
+		t.Fatalf("RemovePassword: hash %q, HasPassword %v, %v", d.PasswordHash, d.HasPassword(), err)
+	}
+	if _, err := s.LogIn(ctx, "dave", "correct horse battery", "192.0.2.1"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("the removed password still logs in: %v", err)
+	}
+	if d, err = s.ChangePassword(ctx, "dave", "staple violet quarry"); err != nil || !d.HasPassword() || d.LockedHash != "" {
+		t.Fatalf("a password set again: HasPassword %v, LockedHash %q, %v", d.HasPassword(), d.LockedHash, err)
+	}
+}

@@ -85,4 +85,30 @@ func TestPasskeysSurviveTheReleaseBeforeThemOnOneRedis(t *testing.T) {
 		t.Fatalf("deletion on the previous release: %d %s", r.Status, r.Body)
 	}
 	waitFor(t, 5*time.Second, "the deletion seen by this build", func() bool { return login(a).Status == http.StatusUnauthorized })
+
+	// A passkey-only account (its password removed on this build): the
+	// previous release, which knows no such account, refuses its old
+	// password like a wrong one.
+	f := testbin.Signup(t, c, next.Base(), "fay", pw)
+	r = postJSON("/passkeys/add/begin", f, map[string]string{"password": pw})
+	if r.Status != http.StatusOK {
+		t.Fatalf("add begin: %d %s", r.Status, r.Body)
+	}
+	b := testpasskey.New(t)
+	handle = testpasskey.UserID(t, []byte(r.Body))
+	r = postJSON("/passkeys/add/finish", f, map[string]any{
+		"handle": base64.RawURLEncoding.EncodeToString(handle), "name": "Phone",
+		"credential": json.RawMessage(b.Create(testpasskey.Challenge(t, []byte(r.Body)), handle, origin, "localhost")),
+	})
+	if r.Status != http.StatusOK {
+		t.Fatalf("add finish: %d %s", r.Status, r.Body)
+	}
+	rm := url.Values{"password": {pw}}
+	if r := testbin.Must(t, c, http.MethodPost, next.Base()+"/account/password/remove", f, "application/x-www-form-urlencoded", strings.NewReader(rm.Encode())); r.Status != http.StatusSeeOther {
+		t.Fatalf("remove the password: %d %s", r.Status, r.Body)
+	}
+	old := url.Values{"username": {"fay"}, "password": {pw}}
+	if r := testbin.Must(t, c, http.MethodPost, prev.Base()+"/login", "", "application/x-www-form-urlencoded", strings.NewReader(old.Encode())); r.Status != http.StatusUnauthorized {
+		t.Errorf("the old password of a passkey-only account on the previous release: %d, want 401", r.Status)
+	}
 }
