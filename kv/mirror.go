@@ -64,6 +64,10 @@ type Mirror struct {
 	// for it a little (awaitFirstSync).
 	firstUp     chan struct{}
 	firstUpOnce sync.Once
+	// downWarned is when (Unix ms) the mirror last logged that it is down:
+	// a mirror down since start, or down for long, says so once a minute
+	// (trip), not only when it goes down.
+	downWarned atomic.Int64
 
 	// Failover (failover.go): the identity of the primary last synced
 	// with, the barrier a push-back waits at for online writes, and the
@@ -274,6 +278,9 @@ func (m *Mirror) Status() string {
 // OutboxLen is the number of writes waiting to be replayed to Redis.
 func (m *Mirror) OutboxLen() int64 { return m.outboxLen.Load() }
 
+// downWarnEvery is how often a mirror that stays down says so again.
+const downWarnEvery = time.Minute
+
 func (m *Mirror) up() bool { return m.state.Load() == stateUp }
 
 // trip opens the breaker after a failed Redis call (not for a cancelled
@@ -282,10 +289,18 @@ func (m *Mirror) trip(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}
+	now := m.now().UnixMilli()
 	if m.state.Swap(stateDown) != stateDown {
 		m.metrics.BreakerOpened()
 		m.cache.invalidate("")
+		m.downWarned.Store(now)
 		m.log.Warn("redis mirror down: serving from the local copy, queueing writes", "err", redactErr(err))
+	} else if last := m.downWarned.Load(); now-last >= downWarnEvery.Milliseconds() && m.downWarned.CompareAndSwap(last, now) {
+		msg := "redis mirror still down: serving from the local copy, queueing writes"
+		if last == 0 {
+			msg = "redis mirror down since start: serving from the local copy, queueing writes"
+		}
+		m.log.Warn(msg, "err", redactErr(err))
 	}
 	m.wake()
 	return true
