@@ -132,8 +132,15 @@ func (s *Server) recoverAccount(w http.ResponseWriter, r *http.Request) error {
 // how many others ended.
 func (s *Server) continueUnder(w http.ResponseWriter, r *http.Request, u auth.User, sess *session.Session) (*session.Session, int, error) {
 	gen, since := u.Standing()
+	before := 0
 	if sess == nil {
+		// Ended first and counted: the new session's start prunes the
+		// index of sessions the new generation no longer honours, which
+		// would then go uncounted (the log's sessions_ended, the metric).
 		var err error
+		if before, err = s.sessions.EndOthers(r.Context(), u.Username, ""); err != nil {
+			return nil, 0, err
+		}
 		if sess, err = s.logInAs(w, r, u, s.clientIP(r), session.How{Method: "recovery"}); err != nil {
 			return nil, 0, err
 		}
@@ -146,6 +153,7 @@ func (s *Server) continueUnder(w http.ResponseWriter, r *http.Request, u auth.Us
 		}
 	}
 	ended, err := s.sessions.EndOthers(r.Context(), u.Username, sess.ID)
+	ended += before
 	s.metrics.SessionsEnded(metrics.EndPasswordChange, ended)
 	return sess, ended, err
 }

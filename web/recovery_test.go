@@ -140,9 +140,11 @@ func TestRecoverEndToEnd(t *testing.T) {
 	var body struct {
 		ID        string `json:"id"`
 		CodesLeft int    `json:"codes_left"`
+		Ended     int    `json:"sessions_ended"`
 	}
-	if res.status != http.StatusOK || json.Unmarshal([]byte(res.body), &body) != nil || body.CodesLeft != 8 || body.ID == "" {
-		t.Fatalf("JSON recovery: %d %s, want 200 with codes_left 8", res.status, res.body)
+	// Two sessions were live: the first recovery's and the log-in's.
+	if res.status != http.StatusOK || json.Unmarshal([]byte(res.body), &body) != nil || body.CodesLeft != 8 || body.ID == "" || body.Ended != 2 {
+		t.Fatalf("JSON recovery: %d %s, want 200 with codes_left 8 and sessions_ended 2", res.status, res.body)
 	}
 	for _, code := range codes {
 		if strings.Contains(logs.String(), code) || strings.Contains(logs.String(), strings.ToLower(code)) {
