@@ -41,6 +41,7 @@ func TestRedisURLForms(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
+		"redis://:s3cret@10.0.0.1:26379/0?master_name=m&password=prim%zzpw", // a raw '%' in the password
 		"http://:s3cret@host:1", "redis://:s3cret@host:1/x", "redis://:s3cret@host:1?master_name=m&nonsense=s3cret",
 		"redis://:s3cret@host:1?master_name=", "redis://:s3cret@host:1?master_name=m&addr=s3cret",
 	} {

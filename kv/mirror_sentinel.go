@@ -35,6 +35,11 @@ func parseRedisURL(raw string) (redisTarget, error) {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return redisTarget{}, errRedisURL
 	}
+	// url.Query drops a parameter it cannot decode: a password with a raw
+	// '%' would vanish, and the mirror would never come up.
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return redisTarget{}, errRedisURL
+	}
 	if u.Query().Has("master_name") {
 		fo, err := redis.ParseFailoverURL(raw)
 		if err != nil || fo.MasterName == "" {
