@@ -82,6 +82,8 @@ func TestMetricsListener(t *testing.T) {
 		`soulbridge_sessions_active `,
 		`soulbridge_mirror_up 1`,
 		`soulbridge_mirror_outbox 0`,
+		`soulbridge_mirror_cache_reads_total{result="hit"} `,
+		`soulbridge_mirror_cache_bytes `,
 		`soulbridge_mirror_breaker_openings_total `,
 		`soulbridge_mirror_replayed_writes_total `,
 		`soulbridge_redis_call_duration_seconds_count `,

@@ -238,3 +238,9 @@ func (m *Mirror) CacheStats() CacheStats {
 	defer c.mu.RUnlock()
 	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Bypassed: c.bypassed.Load(), Bytes: c.bytes, Entries: len(c.entries)}
 }
+
+// CacheCounts is CacheStats for the metrics (metrics.MirrorCache).
+func (m *Mirror) CacheCounts() (hits, misses, bypassed uint64, bytes int64) {
+	st := m.CacheStats()
+	return st.Hits, st.Misses, st.Bypassed, st.Bytes
+}

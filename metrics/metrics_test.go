@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,19 @@ func TestRequestLabels(t *testing.T) {
 			t.Errorf("requests{route=%q,method=%q,status=%q} = %d, want %d", c.route, c.method, c.status, got, c.want)
 		}
 	}
+	cache := `
+# HELP soulbridge_mirror_cache_reads_total Reads of cached kinds (sessions, accounts, avatar choices) while the mirror serves, by result: hit (from memory), miss (from Redis), bypassed (from Redis: the link was in doubt).
+# TYPE soulbridge_mirror_cache_reads_total counter
+soulbridge_mirror_cache_reads_total{result="bypassed"} 1
+soulbridge_mirror_cache_reads_total{result="hit"} 90
+soulbridge_mirror_cache_reads_total{result="miss"} 9
+# HELP soulbridge_mirror_cache_bytes Bytes the mirror's cache holds (bounded at 16 MiB).
+# TYPE soulbridge_mirror_cache_bytes gauge
+soulbridge_mirror_cache_bytes 4096
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(cache), "soulbridge_mirror_cache_reads_total", "soulbridge_mirror_cache_bytes"); err != nil {
+		t.Error(err)
+	}
 	problems, err := testutil.CollectAndLint(m.Registry())
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +111,9 @@ type fakeMirror struct{}
 
 func (fakeMirror) Status() string   { return "ok" }
 func (fakeMirror) OutboxLen() int64 { return 3 }
+func (fakeMirror) CacheCounts() (hits, misses, bypassed uint64, bytes int64) {
+	return 90, 9, 1, 4096
+}
 
 // BenchmarkRequest is the cost of counting one request (metrics on).
 func BenchmarkRequest(b *testing.B) {

@@ -16,10 +16,41 @@ type MirrorState interface {
 	OutboxLen() int64
 }
 
+// MirrorCache is the mirror's in-memory cache, when it has one (kv.Mirror).
+type MirrorCache interface {
+	// CacheCounts returns the reads answered from memory, read from Redis
+	// on a miss, and read from Redis because the link was in doubt, since
+	// start; and the bytes the cache holds.
+	CacheCounts() (hits, misses, bypassed uint64, bytes int64)
+}
+
 // WatchMirror adds soulbridge_mirror_up (1 while Redis serves, else 0) and
-// soulbridge_mirror_outbox, read from mirror at each scrape. Without a
-// mirror it is not called, and both series are absent.
+// soulbridge_mirror_outbox, read from mirror at each scrape, and, for a
+// mirror with a cache (MirrorCache), soulbridge_mirror_cache_reads_total
+// by result and soulbridge_mirror_cache_bytes. Without a mirror it is not
+// called, and the series are absent.
 func (m *Metrics) WatchMirror(mirror MirrorState) {
+	if c, ok := mirror.(MirrorCache); ok {
+		read := func(pick func(h, mi, b uint64) uint64) func() float64 {
+			return func() float64 {
+				h, mi, b, _ := c.CacheCounts()
+				return float64(pick(h, mi, b))
+			}
+		}
+		reads := func(result string, f func() float64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "mirror_cache_reads_total",
+				Help:        "Reads of cached kinds (sessions, accounts, avatar choices) while the mirror serves, by result: hit (from memory), miss (from Redis), bypassed (from Redis: the link was in doubt).",
+				ConstLabels: prometheus.Labels{"result": result}}, f)
+		}
+		m.reg.MustRegister(
+			reads("hit", read(func(h, _, _ uint64) uint64 { return h })),
+			reads("miss", read(func(_, mi, _ uint64) uint64 { return mi })),
+			reads("bypassed", read(func(_, _, b uint64) uint64 { return b })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_cache_bytes",
+				Help: "Bytes the mirror's cache holds (bounded at 16 MiB)."},
+				func() float64 { _, _, _, n := c.CacheCounts(); return float64(n) }),
+		)
+	}
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "mirror_up",
 			Help: "1 while the Redis mirror serves, 0 while it is down (or replaying its outbox)."},
