@@ -149,6 +149,15 @@ type User struct {
 	// rolling deploy), PasswordHash no longer matches and the password
 	// counts. A release before it keeps the field (other).
 	LockedHash string `json:"locked_hash,omitempty"`
+	// NewSignInAt and NewSignInBy are the time and the session's public id
+	// of the account's latest log-in from a device new to it (RecordEvent).
+	// Every page view of the account's other sessions asks whether it has a
+	// new-device notice to show; this field, in the account record that
+	// request has read anyway (and the mirror serves from memory), answers
+	// "none since you began" without reading the events. A release before
+	// it keeps the fields (other).
+	NewSignInAt time.Time `json:"new_sign_in_at,omitzero"`
+	NewSignInBy string    `json:"new_sign_in_by,omitempty"`
 
 	// other holds the fields of the stored record this release does not
 	// know (written by a later release sharing the store in a rolling

@@ -98,6 +98,18 @@ func (s *Service) RecordEvent(ctx context.Context, username string, e Event) err
 	if err := s.store.Set(ctx, key, b, EventRetention); err != nil {
 		return fmt.Errorf("auth: record event: %w", err)
 	}
+	if e.Kind == KindLogIn && e.NewDevice {
+		// After the event: a marker always has its event to show.
+		_, err := s.rewrite(ctx, name, "note a new-device log-in", func(u *User, _ time.Time) error {
+			if e.At.After(u.NewSignInAt) {
+				u.NewSignInAt, u.NewSignInBy = e.At, e.Session
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("auth: record event: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -288,6 +288,14 @@ func (s *Server) activityItems(r *http.Request, sess *session.Session) []views.A
 // made by another, still live, session of the account since sess began,
 // that no one dismissed. It only reads; a store error shows none.
 func (s *Server) newSignIns(ctx context.Context, sess *session.Session) []views.NewSignIn {
+	// The account record (read for this request already, and from memory
+	// with the mirror) says whether any other session logged in from a new
+	// device since this one began: most page views stop here, without
+	// reading the events.
+	u, err := s.auth.Get(ctx, sess.Username)
+	if err != nil || !u.NewSignInAt.After(sess.CreatedAt) || u.NewSignInBy == sess.PublicID() {
+		return nil
+	}
 	evs, err := s.auth.Events(ctx, sess.Username, noticeEventsScanned)
 	if err != nil {
 		return nil

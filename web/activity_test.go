@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +252,52 @@ func TestActivityThroughAnOutage(t *testing.T) {
 	testwait.Until(t, 15*time.Second, "the mirror up with its outbox replayed", func() bool { return m.Status() == "ok" && m.OutboxLen() == 0 })
 	if got := kinds(s.activityOf(t, home)); got != "log-in sign-up" {
 		t.Errorf("activity after the outage: %q, want the log-in made during it, then the sign-up", got)
+	}
+}
+
+// scanCounter is a store that counts the scans of events: keys.
+type scanCounter struct {
+	*kv.Badger
+	events atomic.Int64
+}
+
+func (c *scanCounter) Scan(ctx context.Context, r kv.Range, fn func(key string, val []byte) error) error {
+	if strings.HasPrefix(r.Prefix, "events:") {
+		c.events.Add(1)
+	}
+	return c.Badger.Scan(ctx, r, fn)
+}
+
+// TestPageViewsReadNoEventsWithoutANewSignIn: the new-device notice is
+// looked for on every page view, but the account record (read by the
+// request anyway) tells when no other session logged in from a new device
+// since this one began: such a page view reads no events. Once one did,
+// the other session's page reads them and shows the notice; the new
+// session itself does not look.
+func TestPageViewsReadNoEventsWithoutANewSignIn(t *testing.T) {
+	store := &scanCounter{Badger: memStore(t)}
+	s := newPasskeySite(t, store, pkKey, nil)
+	home := s.signup(t, "alice")
+	web.WaitActivity(s.server)
+	views := func(c *http.Cookie) int64 {
+		t.Helper()
+		before := store.events.Load()
+		for range 3 {
+			if p := s.do(t, req{method: "GET", path: "/community", cookie: c}); p.status != http.StatusOK {
+				t.Fatalf("GET /community: %d", p.status)
+			}
+		}
+		return store.events.Load() - before
+	}
+	if n := views(home); n != 0 {
+		t.Errorf("3 page views with no new sign-in read the events %d times, want 0", n)
+	}
+	away := s.loginAs(t, "alice", testPassword, firefox)
+	web.WaitActivity(s.server)
+	if n := views(away); n != 0 {
+		t.Errorf("3 page views of the new-device session itself read the events %d times, want 0", n)
+	}
+	if p := s.do(t, req{method: "GET", path: "/community", cookie: home}); !strings.Contains(p.body, "New sign-in from Firefox on Linux") {
+		t.Fatalf("the other session shows no notice:\n%.1500s", p.body)
 	}
 }
